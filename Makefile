@@ -1,0 +1,40 @@
+# The few commands people type. `make help` lists them.
+VENV ?= .venv
+PY    := $(VENV)/bin/python
+SHELL := /bin/bash
+
+.PHONY: help install run test lint unit servers bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv and install the project with its test tools
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+run: install ## run the whole system on the embedded default (SQLite + SQL event log); prints the URLs
+	$(VENV)/bin/score run
+
+servers: ## install PostgreSQL if missing and fetch the Kafka jars (tests start both themselves)
+	deploy/local/postgres install
+	deploy/local/kafka/kafka fetch
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: install servers lint ## every test, on SQLite and on real PostgreSQL + Apache Kafka
+	$(VENV)/bin/pytest
+
+unit: install ## the fast tests only (no servers)
+	$(VENV)/bin/pytest tests/unit
+
+bench: install servers ## the benchmarks under bench/
+	$(PY) bench/run_all.py
+
+clean: ## remove local state (var/) and caches
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

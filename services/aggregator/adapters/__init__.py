@@ -1,0 +1,1 @@
+"""The aggregator's own database: facts, base rollup cells, the hazard ledger and consumer positions."""

@@ -1,0 +1,199 @@
+"""Reads and writes of the aggregator's tables inside one open transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.aggregator.adapters.tables import (
+    daily,
+    daily_members,
+    dead_letters,
+    facts,
+    hazards,
+    positions,
+    processed_events,
+    versions,
+)
+from services.aggregator.domain.facts import Fact
+from services.aggregator.domain.kpis import Cell, MemberCell
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+class Store:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- idempotence and positions ---------------------------------------------------------------------
+    def claim(self, event_id: str) -> bool:
+        """Record the event as applied; False when it already was (a redelivery). On PostgreSQL a
+        concurrent claim of the same id waits for the other transaction and then sees it."""
+        stmt = _insert(self.conn, processed_events).values(event_id=event_id).on_conflict_do_nothing()
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def position(self, source: str, partition: int) -> int | None:
+        return self.conn.execute(
+            select(positions.c.offset).where(positions.c.source == source, positions.c.partition == partition)
+        ).scalar()
+
+    def save_positions(self, source: str, offsets: dict[int, int]) -> None:
+        for partition, offset in sorted(offsets.items()):
+            stmt = _insert(self.conn, positions).values(source=source, partition=partition, offset=offset)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["source", "partition"],
+                set_={
+                    "offset": case(
+                        (stmt.excluded.offset > positions.c.offset, stmt.excluded.offset),
+                        else_=positions.c.offset,
+                    )
+                },
+            )
+            self.conn.execute(stmt)
+
+    def dead_letter(
+        self, source: str, partition: int, offset: int, event_id: str | None, reason: str, raw: str | None
+    ) -> None:
+        self.conn.execute(
+            insert(dead_letters).values(
+                source=source,
+                partition=partition,
+                offset=offset,
+                event_id=event_id,
+                reason=reason[:2000],
+                raw=raw,
+                received_at=datetime.now(UTC).isoformat(),
+            )
+        )
+
+    # -- facts -----------------------------------------------------------------------------------------
+    def lineage_of(self, submission_id: str) -> str | None:
+        return self.conn.execute(
+            select(versions.c.lineage_id).where(versions.c.submission_id == submission_id)
+        ).scalar()
+
+    def add_version(self, submission_id: str, lineage_id: str) -> None:
+        stmt = _insert(self.conn, versions).values(submission_id=submission_id, lineage_id=lineage_id)
+        self.conn.execute(stmt.on_conflict_do_nothing())
+
+    def fact(self, lineage_id: str) -> Fact | None:
+        row = self.conn.execute(select(facts).where(facts.c.lineage_id == lineage_id)).first()
+        return None if row is None else fact_from_row(row)
+
+    def put_fact(self, fact: Fact) -> None:
+        values = {
+            "submission_id": fact.submission_id,
+            "form": fact.form,
+            "district": fact.district,
+            "enterprise": fact.enterprise,
+            "industry": fact.industry,
+            "day": fact.day,
+            "review_status": fact.review_status,
+            "payload": json.dumps(fact.payload, ensure_ascii=False, sort_keys=True),
+        }
+        done = self.conn.execute(update(facts).where(facts.c.lineage_id == fact.lineage_id).values(values))
+        if not done.rowcount:
+            self.conn.execute(insert(facts).values(lineage_id=fact.lineage_id, **values))
+
+    # -- rollup cells ----------------------------------------------------------------------------------
+    def add_cells(self, delta: dict[Cell, int]) -> None:
+        """Add to base cells in one sorted pass (a fixed lock order: no deadlocks between consumers)."""
+        if not delta:
+            return
+        stmt = _insert(self.conn, daily)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["district", "day", "industry", "metric"],
+            set_={"value": daily.c.value + stmt.excluded.value},
+        )
+        rows = [
+            {"district": d, "day": day, "industry": ind, "metric": m, "value": v}
+            for (d, day, ind, m), v in sorted(delta.items())
+        ]
+        self.conn.execute(stmt, rows)
+
+    def add_members(self, delta: dict[MemberCell, int]) -> None:
+        if not delta:
+            return
+        stmt = _insert(self.conn, daily_members)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["district", "day", "industry", "metric", "member"],
+            set_={"count": daily_members.c.count + stmt.excluded.count},
+        )
+        rows = [
+            {"district": d, "day": day, "industry": ind, "metric": m, "member": mem, "count": v}
+            for (d, day, ind, m, mem), v in sorted(delta.items())
+        ]
+        self.conn.execute(stmt, rows)
+
+    # -- hazard ledger ---------------------------------------------------------------------------------
+    def replace_inspection_hazards(self, fact: Fact) -> None:
+        """The ledger rows of an inspection follow its current version; rectifications already recorded
+        against a hazard that survives the correction are kept."""
+        kept = {
+            r.hazard_id: (r.rectified_on, r.rectification_lineage)
+            for r in self.conn.execute(
+                select(hazards.c.hazard_id, hazards.c.rectified_on, hazards.c.rectification_lineage).where(
+                    hazards.c.inspection_lineage == fact.lineage_id
+                )
+            )
+        }
+        self.conn.execute(delete(hazards).where(hazards.c.inspection_lineage == fact.lineage_id))
+        rows = []
+        for h in (fact.payload.get("computed") or {}).get("hazards", []):
+            hazard_id = f"{fact.lineage_id}:{h['item_code']}"
+            rectified_on, rect_lineage = kept.get(hazard_id, (None, None))
+            rows.append(
+                {
+                    "hazard_id": hazard_id,
+                    "inspection_lineage": fact.lineage_id,
+                    "district": fact.district,
+                    "industry": fact.industry,
+                    "found_on": fact.day,
+                    "severity": h["severity"],
+                    "category": h["category"],
+                    "deadline": date.fromisoformat(h["deadline"]),
+                    "counts": fact.counts,
+                    "rectified_on": rectified_on,
+                    "rectification_lineage": rect_lineage,
+                }
+            )
+        if rows:
+            self.conn.execute(insert(hazards), rows)
+
+    def set_rectification(self, hazard_id: str, rectified_on: date | None, lineage: str | None) -> None:
+        self.conn.execute(
+            update(hazards)
+            .where(hazards.c.hazard_id == hazard_id)
+            .values(rectified_on=rectified_on, rectification_lineage=lineage)
+        )
+
+    def inspection_lineage_hazard(self, inspection_submission_id: str, item_code: str) -> str | None:
+        lineage = self.lineage_of(inspection_submission_id)
+        return None if lineage is None else f"{lineage}:{item_code}"
+
+
+def fact_from_row(row: Any) -> Fact:
+    day = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day))
+    return Fact(
+        lineage_id=row.lineage_id,
+        submission_id=row.submission_id,
+        form=row.form,
+        district=row.district,
+        enterprise=row.enterprise,
+        industry=row.industry,
+        day=day,
+        review_status=row.review_status,
+        payload=json.loads(row.payload),
+    )
+
+
+def all_facts(conn: Connection) -> Iterable[Fact]:
+    for row in conn.execute(select(facts).order_by(facts.c.lineage_id)).yield_per(2000):
+        yield fact_from_row(row)

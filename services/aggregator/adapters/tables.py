@@ -1,0 +1,103 @@
+"""The aggregator's tables (its own database; it never reads the intake's tables)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+# The version of each submission lineage that counts now.
+facts = Table(
+    "facts",
+    metadata,
+    Column("lineage_id", String(36), primary_key=True),
+    Column("submission_id", String(36), nullable=False, unique=True),
+    Column("form", String(40), nullable=False),
+    Column("district", String(6), nullable=False),
+    Column("enterprise", String(18), nullable=True),
+    Column("industry", String(8), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("review_status", String(20), nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_facts_district_day", "district", "day"),
+)
+
+# Every version ever seen -> its lineage, so a correction or review finds the fact it changes.
+versions = Table(
+    "versions",
+    metadata,
+    Column("submission_id", String(36), primary_key=True),
+    Column("lineage_id", String(36), nullable=False),
+)
+
+# Base rollup cells: integer sums per district x local day x industry x metric.
+daily = Table(
+    "daily",
+    metadata,
+    Column("district", String(6), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("industry", String(8), primary_key=True),
+    Column("metric", String(60), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    Index("ix_daily_day", "day"),
+)
+
+# Distinct-count memberships (e.g. enterprises inspected), counted so retractions are exact.
+daily_members = Table(
+    "daily_members",
+    metadata,
+    Column("district", String(6), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("industry", String(8), primary_key=True),
+    Column("metric", String(60), primary_key=True),
+    Column("member", String(40), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+# Hazard ledger: one row per hazard found, for open / overdue as of any report date.
+hazards = Table(
+    "hazards",
+    metadata,
+    Column("hazard_id", String(80), primary_key=True),
+    Column("inspection_lineage", String(36), nullable=False),
+    Column("district", String(6), nullable=False),
+    Column("industry", String(8), nullable=False),
+    Column("found_on", Date, nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("category", String(30), nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("counts", Boolean, nullable=False),
+    Column("rectified_on", Date, nullable=True),
+    Column("rectification_lineage", String(36), nullable=True),
+    Index("ix_hazards_district_found", "district", "found_on"),
+    Index("ix_hazards_inspection", "inspection_lineage"),
+)
+
+# Idempotence: an event id is applied once, recorded in the same transaction as its effects.
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", String(80), primary_key=True),
+)
+
+# Where this consumer is in the log, per partition (0 for the embedded SQL log), stored with the effects.
+positions = Table(
+    "positions",
+    metadata,
+    Column("source", String(120), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(120), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("event_id", String(80), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=True),
+    Column("received_at", String(40), nullable=False),
+)

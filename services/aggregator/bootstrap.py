@@ -1,0 +1,39 @@
+"""The aggregator's composition root: which log to read, which database to write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from services.aggregator.service_layer.runner import Consumer
+from services.common.config import Settings
+from services.common.db import make_engine
+from services.eventlog.source import EventSource, PositionOf, SqlEventSource
+
+
+@dataclass
+class Aggregator:
+    settings: Settings
+    engine: Engine
+
+    @property
+    def source_name(self) -> str:
+        s = self.settings
+        return f"kafka:{s.topic}" if s.uses_kafka else "sql:outbox"
+
+    def consumer(self) -> Consumer:
+        s = self.settings
+
+        def make_source(position_of: PositionOf) -> EventSource:
+            if s.uses_kafka:
+                from services.eventlog.kafka import KafkaEventSource
+
+                return KafkaEventSource(s.kafka_bootstrap_servers, s.topic, s.consumer_group, position_of)
+            return SqlEventSource(make_engine(s.event_log_url, read_only=True), position_of)
+
+        return Consumer(self.engine, self.source_name, make_source)
+
+
+def bootstrap(settings: Settings, engine: Engine | None = None) -> Aggregator:
+    return Aggregator(settings, engine or make_engine(settings.aggregator_database_url))

@@ -1,0 +1,1 @@
+"""Facts and KPI definitions: plain Python, shared by the incremental rollup and its verifier."""

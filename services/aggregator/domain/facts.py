@@ -1,0 +1,88 @@
+"""A fact: the version of a submission that counts now, and whether it counts at all.
+
+Corrections replace a lineage's fact (the old version's contribution is retracted, the new one applied);
+a rejection keeps the fact but stops it counting; approval or has_issues makes it count again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.common.codes import canonical_district
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+ACCEPTED = "org.ilo.score.submission.accepted.v1"
+CORRECTED = "org.ilo.score.submission.corrected.v1"
+REVIEWED = "org.ilo.score.submission.reviewed.v1"
+KNOWN_TYPES = (ACCEPTED, CORRECTED, REVIEWED)
+
+
+class UnusableEvent(ValueError):
+    """An event this consumer cannot apply (unknown type, missing fields): it goes to the dead letters."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    lineage_id: str  # the first version's submission id
+    submission_id: str  # the version that counts now
+    form: str
+    district: str
+    enterprise: str | None
+    industry: str  # GB/T 4754 division, "" when the form has none
+    day: date  # the local (Asia/Shanghai) day the fact belongs to
+    review_status: str
+    payload: dict[str, Any]
+
+    @property
+    def counts(self) -> bool:
+        return self.review_status != "rejected"
+
+    def reviewed(self, status: str) -> Fact:
+        return replace(self, review_status=status)
+
+
+def local_day(timestamp: str) -> date:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(TZ).date()
+
+
+def fact_from_submission(lineage_id: str, data: dict[str, Any]) -> Fact:
+    """Build the fact of a submission event's payload (accepted or corrected)."""
+    try:
+        form = data["form"]
+        body = data["data"]
+        computed = data.get("computed") or {}
+        if form == "factory_inspection":
+            day = date.fromisoformat(body["inspection_date"])
+            industry = body["enterprise"]["industry"]
+        elif form == "hazard_rectification":
+            # A rectification belongs to the cohort of the hazard it closes: the day the hazard was found.
+            hazard = computed["hazard"]
+            day = date.fromisoformat(hazard["found_on"])
+            industry = hazard.get("industry", "")
+        elif form == "worker_survey":
+            day = local_day(data["collected_at"])
+            industry = ""
+        else:
+            raise UnusableEvent(f"unknown form {form!r}")
+        district = canonical_district(
+            computed["hazard"]["district"] if form == "hazard_rectification" else data["district"]
+        )
+        return Fact(
+            lineage_id=lineage_id,
+            submission_id=data["submission_id"],
+            form=form,
+            district=district,
+            enterprise=data.get("enterprise"),
+            industry=industry or "",
+            day=day,
+            review_status="pending",
+            payload=data,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, UnusableEvent):
+            raise
+        raise UnusableEvent(f"submission payload lacks what the rollups need: {exc!r}") from exc

@@ -1,0 +1,143 @@
+"""Every rollup figure, defined once.
+
+``contributions(fact)`` says what one fact adds to the daily base cells (county-or-prefecture district x
+local day x industry x metric); the incremental consumer applies ``new - old`` when a fact changes, and the
+verifier sums ``contributions`` over all stored facts: both use this one function, so they cannot drift.
+Every base value is an integer, so sums are exact; means and rates are derived at read time by ``derive``.
+
+Hierarchy and periods are resolved at read time by summing base cells (Yongkang 330784 is inside Jinhua
+330700, which is inside Zhejiang 330000; a week/month/quarter/year is a range of days).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from services.aggregator.domain.facts import Fact
+
+#: worker-survey cells built from fewer respondents than this are suppressed in every output
+K_ANONYMITY = 5
+
+Cell = tuple[str, date, str, str]  # district, day, industry, metric
+MemberCell = tuple[str, date, str, str, str]  # district, day, industry, metric, member
+
+SCORE_MODULES = ("M1", "M2", "M3", "M4", "M5")
+SURVEY_FLAGS = (
+    "trained_on_hazards",
+    "ppe_provided",
+    "wages_on_time",
+    "social_insurance",
+    "injury_12m",
+    "near_miss_12m",
+)
+
+
+def contributions(fact: Fact) -> Counter[Cell]:
+    """What ``fact`` adds to the base cells; empty when it does not count (rejected)."""
+    out: Counter[Cell] = Counter()
+    if not fact.counts:
+        return out
+
+    def add(metric: str, value: int = 1) -> None:
+        if value:
+            out[(fact.district, fact.day, fact.industry, metric)] += value
+
+    p = fact.payload
+    if fact.form == "factory_inspection":
+        computed = p.get("computed") or {}
+        add("inspections")
+        add("items_checked", int(computed.get("items_checked", 0)))
+        add("items_failed", int(computed.get("items_failed", 0)))
+        score = computed.get("score")
+        if score is not None:
+            add("scored_inspections")
+            add("score_tenths", round(float(score) * 10))  # scores carry one decimal: tenths are exact
+        for module in p["data"].get("score_modules", []):
+            add(f"module_{module}")
+        for hazard in computed.get("hazards", []):
+            add("hazards_found")
+            add(f"hazards_found_{hazard['severity']}")
+            add(f"hazards_found_category_{hazard['category']}")
+    elif fact.form == "hazard_rectification":
+        hazard = p["computed"]["hazard"]
+        add("hazards_rectified")
+        add(f"hazards_rectified_{hazard['severity']}")
+        if p["data"]["rectified_on"] <= hazard["deadline"]:
+            add("hazards_rectified_on_time")
+    elif fact.form == "worker_survey":
+        d = p["data"]
+        add("survey_responses")
+        add("safety_climate_sum", sum(int(v) for v in d["safety_climate"].values()))
+        add("safety_climate_items", len(d["safety_climate"]))
+        add("cooperation_sum", sum(int(v) for v in d["workplace_cooperation"].values()))
+        add("cooperation_items", len(d["workplace_cooperation"]))
+        for flag in SURVEY_FLAGS:
+            add(f"survey_{flag}", 1 if d.get(flag) is True else 0)
+    return out
+
+
+def members(fact: Fact) -> Counter[MemberCell]:
+    """Distinct-count memberships (enterprises inspected): counted, so a retraction removes exactly one."""
+    out: Counter[MemberCell] = Counter()
+    if fact.counts and fact.form == "factory_inspection" and fact.enterprise:
+        out[(fact.district, fact.day, fact.industry, "enterprises_inspected", fact.enterprise)] += 1
+    return out
+
+
+def delta(old: Counter[Any], new: Counter[Any]) -> dict[Any, int]:
+    """``new - old`` with negative values kept (Counter subtraction would drop them)."""
+    keys = set(old) | set(new)
+    return {k: new.get(k, 0) - old.get(k, 0) for k in keys if new.get(k, 0) != old.get(k, 0)}
+
+
+def _ratio(num: int, den: int, scale: float = 1.0, digits: int = 4) -> float | None:
+    return None if den == 0 else round(num * scale / den, digits)
+
+
+def derive(sums: dict[str, int], distinct: dict[str, int], open_overdue: dict[str, int]) -> dict[str, Any]:
+    """Report figures from summed base metrics. Survey figures below K_ANONYMITY become ``"suppressed"``."""
+    g = sums.get
+    found, rectified = g("hazards_found", 0), g("hazards_rectified", 0)
+    report: dict[str, Any] = {
+        "inspections": g("inspections", 0),
+        "enterprises_inspected": distinct.get("enterprises_inspected", 0),
+        "items_checked": g("items_checked", 0),
+        "items_failed": g("items_failed", 0),
+        "compliance_rate": _ratio(g("items_checked", 0) - g("items_failed", 0), g("items_checked", 0)),
+        "mean_inspection_score": _ratio(g("score_tenths", 0), g("scored_inspections", 0), 0.1, 2),
+        "module_coverage": {m: g(f"module_{m}", 0) for m in SCORE_MODULES},
+        "hazards": {
+            "found": found,
+            "found_general": g("hazards_found_general", 0),
+            "found_major": g("hazards_found_major", 0),
+            "found_by_category": {
+                k.removeprefix("hazards_found_category_"): v
+                for k, v in sorted(sums.items())
+                if k.startswith("hazards_found_category_") and v
+            },
+            "rectified": rectified,
+            "rectified_on_time": g("hazards_rectified_on_time", 0),
+            "rectification_rate": _ratio(rectified, found),
+            "open": found - rectified,
+            "overdue": open_overdue.get("overdue", 0),
+        },
+    }
+    n = g("survey_responses", 0)
+    if n < K_ANONYMITY:
+        report["worker_survey"] = {"responses": "suppressed" if n else 0, "suppressed": bool(n)}
+    else:
+        report["worker_survey"] = {
+            "responses": n,
+            "suppressed": False,
+            "safety_climate_index": _ratio(g("safety_climate_sum", 0), g("safety_climate_items", 0), 1, 3),
+            "cooperation_index": _ratio(g("cooperation_sum", 0), g("cooperation_items", 0), 1, 3),
+            "share_trained": _ratio(g("survey_trained_on_hazards", 0), n),
+            "share_ppe_provided": _ratio(g("survey_ppe_provided", 0), n),
+            "share_wages_on_time": _ratio(g("survey_wages_on_time", 0), n),
+            "share_insured": _ratio(g("survey_social_insurance", 0), n),
+            "injuries_per_100": _ratio(g("survey_injury_12m", 0), n, 100, 2),
+            "near_misses_per_100": _ratio(g("survey_near_miss_12m", 0), n, 100, 2),
+        }
+    return report

@@ -1,0 +1,191 @@
+"""Report API (JSON, CSV, XLSX) and a small dashboard for MEM and the bureaus."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
+
+from services.aggregator.bootstrap import Aggregator, bootstrap
+from services.aggregator.service_layer import export, reports
+from services.common.codes import districts, industries
+from services.common.config import Settings, from_env
+
+api = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
+dashboard = Blueprint("dashboard", __name__)
+
+
+def _agg() -> Aggregator:
+    agg: Aggregator = current_app.extensions["score.aggregator"]
+    return agg
+
+
+def _bad(path: str, message: str) -> Response:
+    resp = jsonify(
+        {
+            "error": {
+                "code": "invalid_query",
+                "message": message,
+                "errors": [{"path": path, "code": "invalid", "message": message}],
+            }
+        }
+    )
+    resp.status_code = 400
+    return resp
+
+
+def _query() -> tuple[reports.Period, str | None, date]:
+    kind = request.args.get("period", "quarter")
+    try:
+        anchor = date.fromisoformat(request.args.get("date") or date.today().isoformat())
+    except ValueError:
+        raise reports.ReportError("date", "date must be YYYY-MM-DD") from None
+    try:
+        as_of = date.fromisoformat(request.args.get("as_of") or date.today().isoformat())
+    except ValueError:
+        raise reports.ReportError("as_of", "as_of must be YYYY-MM-DD") from None
+    industry = request.args.get("industry") or None
+    if industry and industry not in industries():
+        raise reports.ReportError("industry", f"unknown GB/T 4754 division {industry}")
+    return reports.period_of(kind, anchor), industry, as_of
+
+
+def _respond(result: list[dict[str, Any]], name: str, single: bool = False) -> Any:
+    fmt = request.args.get("format", "json")
+    if fmt == "csv":
+        return Response(
+            export.csv_stream(result),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if fmt == "xlsx":
+        return Response(
+            export.xlsx_bytes(result),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    if fmt != "json":
+        raise reports.ReportError("format", "format must be json, csv or xlsx")
+    return jsonify(result[0] if single else {"reports": result})
+
+
+@api.errorhandler(reports.ReportError)
+def _report_error(exc: reports.ReportError) -> Response:
+    return _bad(exc.path, exc.message)
+
+
+@api.get("/districts/<code>")
+def one_district(code: str) -> Any:
+    period, industry, as_of = _query()
+    rep = reports.district_report(_agg().engine, code, period, industry, as_of)
+    return _respond([rep], f"score-{code}-{period.key}", single=True)
+
+
+@api.get("/districts")
+def all_districts() -> Any:
+    period, industry, as_of = _query()
+    codes = request.args.get("codes")
+    wanted = codes.split(",") if codes else reports.DEFAULT_DISTRICTS
+    for c in wanted:
+        reports.district_info(c)
+    return _respond(
+        reports.side_by_side(_agg().engine, wanted, period, industry, as_of), f"score-{period.key}"
+    )
+
+
+@api.get("/districts/<code>/trend")
+def district_trend(code: str) -> Any:
+    period, industry, as_of = _query()
+    try:
+        count = int(request.args.get("count", "4"))
+    except ValueError:
+        raise reports.ReportError("count", "count must be a whole number") from None
+    if not 1 <= count <= 60:
+        raise reports.ReportError("count", "count must be between 1 and 60")
+    return _respond(reports.trend(_agg().engine, code, period, count, industry, as_of), f"score-{code}-trend")
+
+
+_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>SCORE 安全生产报表 / SCORE work-safety report</title>
+<style>body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:1.5rem;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
+th:first-child,td:first-child{text-align:left}caption{text-align:left;font-weight:600;margin:.5rem 0}
+.muted{color:#777}</style></head><body>
+<h1>SCORE 安全生产报表 <span class="muted">/ work-safety report</span></h1>
+<form method="get">期间 Period: <select name="period">{% for p in periods %}<option value="{{p}}"
+{% if p == period.kind %}selected{% endif %}>{{p}}</option>{% endfor %}</select>
+日期 Date: <input type="date" name="date" value="{{anchor}}"> <button>查看 Show</button>
+<a href="/api/v1/reports/districts?period={{period.kind}}&date={{anchor}}&format=csv">CSV</a>
+<a href="/api/v1/reports/districts?period={{period.kind}}&date={{anchor}}&format=xlsx">XLSX</a></form>
+<table><caption>{{period.key}} ({{period.start}} – {{period.end}})</caption>
+<tr><th>指标 Metric</th>{% for r in reps %}<th>{{r.district.name_zh}}<br><span class="muted">{{r.district.name_en}}
+{{r.district.code}}</span></th>{% endfor %}</tr>
+{% for key, zh, en in rows %}<tr><td>{{zh}} <span class="muted">{{en}}</span></td>
+{% for r in reps %}<td>{{ value(r, key) }}</td>{% endfor %}</tr>{% endfor %}
+</table><p class="muted">职工问卷少于 5 份的单元格不显示 / survey cells with fewer than 5 responses are suppressed.</p>
+</body></html>"""
+
+_DASHBOARD_ROWS = [
+    "inspections",
+    "enterprises_inspected",
+    "compliance_rate",
+    "mean_inspection_score",
+    "hazards.found",
+    "hazards.found_major",
+    "hazards.rectified",
+    "hazards.rectification_rate",
+    "hazards.open",
+    "hazards.overdue",
+    "worker_survey.responses",
+    "worker_survey.safety_climate_index",
+    "worker_survey.cooperation_index",
+]
+
+
+def _value(rep: dict[str, Any], key: str) -> Any:
+    v: Any = rep["figures"]
+    for part in key.split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    if v == "suppressed":
+        return "— (已隐藏)"
+    return "–" if v is None else v
+
+
+@dashboard.get("/")
+def page() -> Any:
+    try:
+        period, industry, as_of = _query()
+    except reports.ReportError as exc:
+        return _bad(exc.path, exc.message)
+    reps = reports.side_by_side(_agg().engine, reports.DEFAULT_DISTRICTS, period, industry, as_of)
+    rows = [(k, *export.LABELS[k]) for k in _DASHBOARD_ROWS]
+    return render_template_string(
+        _PAGE,
+        reps=reps,
+        rows=rows,
+        period=period,
+        periods=reports.PERIODS,
+        anchor=period.start.isoformat(),
+        value=_value,
+    )
+
+
+def create_app(settings: Settings | None = None, aggregator: Aggregator | None = None) -> Flask:
+    settings = settings or from_env()
+    app = Flask(__name__)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["score.aggregator"] = aggregator or bootstrap(settings)
+    app.register_blueprint(api)
+    app.register_blueprint(dashboard)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/api/v1/codes/districts")
+    def district_codes() -> Any:
+        return {"districts": [d.__dict__ for d in districts().values()]}
+
+    return app

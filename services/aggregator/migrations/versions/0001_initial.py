@@ -1,0 +1,103 @@
+"""Facts, base rollup cells, hazard ledger, positions and dead letters.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "facts",
+        sa.Column("lineage_id", sa.String(36), primary_key=True),
+        sa.Column("submission_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("form", sa.String(40), nullable=False),
+        sa.Column("district", sa.String(6), nullable=False),
+        sa.Column("enterprise", sa.String(18), nullable=True),
+        sa.Column("industry", sa.String(8), nullable=False),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("review_status", sa.String(20), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+    )
+    op.create_index("ix_facts_district_day", "facts", ["district", "day"])
+    op.create_table(
+        "versions",
+        sa.Column("submission_id", sa.String(36), primary_key=True),
+        sa.Column("lineage_id", sa.String(36), nullable=False),
+    )
+    op.create_table(
+        "daily",
+        sa.Column("district", sa.String(6), primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("industry", sa.String(8), primary_key=True),
+        sa.Column("metric", sa.String(60), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_daily_day", "daily", ["day"])
+    op.create_table(
+        "daily_members",
+        sa.Column("district", sa.String(6), primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("industry", sa.String(8), primary_key=True),
+        sa.Column("metric", sa.String(60), primary_key=True),
+        sa.Column("member", sa.String(40), primary_key=True),
+        sa.Column("count", sa.Integer, nullable=False),
+    )
+    op.create_table(
+        "hazards",
+        sa.Column("hazard_id", sa.String(80), primary_key=True),
+        sa.Column("inspection_lineage", sa.String(36), nullable=False),
+        sa.Column("district", sa.String(6), nullable=False),
+        sa.Column("industry", sa.String(8), nullable=False),
+        sa.Column("found_on", sa.Date, nullable=False),
+        sa.Column("severity", sa.String(10), nullable=False),
+        sa.Column("category", sa.String(30), nullable=False),
+        sa.Column("deadline", sa.Date, nullable=False),
+        sa.Column("counts", sa.Boolean, nullable=False),
+        sa.Column("rectified_on", sa.Date, nullable=True),
+        sa.Column("rectification_lineage", sa.String(36), nullable=True),
+    )
+    op.create_index("ix_hazards_district_found", "hazards", ["district", "found_on"])
+    op.create_index("ix_hazards_inspection", "hazards", ["inspection_lineage"])
+    op.create_table("processed_events", sa.Column("event_id", sa.String(80), primary_key=True))
+    op.create_table(
+        "positions",
+        sa.Column("source", sa.String(120), primary_key=True),
+        sa.Column("partition", sa.Integer, primary_key=True),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("source", sa.String(120), nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+        sa.Column("event_id", sa.String(80), nullable=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("raw", sa.Text, nullable=True),
+        sa.Column("received_at", sa.String(40), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    for name in (
+        "dead_letters",
+        "positions",
+        "processed_events",
+        "hazards",
+        "daily_members",
+        "daily",
+        "versions",
+        "facts",
+    ):
+        op.drop_table(name)

@@ -1,0 +1,1 @@
+"""The aggregator's use cases: apply events, rebuild, verify, report."""

@@ -1,0 +1,151 @@
+"""Apply events to the rollups: each event at most once, atomically with the log position it came from.
+
+At-least-once in (the relay may re-send, Kafka may redeliver after a rebalance), exact out: an event's id
+is claimed in ``processed_events`` in the same transaction as its effects and the consumer's position.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from services.aggregator.adapters.store import Store
+from services.aggregator.domain import facts as f
+from services.aggregator.domain.kpis import Cell, MemberCell, contributions, delta, members
+from services.eventlog.envelope import Event
+from services.eventlog.source import Delivery
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    positions: dict[int, int] = field(default_factory=dict)
+
+
+class _Changes:
+    """Cell and member deltas of a whole batch, written at the end in one sorted pass."""
+
+    def __init__(self) -> None:
+        self.cells: Counter[Cell] = Counter()
+        self.members: Counter[MemberCell] = Counter()
+
+    def change(self, old: f.Fact | None, new: f.Fact | None) -> None:
+        for k, v in delta(
+            contributions(old) if old else Counter(), contributions(new) if new else Counter()
+        ).items():
+            self.cells[k] += v
+        for k2, v2 in delta(members(old) if old else Counter(), members(new) if new else Counter()).items():
+            self.members[k2] += v2
+
+
+def apply_batch(engine: Engine, source: str, deliveries: Sequence[Delivery]) -> BatchResult:
+    result = BatchResult()
+    if not deliveries:
+        return result
+    with engine.begin() as conn:
+        store = Store(conn)
+        changes = _Changes()
+        for d in deliveries:
+            result.positions[d.partition] = max(d.offset, result.positions.get(d.partition, -1))
+            if d.event is None:
+                store.dead_letter(source, d.partition, d.offset, None, d.error or "malformed", _raw(d))
+                result.dead_letters += 1
+                continue
+            if not store.claim(d.event.id):
+                result.duplicates += 1
+                continue
+            try:
+                _apply(store, changes, d.event)
+                result.applied += 1
+            except f.UnusableEvent as exc:
+                log.warning("dead-lettering event %s: %s", d.event.id, exc)
+                store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
+                result.dead_letters += 1
+        store.add_cells({k: v for k, v in changes.cells.items() if v})
+        store.add_members({k: v for k, v in changes.members.items() if v})
+        store.save_positions(source, result.positions)
+    return result
+
+
+def _raw(d: Delivery) -> str | None:
+    if d.raw_value is None:
+        return None
+    return d.raw_value.decode("utf-8", "replace")
+
+
+def _apply(store: Store, changes: _Changes, event: Event) -> None:
+    data = _payload(event)
+    if event.type in (f.ACCEPTED, f.CORRECTED):
+        sid = _str(data, "submission_id")
+        replaces = data.get("replaces")
+        if replaces:
+            lineage = store.lineage_of(str(replaces))
+            if lineage is None:
+                raise f.UnusableEvent(f"correction of unknown submission {replaces}")
+        else:
+            lineage = sid
+        old = store.fact(lineage)
+        new = f.fact_from_submission(lineage, data)
+        store.add_version(sid, lineage)
+        _commit_fact(store, changes, old, new)
+    elif event.type == f.REVIEWED:
+        sid = _str(data, "submission_id")
+        lineage = store.lineage_of(sid)
+        old = store.fact(lineage) if lineage else None
+        if old is None:
+            raise f.UnusableEvent(f"review of unknown submission {sid}")
+        if old.submission_id != sid:
+            return  # a review of a version that has since been replaced changes nothing that counts
+        _commit_fact(store, changes, old, old.reviewed(_str(data, "status")))
+    else:
+        raise f.UnusableEvent(f"unknown event type {event.type!r}")
+
+
+def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fact) -> None:
+    store.put_fact(new)
+    changes.change(old, new)
+    if new.form == "factory_inspection":
+        store.replace_inspection_hazards(new)
+    elif new.form == "hazard_rectification":
+        if old is not None:
+            old_hid = _hazard_id(store, old)
+            if old_hid:
+                store.set_rectification(old_hid, None, None)
+        hid = _hazard_id(store, new)
+        if hid and new.counts:
+            store.set_rectification(
+                hid, date.fromisoformat(new.payload["data"]["rectified_on"]), new.lineage_id
+            )
+
+
+def _hazard_id(store: Store, fact: f.Fact) -> str | None:
+    data = fact.payload["data"]
+    return store.inspection_lineage_hazard(str(data["inspection_id"]), str(data["item_code"]))
+
+
+def _payload(event: Event) -> dict[str, Any]:
+    try:
+        data = json.loads(event.data_json)
+    except json.JSONDecodeError as exc:
+        raise f.UnusableEvent(f"payload is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise f.UnusableEvent("payload is not a JSON object")
+    return data
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise f.UnusableEvent(f"payload lacks {key}")
+    return value

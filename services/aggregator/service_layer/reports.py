@@ -1,0 +1,157 @@
+"""District reports: base cells summed over the division hierarchy and a period, then derived KPIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_, select
+
+from services.aggregator.adapters.tables import daily, daily_members, hazards
+from services.aggregator.domain.kpis import derive
+from services.common.codes import District, ancestors, districts
+
+PERIODS = ("day", "week", "month", "quarter", "year")
+
+
+class ReportError(ValueError):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    key: str
+    start: date
+    end: date  # inclusive
+
+    def previous(self) -> Period:
+        return period_of(self.kind, self.start - timedelta(days=1))
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+        }
+
+
+def period_of(kind: str, day: date) -> Period:
+    """The period of ``kind`` containing ``day`` (ISO weeks; quarters of the calendar year)."""
+    if kind == "day":
+        return Period(kind, day.isoformat(), day, day)
+    if kind == "week":
+        iso = day.isocalendar()
+        start = day - timedelta(days=iso.weekday - 1)
+        return Period(kind, f"{iso.year}-W{iso.week:02d}", start, start + timedelta(days=6))
+    if kind == "month":
+        start = day.replace(day=1)
+        nxt = (start + timedelta(days=32)).replace(day=1)
+        return Period(kind, f"{day.year}-{day.month:02d}", start, nxt - timedelta(days=1))
+    if kind == "quarter":
+        q = (day.month - 1) // 3 + 1
+        start = date(day.year, 3 * q - 2, 1)
+        nxt = date(day.year + 1, 1, 1) if q == 4 else date(day.year, 3 * q + 1, 1)
+        return Period(kind, f"{day.year}-Q{q}", start, nxt - timedelta(days=1))
+    if kind == "year":
+        return Period(kind, str(day.year), date(day.year, 1, 1), date(day.year, 12, 31))
+    raise ReportError("period", f"period must be one of {', '.join(PERIODS)}")
+
+
+def district_info(code: str) -> District:
+    table = districts()
+    if code not in table:
+        raise ReportError("district", f"unknown district {code}; expected a GB/T 2260 code of Zhejiang")
+    return table[code]
+
+
+def covered(code: str) -> list[str]:
+    """The division and every division below it (a Jinhua total includes Yongkang)."""
+    return sorted(c for c in districts() if code in ancestors(c))
+
+
+def district_report(
+    engine: Engine, code: str, period: Period, industry: str | None = None, as_of: date | None = None
+) -> dict[str, Any]:
+    info = district_info(code)
+    area = covered(code)
+    as_of = as_of or date.today()
+    in_cells = and_(daily.c.district.in_(area), daily.c.day.between(period.start, period.end))
+    in_members = and_(
+        daily_members.c.district.in_(area),
+        daily_members.c.day.between(period.start, period.end),
+        daily_members.c.count > 0,
+    )
+    in_hazards = and_(hazards.c.district.in_(area), hazards.c.found_on.between(period.start, period.end))
+    if industry:
+        in_cells = and_(in_cells, daily.c.industry == industry)
+        in_members = and_(in_members, daily_members.c.industry == industry)
+        in_hazards = and_(in_hazards, hazards.c.industry == industry)
+    with engine.connect() as conn:
+        sums = {
+            r.metric: int(r.total)
+            for r in conn.execute(
+                select(daily.c.metric, func.sum(daily.c.value).label("total"))
+                .where(in_cells)
+                .group_by(daily.c.metric)
+            )
+        }
+        distinct = {
+            r.metric: int(r.n)
+            for r in conn.execute(
+                select(daily_members.c.metric, func.count(func.distinct(daily_members.c.member)).label("n"))
+                .where(in_members)
+                .group_by(daily_members.c.metric)
+            )
+        }
+        overdue = conn.execute(
+            select(func.count())
+            .select_from(hazards)
+            .where(
+                in_hazards,
+                hazards.c.counts.is_(True),
+                hazards.c.deadline < as_of,
+                or_(hazards.c.rectified_on.is_(None), hazards.c.rectified_on > as_of),
+            )
+        ).scalar_one()
+    return {
+        "district": {
+            "code": info.code,
+            "name_zh": info.name_zh,
+            "name_en": info.name_en,
+            "level": info.level,
+        },
+        "covers": area,
+        "period": period.as_dict(),
+        "industry": industry,
+        "as_of": as_of.isoformat(),
+        "figures": derive(sums, distinct, {"overdue": int(overdue)}),
+    }
+
+
+def side_by_side(
+    engine: Engine, codes: list[str], period: Period, industry: str | None = None, as_of: date | None = None
+) -> list[dict[str, Any]]:
+    return [district_report(engine, c, period, industry, as_of) for c in codes]
+
+
+def trend(
+    engine: Engine,
+    code: str,
+    period: Period,
+    count: int,
+    industry: str | None = None,
+    as_of: date | None = None,
+) -> list[dict[str, Any]]:
+    periods = [period]
+    while len(periods) < count:
+        periods.append(periods[-1].previous())
+    return [district_report(engine, code, p, industry, as_of) for p in reversed(periods)]
+
+
+DEFAULT_DISTRICTS = ["330000", "330100", "330700", "330784"]

@@ -1,0 +1,216 @@
+"""``score``: the few commands people type. ``score --help`` lists them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+
+from services.common.config import Settings, from_env
+from services.common.db import make_engine
+from services.common.migrate import upgrade
+
+
+def _setup_logging(settings: Settings, verbose: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    if settings.log_format == "json":
+        import json
+
+        class _Json(logging.Formatter):
+            def format(self, record: logging.LogRecord) -> str:
+                return json.dumps(
+                    {
+                        "time": self.formatTime(record),
+                        "level": record.levelname.lower(),
+                        "logger": record.name,
+                        "message": record.getMessage(),
+                        **({"exc": self.formatException(record.exc_info)} if record.exc_info else {}),
+                    },
+                    ensure_ascii=False,
+                )
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(_Json())
+        logging.basicConfig(level=level, handlers=[handler], force=True)
+    else:
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
+        )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """SCORE field-data platform: intake, event log and district rollups.
+
+    Configuration comes from the environment (see README): with nothing set everything runs embedded on
+    SQLite files under ./var and the built-in SQL event log.
+    """
+    settings = from_env()
+    _setup_logging(settings, verbose)
+    ctx.obj = settings
+
+
+@main.command("migrate")
+@click.pass_obj
+def migrate_cmd(settings: Settings) -> None:
+    """Create or upgrade both services' database schemas (Alembic)."""
+    _migrate(settings)
+    click.echo("schemas are at head")
+
+
+def _migrate(settings: Settings) -> None:
+    upgrade("intake", make_engine(settings.intake_database_url))
+    upgrade("aggregator", make_engine(settings.aggregator_database_url))
+    if settings.uses_kafka:
+        from services.eventlog.kafka import ensure_topics
+
+        ensure_topics(settings)
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--intake-port", default=8000, show_default=True)
+@click.option("--reports-port", default=8001, show_default=True)
+@click.pass_obj
+def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) -> None:
+    """Run the whole system in one process: intake API, relay (with Kafka), aggregator and reports."""
+    from werkzeug.serving import make_server
+
+    from services.aggregator.bootstrap import bootstrap as agg_bootstrap
+    from services.aggregator.entrypoints.app import create_app as reports_app
+    from services.intake.entrypoints.app import create_app as intake_app
+
+    _migrate(settings)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    servers = [
+        make_server(host, intake_port, intake_app(settings), threaded=True),
+        make_server(host, reports_port, reports_app(settings), threaded=True),
+    ]
+    for srv in servers:
+        threads.append(threading.Thread(target=srv.serve_forever, daemon=True))
+    if settings.uses_kafka:
+        relay = _relay(settings)
+        threads.append(threading.Thread(target=relay.run_forever, args=(stop,), daemon=True))
+    consumer = agg_bootstrap(settings).consumer()
+    threads.append(threading.Thread(target=consumer.run_forever, args=(stop,), daemon=True))
+    for t in threads:
+        t.start()
+    log = "Kafka at " + settings.kafka_bootstrap_servers if settings.uses_kafka else "embedded SQL event log"
+    click.echo(f"event log:  {log}")
+    click.echo(f"intake API: http://{host}:{intake_port}/api/v1/submissions  (docs: /api/v1/docs)")
+    click.echo(f"reports:    http://{host}:{reports_port}/  (API: /api/v1/reports/districts)")
+    click.echo("Ctrl-C stops.")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        stop.set()
+        for srv in servers:
+            srv.shutdown()
+        consumer.close()
+
+
+def _relay(settings: Settings) -> Any:
+    from services.eventlog.kafka import KafkaPublisher
+    from services.eventlog.relay import Relay
+
+    return Relay(
+        make_engine(settings.intake_database_url),
+        lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic),
+        batch_size=settings.relay_batch_size,
+    )
+
+
+@main.command("relay")
+@click.option("--drain", is_flag=True, help="Publish the backlog, then exit (instead of running for ever).")
+@click.pass_obj
+def relay_cmd(settings: Settings, drain: bool) -> None:
+    """Publish outbox events to Kafka (needs SCORE_KAFKA_BOOTSTRAP_SERVERS)."""
+    if not settings.uses_kafka:
+        raise click.UsageError("the relay publishes to Kafka: set SCORE_KAFKA_BOOTSTRAP_SERVERS")
+    from services.eventlog.kafka import ensure_topics
+
+    ensure_topics(settings)
+    relay = _relay(settings)
+    if drain:
+        n = relay.drain(timeout=3600)
+        click.echo(f"published {n} events; backlog {relay.backlog()}")
+        return
+    stop = threading.Event()
+    try:
+        relay.run_forever(stop, settings.relay_idle_seconds)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@main.group("aggregator")
+def aggregator_group() -> None:
+    """Consume the event log into rollups; rebuild; verify."""
+
+
+@aggregator_group.command("consume")
+@click.pass_obj
+def consume_cmd(settings: Settings) -> None:
+    """Consume the event log for ever (one member of the consumer group)."""
+    from services.aggregator.bootstrap import bootstrap
+
+    upgrade("aggregator", make_engine(settings.aggregator_database_url))
+    consumer = bootstrap(settings).consumer()
+    stop = threading.Event()
+    try:
+        consumer.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        consumer.close()
+
+
+@aggregator_group.command("rebuild")
+@click.option("--yes", is_flag=True, help="Do not ask before wiping the rollups.")
+@click.pass_obj
+def rebuild_cmd(settings: Settings, yes: bool) -> None:
+    """Wipe the rollups and replay the whole event log into fresh ones, showing progress."""
+    from services.aggregator.bootstrap import bootstrap
+    from services.aggregator.service_layer.rebuild import rebuild
+
+    if not yes:
+        click.confirm("Wipe every rollup and replay the whole log?", abort=True)
+    agg = bootstrap(settings)
+    upgrade("aggregator", agg.engine)
+
+    def progress(applied: int, rate: float) -> None:
+        click.echo(f"\rreplayed {applied:,} events ({rate:,.0f}/s)", nl=False, err=True)
+
+    stats = rebuild(agg, progress=progress)
+    click.echo(
+        f"\nrebuilt: {stats.applied:,} applied, {stats.duplicates:,} duplicates skipped, "
+        f"{stats.dead_letters:,} dead letters"
+    )
+
+
+@aggregator_group.command("verify")
+@click.pass_obj
+def verify_cmd(settings: Settings) -> None:
+    """Recompute every rollup from the stored facts and compare; exits 1 on any difference."""
+    from services.aggregator.service_layer.verify import verify
+
+    report = verify(make_engine(settings.aggregator_database_url))
+    for d in report.differences[:50]:
+        click.echo(f"DIFF {d.table} {d.key}: stored={d.stored} recomputed={d.recomputed}")
+    click.echo(f"{report.facts} facts, {report.cells} cells, {len(report.differences)} differences")
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

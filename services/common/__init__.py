@@ -1,0 +1,1 @@
+"""What both services share: configuration, logging and the official code tables."""

@@ -1,0 +1,75 @@
+"""Every setting, read from the environment in one place, with its type and default.
+
+With nothing set, the whole system runs embedded: SQLite files under ``var/`` and the built-in SQL event log
+(the intake's outbox table read in order).  Setting ``SCORE_KAFKA_BOOTSTRAP_SERVERS`` switches the event log
+to Apache Kafka; ``SCORE_INTAKE_DATABASE_URL`` / ``SCORE_AGGREGATOR_DATABASE_URL`` switch to PostgreSQL
+(``postgresql+psycopg://user@host:port/db``).  No code changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _default_var() -> Path:
+    return Path(os.environ.get("SCORE_VAR_DIR", "var"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: the intake's database: submissions and the outbox
+    intake_database_url: str = ""
+    #: the aggregator's own database: facts, rollups, consumer positions
+    aggregator_database_url: str = ""
+    #: empty = embedded SQL event log; "host:port[,host:port]" = Apache Kafka
+    kafka_bootstrap_servers: str = ""
+    #: the database whose outbox table is the SQL event log (defaults to the intake database)
+    event_log_url: str = ""
+    topic: str = "score.submissions.v1"
+    dead_letter_topic: str = "score.submissions.dlq.v1"
+    rollup_topic: str = "score.rollups.v1"
+    topic_partitions: int = 3
+    consumer_group: str = "score-aggregator"
+    relay_batch_size: int = 500
+    relay_idle_seconds: float = 0.2
+    #: upper bound on submissions in one batch request
+    batch_limit: int = 100
+    #: largest accepted request body, bytes
+    max_request_bytes: int = 1_000_000
+    #: how far into the future a client clock may be and still be believed
+    clock_skew_seconds: int = 600
+    log_format: str = "console"  # console | json
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap_servers)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    var = Path(env.get("SCORE_VAR_DIR", "var"))
+    intake_url = env.get("SCORE_INTAKE_DATABASE_URL") or f"sqlite:///{var / 'intake.db'}"
+    return Settings(
+        intake_database_url=intake_url,
+        aggregator_database_url=env.get("SCORE_AGGREGATOR_DATABASE_URL")
+        or f"sqlite:///{var / 'aggregator.db'}",
+        kafka_bootstrap_servers=env.get("SCORE_KAFKA_BOOTSTRAP_SERVERS", ""),
+        event_log_url=env.get("SCORE_EVENT_LOG_URL") or intake_url,
+        topic=env.get("SCORE_TOPIC", Settings.topic),
+        dead_letter_topic=env.get("SCORE_DEAD_LETTER_TOPIC", Settings.dead_letter_topic),
+        rollup_topic=env.get("SCORE_ROLLUP_TOPIC", Settings.rollup_topic),
+        topic_partitions=int(env.get("SCORE_TOPIC_PARTITIONS", Settings.topic_partitions)),
+        consumer_group=env.get("SCORE_CONSUMER_GROUP", Settings.consumer_group),
+        relay_batch_size=int(env.get("SCORE_RELAY_BATCH_SIZE", Settings.relay_batch_size)),
+        batch_limit=int(env.get("SCORE_BATCH_LIMIT", Settings.batch_limit)),
+        max_request_bytes=int(env.get("SCORE_MAX_REQUEST_BYTES", Settings.max_request_bytes)),
+        clock_skew_seconds=int(env.get("SCORE_CLOCK_SKEW_SECONDS", Settings.clock_skew_seconds)),
+        log_format=env.get("SCORE_LOG_FORMAT", Settings.log_format),
+    )

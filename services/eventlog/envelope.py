@@ -1,0 +1,104 @@
+"""CloudEvents 1.0 envelope, Kafka protocol binding in binary mode.
+
+The payload (``data``) travels as the Kafka record value, JSON; every other attribute is a ``ce_`` header
+and ``content-type`` names the payload's media type.  The JSON bytes are produced once, when the event is
+written to the outbox, and sent exactly as stored: what an integrator receives is what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+TYPE_PREFIX = "org.ilo.score."
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    source: str
+    subject: str
+    time: str  # RFC 3339, UTC
+    key: str  # the Kafka record key: keeps one enterprise's events in order
+    data_json: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.data_json)
+        return result
+
+    @classmethod
+    def new(
+        cls,
+        type: str,
+        source: str,
+        subject: str,
+        key: str,
+        data: dict[str, Any],
+        id: str | None = None,
+        time: datetime | None = None,
+    ) -> Event:
+        when = (time or datetime.now(UTC)).astimezone(UTC)
+        return cls(
+            id=id or str(uuid.uuid4()),
+            type=type,
+            source=source,
+            subject=subject,
+            time=when.isoformat().replace("+00:00", "Z"),
+            key=key,
+            data_json=canonical_json(data),
+        )
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        return [
+            ("ce_specversion", SPECVERSION.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_time", self.time.encode()),
+            ("ce_subject", self.subject.encode()),
+            ("content-type", CONTENT_TYPE.encode()),
+        ]
+
+    def kafka_key(self) -> bytes:
+        return self.key.encode()
+
+    def kafka_value(self) -> bytes:
+        return self.data_json.encode()
+
+
+class MalformedEvent(ValueError):
+    """A record that does not follow the envelope contract (goes to the dead-letter path)."""
+
+
+def from_kafka(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Event:
+    attrs = {name: raw.decode("utf-8", "replace") for name, raw in headers or []}
+    missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_specversion") if h not in attrs]
+    if missing:
+        raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
+    if attrs["ce_specversion"] != SPECVERSION:
+        raise MalformedEvent(f"unsupported ce_specversion {attrs['ce_specversion']}")
+    try:
+        text = (value or b"").decode("utf-8")
+        json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedEvent(f"payload is not JSON: {exc}") from exc
+    return Event(
+        id=attrs["ce_id"],
+        type=attrs["ce_type"],
+        source=attrs["ce_source"],
+        subject=attrs.get("ce_subject", ""),
+        time=attrs.get("ce_time", ""),
+        key=(key or b"").decode("utf-8", "replace"),
+        data_json=text,
+    )

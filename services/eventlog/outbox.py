@@ -1,0 +1,112 @@
+"""The outbox table: an event row written in the same transaction as the change it announces.
+
+``position`` is the total order of the log.  On the embedded default the outbox *is* the event log (the
+aggregator reads it by position); with Kafka the relay publishes rows in position order and stamps
+``published_at`` only after the broker acknowledged them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+)
+
+from services.eventlog.envelope import Event
+
+metadata = MetaData()
+
+# BigInteger on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-incrementing rowid.
+_Position = BigInteger().with_variant(Integer(), "sqlite")
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("position", _Position, primary_key=True, autoincrement=True),
+    Column("event_id", String(80), nullable=False, unique=True),
+    Column("type", String(120), nullable=False),
+    Column("source", String(120), nullable=False),
+    Column("subject", String(120), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("time", String(40), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("published_at", String(40), nullable=True),
+    Index(
+        "ix_outbox_unpublished",
+        "position",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
+)
+
+# Single-leader lease for relays: one relay publishes at a time, so rows leave in position order even when
+# several relays run for availability.
+relay_lease = Table(
+    "relay_lease",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("holder", String(80), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
+
+def append(conn: Connection, events: Iterable[Event], serialize: bool = False) -> None:
+    """Write events into the caller's open transaction.
+
+    ``serialize`` (PostgreSQL, when the outbox itself is read as a log by position): take a transaction-scoped
+    advisory lock so positions become visible in commit order; otherwise a reader could pass a position whose
+    transaction commits later and skip it for ever.
+    """
+    rows = [
+        {
+            "event_id": e.id,
+            "type": e.type,
+            "source": e.source,
+            "subject": e.subject,
+            "key": e.key,
+            "time": e.time,
+            "data": e.data_json,
+        }
+        for e in events
+    ]
+    if not rows:
+        return
+    if serialize and conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7102024)"))
+    conn.execute(insert(outbox), rows)
+
+
+def row_to_event(row: object) -> Event:
+    return Event(
+        id=row.event_id,  # type: ignore[attr-defined]
+        type=row.type,  # type: ignore[attr-defined]
+        source=row.source,  # type: ignore[attr-defined]
+        subject=row.subject,  # type: ignore[attr-defined]
+        time=row.time,  # type: ignore[attr-defined]
+        key=row.key,  # type: ignore[attr-defined]
+        data_json=row.data,  # type: ignore[attr-defined]
+    )
+
+
+def read_after(conn: Connection, position: int, limit: int) -> Sequence[tuple[int, Event]]:
+    rows = conn.execute(
+        select(outbox).where(outbox.c.position > position).order_by(outbox.c.position).limit(limit)
+    ).all()
+    return [(row.position, row_to_event(row)) for row in rows]
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Where the intake keeps things: its tables and the repository over them."""

@@ -1,0 +1,54 @@
+"""The intake's tables.  The outbox table (``services.eventlog.outbox``) lives in the same database so that a
+submission and its event commit together; Alembic migrations create both."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+from services.eventlog import outbox as _outbox
+
+metadata = MetaData()
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column(
+        "id", String(36), primary_key=True
+    ),  # the client's UUID: the unique constraint that makes retries safe
+    Column("form", String(40), nullable=False),
+    Column("form_version", Integer, nullable=False),
+    Column("district", String(6), nullable=False),
+    Column("enterprise", String(18), nullable=True),
+    Column("collector", Text, nullable=False),
+    Column("collected_at", String(40), nullable=False),
+    Column("received_at", String(40), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("computed", Text, nullable=False),
+    # A version can be replaced once: the unique constraint settles two corrections racing for it.
+    Column("replaces", String(36), ForeignKey("submissions.id"), nullable=True, unique=True),
+    Column("superseded_by", String(36), nullable=True),
+    Column("review_status", String(20), nullable=False, server_default="pending"),
+    Column("review_comment", Text, nullable=True),
+    Column("reviewer", String(64), nullable=True),
+    Column("reviewed_at", String(40), nullable=True),
+    Index("ix_submissions_form_district", "form", "district"),
+    Index("ix_submissions_enterprise", "enterprise"),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("submission_id", String(36), ForeignKey("submissions.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("reviewer", String(64), nullable=False),
+    Column("reviewed_at", String(40), nullable=False),
+    UniqueConstraint("submission_id", "seq", name="uq_reviews_submission_seq"),
+)
+
+# The outbox's tables, declared once in services.eventlog, are part of this database's schema.
+for _table in _outbox.metadata.tables.values():
+    _table.to_metadata(metadata)

@@ -1,0 +1,34 @@
+"""The intake's composition root: settings in, wired engine and unit-of-work factory out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from services.common.config import Settings
+from services.common.db import make_engine
+from services.intake.service_layer.handlers import Clock, utcnow
+from services.intake.service_layer.unit_of_work import UnitOfWork
+
+
+@dataclass
+class Intake:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+
+    def uow(self) -> UnitOfWork:
+        # When the outbox itself is the event log (no Kafka), its positions must become visible in order.
+        return UnitOfWork(self.engine, serialize_outbox=not self.settings.uses_kafka)
+
+
+def bootstrap(
+    settings: Settings, engine: Engine | None = None, clock: Callable[[], object] | None = None
+) -> Intake:
+    return Intake(
+        settings=settings,
+        engine=engine or make_engine(settings.intake_database_url),
+        clock=clock or utcnow,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,1 @@
+"""The intake's rules, free of Flask and SQLAlchemy."""

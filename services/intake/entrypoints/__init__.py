@@ -1,0 +1,1 @@
+"""Ways into the intake: the HTTP API (``app``)."""

@@ -1,0 +1,249 @@
+"""The intake's HTTP API: request -> validation -> use case -> status code.  No rules live here."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from services.common.config import Settings, from_env
+from services.intake import forms
+from services.intake.bootstrap import Intake, bootstrap
+from services.intake.domain.model import DomainError
+from services.intake.service_layer import handlers
+
+log = logging.getLogger(__name__)
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _intake() -> Intake:
+    intake: Intake = current_app.extensions["score.intake"]
+    return intake
+
+
+def _lang() -> str:
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh")
+    return "en" if best and best.startswith("en") else "zh"
+
+
+def _error(
+    status: int, code: str, message: dict[str, str], errors: list[dict[str, str]] | None = None
+) -> Response:
+    lang = _lang()
+    body: dict[str, Any] = {"error": {"code": code, "message": message.get(lang) or message.get("en", code)}}
+    if errors is not None:
+        body["error"]["errors"] = errors
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
+    return resp
+
+
+def _field_errors(errs: list[forms.FieldError], prefix: str = "") -> list[dict[str, str]]:
+    lang = _lang()
+    return [
+        {
+            "path": f"{prefix}{e.path}" if prefix and e.path else (prefix.rstrip(".") if prefix else e.path),
+            "code": e.code,
+            "message": e.message.get(lang) or e.message["en"],
+        }
+        for e in errs
+    ]
+
+
+_BAD_JSON = {"en": "the request body is not valid JSON", "zh": "请求体不是有效的 JSON"}
+
+
+def _json_body() -> Any:
+    """The parsed body, or an error response for the wrong media type or broken JSON."""
+    if not request.mimetype or request.mimetype != "application/json":
+        return _error(
+            415,
+            "unsupported_media_type",
+            {"en": "send the body as application/json", "zh": "请求体必须是 application/json"},
+        )
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _error(400, "malformed_json", _BAD_JSON)
+
+
+def _submit_one(body: Any, prefix: str = "") -> tuple[int, dict[str, Any]]:
+    """One submission through validation and the use case: (status, JSON body)."""
+    intake = _intake()
+    lang = _lang()
+    try:
+        valid = forms.validate(
+            body, now=intake.clock(), clock_skew=timedelta(seconds=intake.settings.clock_skew_seconds)
+        )
+    except forms.Invalid as exc:
+        return 422, {
+            "error": {
+                "code": "invalid",
+                "message": "提交内容未通过校验" if lang == "zh" else "the submission is not valid",
+                "errors": _field_errors(exc.errors, prefix),
+            }
+        }
+    try:
+        receipt = handlers.submit(intake.uow(), valid, intake.clock)
+    except DomainError as exc:
+        return exc.status, {
+            "error": {
+                "code": exc.code,
+                "message": exc.message.get(lang) or exc.message["en"],
+                "errors": [
+                    {"path": f"{prefix}{exc.path}", "code": exc.code, "message": exc.message.get(lang, "")}
+                ]
+                if exc.path
+                else [],
+            }
+        }
+    return (201 if receipt.created else 200), receipt.body
+
+
+@api.post("/submissions")
+def post_submission() -> Any:
+    body = _json_body()
+    if isinstance(body, Response):
+        return body
+    status, payload = _submit_one(body)
+    resp = jsonify(payload)
+    resp.status_code = status
+    if status in (200, 201):
+        resp.headers["Location"] = f"/api/v1/submissions/{payload['submission_id']}"
+    return resp
+
+
+@api.post("/submissions/batch")
+def post_batch() -> Any:
+    """An offline queue flushed at once: each item stands or falls on its own, in its own transaction."""
+    body = _json_body()
+    if isinstance(body, Response):
+        return body
+    limit = _intake().settings.batch_limit
+    items = body.get("submissions") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        return _error(
+            422,
+            "invalid",
+            {
+                "en": 'expected {"submissions": [...]} with at least one item',
+                "zh": '请求体应为 {"submissions": [...]}，且至少包含一项',
+            },
+            [{"path": "submissions", "code": "required", "message": "expected a non-empty list"}],
+        )
+    if len(items) > limit:
+        return _error(
+            413,
+            "batch_too_large",
+            {
+                "en": f"at most {limit} submissions per batch, got {len(items)}",
+                "zh": f"每批最多 {limit} 份提交，收到 {len(items)} 份",
+            },
+        )
+    results = []
+    for i, item in enumerate(items):
+        status, payload = _submit_one(item)
+        results.append({"index": i, "status": status, **({"receipt": payload} if status < 300 else payload)})
+    accepted = sum(1 for r in results if r["status"] < 300)
+    return jsonify({"accepted": accepted, "rejected": len(results) - accepted, "results": results}), 207
+
+
+@api.get("/submissions/<submission_id>")
+def get_submission(submission_id: str) -> Any:
+    try:
+        return jsonify(handlers.get_submission(_intake().uow(), submission_id.lower()))
+    except DomainError as exc:
+        return _error(exc.status, exc.code, exc.message)
+
+
+@api.post("/submissions/<submission_id>/review")
+def post_review(submission_id: str) -> Any:
+    body = _json_body()
+    if isinstance(body, Response):
+        return body
+    errors = []
+    if not isinstance(body, dict):
+        body = {}
+        errors.append({"path": "", "code": "invalid_type", "message": "expected a JSON object"})
+    for name in ("status", "reviewer"):
+        if not isinstance(body.get(name), str) or not body.get(name):
+            errors.append({"path": name, "code": "required", "message": f"{name} is required (a string)"})
+    if body.get("comment") is not None and not isinstance(body.get("comment"), str):
+        errors.append({"path": "comment", "code": "invalid_type", "message": "comment must be a string"})
+    if errors:
+        return _error(422, "invalid", {"en": "the review is not valid", "zh": "审核内容未通过校验"}, errors)
+    intake = _intake()
+    try:
+        result = handlers.review(
+            intake.uow(),
+            submission_id.lower(),
+            body["status"],
+            body.get("comment"),
+            body["reviewer"],
+            intake.clock,
+        )
+    except DomainError as exc:
+        errs = (
+            [{"path": exc.path, "code": exc.code, "message": exc.message.get(_lang(), "")}]
+            if exc.path
+            else None
+        )
+        return _error(exc.status, exc.code, exc.message, errs)
+    return jsonify(result)
+
+
+@api.get("/forms")
+def list_forms() -> Any:
+    return jsonify({"forms": forms.catalogue()})
+
+
+def create_app(settings: Settings | None = None, intake: Intake | None = None) -> Flask:
+    """Application factory: ``flask --app services.intake.entrypoints.app run`` or ``score run``."""
+    settings = settings or from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["score.intake"] = intake or bootstrap(settings)
+    app.register_blueprint(api)
+
+    from services.intake.entrypoints.docs import docs
+
+    app.register_blueprint(docs)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return _error(
+            exc.code or 500, code, {"en": exc.description or exc.name, "zh": exc.description or exc.name}
+        )
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        # A fault on our side (database down, bug): log it with the stack, answer without one.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(
+            503 if _is_db_outage(exc) else 500,
+            "internal_error",
+            {
+                "en": "the service could not store this now; please retry later",
+                "zh": "服务暂时无法保存，请稍后重试",
+            },
+        )
+
+    return app
+
+
+def _is_db_outage(exc: Exception) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError)

@@ -1,0 +1,217 @@
+"""OpenAPI 3.1 description of the intake API and a browsable page for it.
+
+The request schemas are the form contracts themselves: ``jsonschema_export.document`` turns the marshmallow
+form classes into JSON Schema 2020-12, which OpenAPI 3.1 embeds as is.  apispec assembles the document.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from apispec import APISpec
+from flask import Blueprint, jsonify
+
+from services.intake.forms.jsonschema_export import document
+from services.intake.forms.registry import FORMS
+
+docs = Blueprint("docs", __name__, url_prefix="/api/v1")
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string", "description": "zh-CN or en, by Accept-Language"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "path": {"type": "string", "examples": ["data.items[3].hazard.severity"]},
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def _json(schema_ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Malformed JSON",
+        404: "Unknown submission",
+        409: "Conflict (id reused with other content, version already replaced)",
+        413: "Body or batch too large",
+        415: "Not application/json",
+        422: "Invalid: every error with its field path",
+    }
+    return {str(c): {"description": text[c], "content": _json("Error")} for c in codes}
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    spec = APISpec(
+        title="SCORE intake API",
+        version="1.0.0",
+        openapi_version="3.1.0",
+        info={"description": "Field submissions for the ILO SCORE work-safety pilot (MEM, Zhejiang)."},
+    )
+    spec.components.schema("Error", _ERROR)
+    refs = []
+    for form, versions in FORMS.items():
+        for version, cls in versions.items():
+            name = f"{form}.v{version}"
+            body = document(cls)
+            body.pop("$schema", None)
+            body.pop("$id", None)
+            spec.components.schema(name, body)
+            refs.append({"$ref": f"#/components/schemas/{name}"})
+    spec.components.schema("Submission", {"oneOf": refs})
+    spec.components.schema(
+        "Receipt",
+        {
+            "type": "object",
+            "properties": {
+                "submission_id": {"type": "string", "format": "uuid"},
+                "received_at": {"type": "string"},
+                "content_hash": {"type": "string"},
+                "computed": {"type": "object"},
+            },
+        },
+    )
+    spec.path(
+        path="/api/v1/submissions",
+        operations={
+            "post": {
+                "summary": "Submit one form (idempotent by submission_id)",
+                "requestBody": {"required": True, "content": _json("Submission")},
+                "responses": {
+                    "201": {"description": "Stored; the receipt", "content": _json("Receipt")},
+                    "200": {
+                        "description": "A retry of a stored submission; the original receipt",
+                        "content": _json("Receipt"),
+                    },
+                    **_errors(400, 409, 413, 415, 422),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/submissions/batch",
+        operations={
+            "post": {
+                "summary": "Submit an offline queue; each item is accepted or rejected on its own",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["submissions"],
+                                "properties": {
+                                    "submissions": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Submission"},
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "207": {"description": "Per-item status and receipt or errors"},
+                    **_errors(400, 413, 415, 422),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/submissions/{submission_id}",
+        operations={
+            "get": {
+                "summary": "A submission with its versions and review state",
+                "parameters": [
+                    {"name": "submission_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "The submission"}, **_errors(404)},
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/submissions/{submission_id}/review",
+        operations={
+            "post": {
+                "summary": "Approve, flag or reject the current version (a rejection needs a comment)",
+                "parameters": [
+                    {"name": "submission_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["status", "reviewer"],
+                                "properties": {
+                                    "status": {"enum": ["approved", "has_issues", "rejected"]},
+                                    "reviewer": {"type": "string"},
+                                    "comment": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": {"description": "Recorded"}, **_errors(404, 409, 415, 422)},
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/forms",
+        operations={
+            "get": {
+                "summary": "The forms and versions a device may submit",
+                "responses": {"200": {"description": "List"}},
+            }
+        },
+    )
+    return spec.to_dict()
+
+
+@docs.get("/openapi.json")
+def openapi_json() -> Any:
+    return jsonify(openapi())
+
+
+_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>SCORE intake API</title>
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:60rem}code,pre{background:#f4f4f4}
+pre{padding:.5rem;overflow:auto;max-height:30rem}</style></head><body>
+<h1>SCORE intake API</h1><p>OpenAPI 3.1: <a href="openapi.json">openapi.json</a>.</p><div id="ops"></div>
+<script>
+fetch("openapi.json").then(r => r.json()).then(spec => {
+  const root = document.getElementById("ops");
+  for (const [path, ops] of Object.entries(spec.paths)) for (const [verb, op] of Object.entries(ops)) {
+    const h = document.createElement("h2"); h.textContent = verb.toUpperCase() + " " + path; root.append(h);
+    const p = document.createElement("p"); p.textContent = op.summary; root.append(p);
+    const codes = document.createElement("p"); codes.textContent = "Responses: " + Object.keys(op.responses).join(", ");
+    root.append(codes);
+  }
+  const h = document.createElement("h2"); h.textContent = "Schemas"; root.append(h);
+  const pre = document.createElement("pre"); pre.textContent = JSON.stringify(spec.components.schemas, null, 2);
+  root.append(pre);
+});
+</script></body></html>"""
+
+
+@docs.get("/docs")
+def docs_page() -> Any:
+    return _PAGE

@@ -1,0 +1,207 @@
+"""Field errors: what a collector's device is told when a submission is refused.
+
+Every error carries a path into the request body, a machine-readable code (stable: form builders switch on
+it) and a message in English and Simplified Chinese that says what was expected, so that an inspector in a
+Yongkang workshop can correct the form without calling anyone.
+
+Inside marshmallow an error travels as an :class:`Err`: a ``str`` subclass (marshmallow's message containers
+are typed as strings) carrying the code and its parameters.  :func:`field_errors` walks marshmallow's nested
+error dict and turns every ``Err`` into a :class:`FieldError` with a dotted path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from marshmallow import ValidationError
+
+#: marshmallow's key for errors that belong to the object itself rather than to one of its fields
+SCHEMA_KEY = "_schema"
+
+
+class Tr(NamedTuple):
+    """A message parameter that reads differently in English and Chinese."""
+
+    en: str
+    zh: str
+
+
+class Err(str):
+    """A marshmallow error message that remembers its code and parameters.
+
+    The string value is the code, which is what shows up should an ``Err`` ever be printed raw.
+    """
+
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, code: str, **params: Any) -> Err:
+        self = super().__new__(cls, code)
+        self.code = code
+        self.params = params
+        return self
+
+    # marshmallow deep-copies fields (and with them their error messages) for every schema instance; an Err is
+    # immutable, so a copy is the object itself (the default copy protocol would call __new__ wrongly).
+    def __copy__(self) -> Err:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Err:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_err, (self.code, self.params))
+
+
+def _rebuild_err(code: str, params: dict[str, Any]) -> Err:
+    return Err(code, **params)
+
+
+def fail(code: str, **params: Any) -> ValidationError:
+    """The exception a field or validator raises for one rule broken."""
+    return ValidationError([Err(code, **params)])
+
+
+#: code -> (English, Chinese) templates; parameters in braces.  Every code the forms can produce is here:
+#: a test checks that each message renders in both languages.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "required": ("is required", "为必填项"),
+    "unknown_field": (
+        "is not a field here; expected only: {allowed}",
+        "不是此处允许的字段；只允许：{allowed}",
+    ),
+    "invalid_type": ("must be {expected}", "必须是{expected}"),
+    "invalid_choice": ("must be one of {choices}", "必须是以下之一：{choices}"),
+    "invalid_format": ("must be {expected}", "必须是{expected}"),
+    "blank": ("must not be blank", "不能为空白"),
+    "length": (
+        "must have {min} to {max} {unit}, got {actual}",
+        "必须包含 {min} 至 {max} 个{unit}，实际为 {actual} 个",
+    ),
+    "range": ("must be between {min} and {max}, got {actual}", "必须在 {min} 至 {max} 之间，实际为 {actual}"),
+    "duplicate": (
+        "must be unique: {value} already appears at index {first}",
+        "不能重复：{value} 已在索引 {first} 处出现",
+    ),
+    "uscc": (
+        "must be a unified social credit code (GB 32100-2015: 18 characters, the last a check character): "
+        "{detail}",
+        "必须是统一社会信用代码（GB 32100-2015，18 位，含校验码）：{detail}",
+    ),
+    "unknown_district": (
+        "must be an active county-level or prefecture code (GB/T 2260) of the pilot area, e.g. 330784 for "
+        "Yongkang; {value} is not one",
+        "必须是试点地区现行的县级或地级行政区划代码（GB/T 2260），如永康市 330784；{value} 不是",
+    ),
+    "district_retired": (
+        "{value} ({name_en}) was retired in 2021; use its successor {successor} ({successor_en})",
+        "{value}（{name_zh}）已于 2021 年撤销，请使用 {successor}（{successor_zh}）",
+    ),
+    "district_level": (
+        "must be a county-level or prefecture code, not the province {value} ({name_en})",
+        "必须是县级或地级行政区划代码，不能是省级代码 {value}（{name_zh}）",
+    ),
+    "future_date": (
+        "must not be later than {latest} ({basis}), got {actual}",
+        "不能晚于 {latest}（{basis}），实际为 {actual}",
+    ),
+    "deadline_before_inspection": (
+        "must not be before the inspection date {inspection_date}, got {actual}",
+        "整改期限不能早于检查日期 {inspection_date}，实际为 {actual}",
+    ),
+    "hazard_required": (
+        "is required when result is fail: give the hazard's severity, finding and deadline",
+        "检查结果为 fail 时必须填写隐患：等级（severity）、描述（finding）和整改期限（deadline）",
+    ),
+    "hazard_forbidden": (
+        "must be left out unless result is fail (result is {result})",
+        "只有检查结果为 fail 时才能填写隐患（当前结果为 {result}）",
+    ),
+    "unsupported_version": (
+        "must be one of the versions of form {form}: {versions}; got {actual}",
+        "必须是表单 {form} 的版本之一：{versions}；实际为 {actual}",
+    ),
+    "replaces_self": (
+        "must name an earlier submission, not this submission's own id",
+        "必须是之前某次提交的编号，不能是本次提交自己的 submission_id",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One rule broken at one place of the request body.
+
+    ``path`` uses dots for fields and ``[i]`` for list indexes (``data.items[3].hazard.severity``); the
+    envelope's own fields are top level (``collected_at``); ``""`` is the body itself.
+    """
+
+    path: str
+    code: str
+    message: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "code": self.code, "message": dict(self.message)}
+
+
+class Invalid(Exception):
+    """A submission broke one or more rules; ``errors`` lists every one found, not just the first."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.path or '<body>'}: {e.code}" for e in errors))
+
+
+def render(code: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """The English and Chinese message for ``code``."""
+    en, zh = MESSAGES.get(code, ("is not valid", "无效"))
+    return {
+        "en": en.format(**{k: v.en if isinstance(v, Tr) else v for k, v in params.items()}),
+        "zh": zh.format(**{k: v.zh if isinstance(v, Tr) else v for k, v in params.items()}),
+    }
+
+
+def make(path: str, code: str, **params: Any) -> FieldError:
+    return FieldError(path=path, code=code, message=render(code, params))
+
+
+def _join(path: str, key: object) -> str:
+    if key == SCHEMA_KEY:
+        return path
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _walk(messages: object, path: str) -> Iterator[tuple[str, object]]:
+    if isinstance(messages, Mapping):
+        for key, sub in messages.items():
+            yield from _walk(sub, _join(path, key))
+    elif isinstance(messages, list | tuple):
+        for sub in messages:
+            yield from _walk(sub, path)
+    else:
+        yield path, messages
+
+
+def field_errors(messages: object, prefix: str = "") -> list[FieldError]:
+    """Flatten marshmallow's nested error messages into field errors with paths below ``prefix``."""
+    found: list[FieldError] = []
+    seen: set[tuple[str, str]] = set()
+    for path, message in _walk(messages, prefix):
+        if isinstance(message, Err):
+            code, params = message.code, message.params
+        else:  # a plain marshmallow message: none should reach here, but never lose an error
+            code, params = "invalid", {}
+        if (path, code) not in seen:
+            seen.add((path, code))
+            found.append(FieldError(path=path, code=code, message=_render_or_raw(code, params, message)))
+    return found
+
+
+def _render_or_raw(code: str, params: Mapping[str, Any], message: object) -> dict[str, str]:
+    if code in MESSAGES:
+        return render(code, params)
+    return {"en": str(message), "zh": str(message)}

@@ -1,0 +1,119 @@
+"""``validate``: a request body in, a :class:`ValidSubmission` out, or every error found.
+
+Validation is a pure function of the body and ``now`` (passed in, never read from the clock here) so that the
+same body is judged the same in the service, in tests and when old submissions are replayed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from marshmallow import ValidationError
+
+from .base import OBJECT
+from .envelope import Envelope
+from .errors import FieldError, Invalid, field_errors, make
+from .registry import FORMS
+
+#: The pilot's legal time: dates a form names ("inspected on") are days in China Standard Time.
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class ValidSubmission:
+    """A submission that passed every rule of its form contract, normalised."""
+
+    submission_id: str  #: canonical lower-case UUID
+    form: str
+    form_version: int
+    collected_at: datetime  #: timezone-aware, in the offset the device sent
+    district: str  #: active county-level or prefecture GB/T 2260 code
+    collector: dict[str, Any]  #: {"id": ..., "role": ...}
+    replaces: str | None  #: the submission id a correction replaces
+    data: dict[str, Any]  #: JSON-ready, exactly the form's fields
+    enterprise: str | None  #: credit code of the enterprise concerned, when the form names one
+    computed: dict[str, Any]  #: server-computed figures, never taken from the client
+
+    def canonical(self) -> dict[str, Any]:
+        """Everything the client said (not ``computed``), JSON-ready: what is hashed to recognise a retry.
+
+        ``computed`` is left out because it is derived: a change to a scoring rule must not turn an identical
+        retry into a conflict.
+        """
+        return {
+            "submission_id": self.submission_id,
+            "form": self.form,
+            "form_version": self.form_version,
+            "collected_at": self.collected_at.isoformat(),
+            "district": self.district,
+            "collector": copy.deepcopy(self.collector),
+            "replaces": self.replaces,
+            "data": copy.deepcopy(self.data),
+            "enterprise": self.enterprise,
+        }
+
+
+def validate(body: object, now: datetime, clock_skew: timedelta = timedelta(minutes=10)) -> ValidSubmission:
+    """Check ``body`` against the envelope and its form's contract; raise :class:`Invalid` with every error.
+
+    ``now`` (timezone-aware) bounds the dates: ``collected_at`` may not be later than ``now + clock_skew``
+    and form dates not after that instant's day in Asia/Shanghai.  The form's data is checked only when the
+    envelope names a known form and version (without them there is no contract to check it against).
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if not isinstance(body, dict):
+        raise Invalid([make("", "invalid_type", expected=OBJECT)])
+
+    latest_instant = now + clock_skew
+    errors: list[FieldError] = []
+    envelope: dict[str, Any]
+    try:
+        envelope = Envelope(latest_instant=latest_instant).load(body)
+    except ValidationError as error:
+        errors.extend(field_errors(error.messages))
+        envelope = error.valid_data if isinstance(error.valid_data, dict) else {}
+
+    form, version = envelope.get("form"), envelope.get("form_version")
+    schema = None
+    if form in FORMS and version is not None:
+        if version in FORMS[form]:
+            schema = FORMS[form][version](latest_date=latest_instant.astimezone(CHINA).date())
+        else:
+            errors.append(
+                make(
+                    "form_version",
+                    "unsupported_version",
+                    form=form,
+                    versions=", ".join(str(v) for v in sorted(FORMS[form])),
+                    actual=version,
+                )
+            )
+
+    loaded: dict[str, Any] = {}
+    if schema is not None and isinstance(body.get("data"), dict):
+        try:
+            loaded = schema.load(body["data"])
+        except ValidationError as error:
+            errors.extend(field_errors(error.messages, prefix="data"))
+
+    if errors or schema is None:
+        raise Invalid(errors)
+
+    data = schema.normalise(loaded)
+    return ValidSubmission(
+        submission_id=envelope["submission_id"],
+        form=envelope["form"],
+        form_version=envelope["form_version"],
+        collected_at=envelope["collected_at"],
+        district=envelope["district"],
+        collector=dict(envelope["collector"]),
+        replaces=envelope["replaces"],
+        data=data,
+        enterprise=schema.enterprise_of(data),
+        computed=schema.computed(envelope["submission_id"], data),
+    )

@@ -1,0 +1,100 @@
+"""Form ``worker_survey`` v1: an anonymous questionnaire a worker fills in about one factory.
+
+Anonymous by construction: every answer is a band, a scale point or a yes/no, and the contract refuses any
+field it does not define, so there is nowhere to put a name, a phone number or an ID-card number.  The
+factory is named by its credit code so that answers can be grouped by enterprise and district.
+
+Scales are 1 (strongly disagree) to 5 (strongly agree).  ``sc1``..``sc6`` are safety-climate statements,
+``wc1``..``wc4`` workplace-cooperation statements (SCORE module 1, the foundation of the programme); the
+server publishes their means as ``safety_climate_index`` and ``cooperation_index``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import scoring
+from .base import Boolean, Choice, CreditCode, DataSchema, FormSchema, Integer, Obj
+from .errors import Tr
+
+AGE_BANDS = ("16-24", "25-34", "35-44", "45-54", "55+")
+TENURE_BANDS = ("<1y", "1-3y", "3-5y", "5y+")
+GENDERS = ("female", "male", "other", "undisclosed")
+WEEKLY_HOURS_BANDS = ("<=40", "41-48", "49-60", ">60")
+SAFETY_CLIMATE = ("sc1", "sc2", "sc3", "sc4", "sc5", "sc6")
+COOPERATION = ("wc1", "wc2", "wc3", "wc4")
+
+
+def _scale(statement: str) -> Integer:
+    return Integer(minimum=1, maximum=5, required=True, metadata={"description": f"1-5: {statement}"})
+
+
+class SafetyClimate(FormSchema):
+    json_description = "Safety climate, 1 (strongly disagree) to 5 (strongly agree); all six required."
+
+    sc1 = _scale("Management puts safety before output.")
+    sc2 = _scale("I can stop work that I think is unsafe without being punished.")
+    sc3 = _scale("Hazards I report get fixed.")
+    sc4 = _scale("I know what to do in an emergency (fire, dust explosion, injury).")
+    sc5 = _scale("Machine guards and interlocks are kept in place.")
+    sc6 = _scale("Co-workers follow the safety rules even when nobody is watching.")
+
+
+class WorkplaceCooperation(FormSchema):
+    json_description = "Workplace cooperation (SCORE module 1), 1 to 5; all four required."
+
+    wc1 = _scale("Managers listen to workers' suggestions.")
+    wc2 = _scale("Workers' suggestions are put into practice.")
+    wc3 = _scale("There is a worker-management committee that meets regularly.")
+    wc4 = _scale("I am told the results of improvements.")
+
+
+def _yes_no(question: str) -> Boolean:
+    return Boolean(required=True, metadata={"description": question})
+
+
+class WorkerSurvey(DataSchema):
+    """``data`` of worker_survey v1."""
+
+    form = "worker_survey"
+    version = 1
+    title = Tr("Worker survey (anonymous)", "员工问卷（匿名）")
+    json_description = (
+        "An anonymous worker questionnaire about one factory: bands, scales and yes/no only. No names, phone "
+        "numbers or ID numbers: any field not defined here is refused."
+    )
+
+    enterprise_credit_code = CreditCode(
+        required=True,
+        metadata={
+            "description": "Credit code of the factory surveyed (GB 32100-2015).",
+            "server_rules": "the GB 32100 check character (18th, mod 31).",
+        },
+    )
+    age_band = Choice(AGE_BANDS, required=True)
+    tenure_band = Choice(TENURE_BANDS, required=True, metadata={"description": "Time with this employer."})
+    gender = Choice(GENDERS, metadata={"description": "Optional; leave out or answer undisclosed."})
+    safety_climate = Obj(SafetyClimate, required=True)
+    workplace_cooperation = Obj(WorkplaceCooperation, required=True)
+    trained_on_hazards = _yes_no("Were you trained on the hazards of your job?")
+    ppe_provided = _yes_no(
+        "Does the employer provide the protective equipment your job needs, free of charge?"
+    )
+    injury_12m = _yes_no("Were you injured at work in the last 12 months?")
+    near_miss_12m = _yes_no("Did you have a near miss at work in the last 12 months?")
+    wages_on_time = _yes_no("Are wages paid in full and on time?")
+    social_insurance = _yes_no("Does the employer pay your social insurance?")
+    weekly_hours_band = Choice(
+        WEEKLY_HOURS_BANDS, required=True, metadata={"description": "Usual weekly hours."}
+    )
+
+    def computed(self, submission_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "safety_climate_index": scoring.mean(data["safety_climate"][k] for k in SAFETY_CLIMATE),
+            "cooperation_index": scoring.mean(data["workplace_cooperation"][k] for k in COOPERATION),
+        }
+
+    def enterprise_of(self, data: Mapping[str, Any]) -> str | None:
+        code: str = data["enterprise_credit_code"]
+        return code

@@ -1,0 +1,200 @@
+"""Fixtures: the system on the embedded default and on real PostgreSQL + Kafka, started by the project.
+
+Tests that need the real servers are parametrised ``embedded`` / ``real``.  Without the servers they skip,
+except under ``CI=true``, where a missing server is an error: CI must never go green by skipping them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from services.aggregator.bootstrap import Aggregator
+from services.aggregator.bootstrap import bootstrap as agg_bootstrap
+from services.aggregator.entrypoints.app import create_app as reports_app
+from services.aggregator.service_layer.runner import Consumer
+from services.common.config import Settings
+from services.common.db import make_engine
+from services.common.migrate import upgrade
+from services.eventlog.relay import Relay
+from services.intake.bootstrap import Intake
+from services.intake.bootstrap import bootstrap as intake_bootstrap
+from services.intake.entrypoints.app import create_app as intake_app
+from tests.builders import NOW
+from tests.servers import KafkaBroker, PostgresServer, on_ci
+
+_counter = itertools.count()
+
+
+def _start_or_skip(kind: str, start: Any) -> Any:
+    try:
+        return start()
+    except Exception as exc:
+        if on_ci():
+            raise RuntimeError(f"CI=true and the real {kind} could not be started: {exc}") from exc
+        pytest.skip(f"no real {kind} here ({exc}); CI=true makes this an error")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    broker: KafkaBroker = _start_or_skip(
+        "Kafka broker", lambda: KafkaBroker.from_env_or_start(tmp_path_factory.mktemp("kafka"))
+    )
+    yield broker
+    if broker.dir is not None:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server: PostgresServer = _start_or_skip(
+        "PostgreSQL", lambda: PostgresServer.from_env_or_start(tmp_path_factory.mktemp("pg"))
+    )
+    yield server
+    if server.dir is not None:
+        server.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+
+
+def sqlite_settings(tmp_path: Path) -> Settings:
+    intake = f"sqlite:///{tmp_path / 'intake.db'}"
+    return Settings(
+        intake_database_url=intake,
+        aggregator_database_url=f"sqlite:///{tmp_path / 'aggregator.db'}",
+        event_log_url=intake,
+    )
+
+
+def real_settings(request: pytest.FixtureRequest, partitions: int = 3) -> Settings:
+    pg: PostgresServer = request.getfixturevalue("postgres_server")
+    kafka: KafkaBroker = request.getfixturevalue("kafka_broker")
+    name = unique("t")
+    intake = pg.fresh_database(f"{name}_i")
+    return Settings(
+        intake_database_url=intake,
+        aggregator_database_url=pg.fresh_database(f"{name}_a"),
+        event_log_url=intake,
+        kafka_bootstrap_servers=kafka.bootstrap,
+        topic=f"score.{name}.v1",
+        dead_letter_topic=f"score.{name}.dlq.v1",
+        rollup_topic=f"score.{name}.rollups.v1",
+        topic_partitions=partitions,
+        consumer_group=f"g-{name}",
+    )
+
+
+def migrated(settings: Settings) -> Settings:
+    upgrade("intake", make_engine(settings.intake_database_url))
+    upgrade("aggregator", make_engine(settings.aggregator_database_url))
+    if settings.uses_kafka:
+        from services.eventlog.kafka import ensure_topics
+
+        ensure_topics(settings)
+    return settings
+
+
+REAL = pytest.param("real", marks=[pytest.mark.kafka, pytest.mark.postgres])
+
+
+@pytest.fixture(params=["embedded", REAL])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for the whole system: embedded (SQLite + SQL log) or real (PostgreSQL + Kafka)."""
+    if request.param == "embedded":
+        return migrated(sqlite_settings(tmp_path))
+    return migrated(real_settings(request))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def intake_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for intake-only tests, on SQLite and on PostgreSQL (no broker needed)."""
+    if request.param == "sqlite":
+        settings = sqlite_settings(tmp_path)
+    else:
+        pg: PostgresServer = request.getfixturevalue("postgres_server")
+        url = pg.fresh_database(unique("intake"))
+        settings = Settings(intake_database_url=url, aggregator_database_url=url, event_log_url=url)
+    upgrade("intake", make_engine(settings.intake_database_url))
+    return settings
+
+
+@dataclass
+class System:
+    """The whole flow, driven step by step from a test: post -> relay -> consume -> report."""
+
+    settings: Settings
+    intake: Intake
+    client: FlaskClient
+    aggregator: Aggregator
+    reports: FlaskClient
+    relay: Relay | None
+    consumer: Consumer
+
+    def post(self, body: Any, **kw: Any) -> Any:
+        return self.client.post("/api/v1/submissions", json=body, **kw)
+
+    def sync(self, timeout: float = 90.0) -> None:
+        """Publish the outbox (with Kafka) and consume until the aggregator has caught up."""
+        if self.relay is not None:
+            self.relay.drain(timeout)
+        self.consumer.run_until_caught_up(timeout)
+
+    def report(self, district: str, period: str = "quarter", date: str = "2026-11-27", **params: Any) -> Any:
+        resp = self.reports.get(
+            f"/api/v1/reports/districts/{district}",
+            query_string={"period": period, "date": date, "as_of": "2026-11-27", **params},
+        )
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()
+
+
+def make_relay(settings: Settings, engine: Any) -> Relay:
+    from services.eventlog.kafka import KafkaPublisher
+
+    return Relay(
+        engine, lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic), lease_seconds=60
+    )
+
+
+def build_system(settings: Settings) -> System:
+    intake = intake_bootstrap(settings, clock=lambda: NOW)
+    agg = agg_bootstrap(settings)
+    app = intake_app(settings, intake)
+    app.config["TESTING"] = True
+    relay = make_relay(settings, intake.engine) if settings.uses_kafka else None
+    return System(
+        settings=settings,
+        intake=intake,
+        client=app.test_client(),
+        aggregator=agg,
+        reports=reports_app(settings, agg).test_client(),
+        relay=relay,
+        consumer=agg.consumer(),
+    )
+
+
+@pytest.fixture
+def system(backend: Settings) -> Iterator[System]:
+    s = build_system(backend)
+    yield s
+    s.consumer.close()
+    if s.relay is not None:
+        s.relay._reset_publisher()
+
+
+@pytest.fixture
+def app(intake_settings: Settings) -> Any:
+    """The intake app (pytest-flask's ``client`` fixture builds on this)."""
+    application = intake_app(intake_settings, intake_bootstrap(intake_settings, clock=lambda: NOW))
+    application.config["TESTING"] = True
+    return application
