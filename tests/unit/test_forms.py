@@ -298,7 +298,7 @@ def test_every_error_is_reported_with_its_path_not_just_the_first() -> None:
 
     assert errors_of(body) == {
         ("submission_id", "invalid_format"),
-        ("collector.id", "blank"),
+        ("collector.id", "invalid_format"),
         ("collector.role", "invalid_choice"),
         ("district", "district_retired"),
         ("data.enterprise.headcount", "range"),
@@ -384,6 +384,13 @@ def test_unknown_fields_are_refused_at_every_level_naming_the_allowed_ones() -> 
         ("data.safety_climate.comment", "unknown_field"),
     }
     assert "id, role" in error_at(body, "collector.name").message["en"]
+
+
+@pytest.mark.parametrize("account", ["李梅", "li.mei@example.com", "-x", "x" * 65])
+def test_collector_ids_are_account_ids_not_names_or_addresses(account: str) -> None:
+    body = survey()
+    body["collector"]["id"] = account
+    assert errors_of(body) == {("collector.id", "invalid_format")}
 
 
 def test_unknown_fields_inside_inspection_items_and_hazards_are_refused() -> None:

@@ -463,8 +463,8 @@ class ListOf(Contract, fields.List):
             for index, item in enumerate(value):
                 if isinstance(item, str | int) and not isinstance(item, bool):
                     if item in first:
-                        errors.setdefault(index, [])
-                        errors[index].append(Err("duplicate", value=item, first=first[item]))
+                        duplicate = Err("duplicate", value=item, first=first[item])
+                        errors[index] = [*errors.get(index, []), duplicate]
                     else:
                         first[item] = index
         if errors:
@@ -549,6 +549,12 @@ def jsonable(value: Any) -> Any:
 
 
 ROLES = ("inspector", "trainer", "enterprise")
+#: account ids are machine identifiers; the pattern keeps personal names (and e-mail addresses) out
+ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+ACCOUNT_ID = Tr(
+    "a platform account id: 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit",
+    "平台账号：1-64 个 ASCII 字母、数字、“.”、“_”或“-”，以字母或数字开头",
+)
 
 
 class Person(FormSchema):
@@ -556,7 +562,15 @@ class Person(FormSchema):
 
     json_description = "A platform account and the role it acted in; no names or phone numbers."
 
-    id = Text(max_length=64, required=True, metadata={"description": "Platform account id."})
+    id = Text(
+        max_length=64,
+        pattern=ACCOUNT_ID_PATTERN,
+        pattern_expected=ACCOUNT_ID,
+        required=True,
+        metadata={
+            "description": "Platform account id, e.g. yk-aj-0217 (not a name: ASCII letters and digits)."
+        },
+    )
     role = Choice(
         ROLES, required=True, metadata={"description": "inspector (MEM bureau), trainer (SCORE), enterprise."}
     )
