@@ -32,7 +32,12 @@ class Aggregator:
                 return KafkaEventSource(s.kafka_bootstrap_servers, s.topic, s.consumer_group, position_of)
             return SqlEventSource(make_engine(s.event_log_url, read_only=True), position_of)
 
-        return Consumer(self.engine, self.source_name, make_source)
+        sink = None
+        if s.uses_kafka:
+            from services.eventlog.kafka import DeadLetterPublisher
+
+            sink = DeadLetterPublisher(s.kafka_bootstrap_servers, s.dead_letter_topic, self.source_name).send
+        return Consumer(self.engine, self.source_name, make_source, dead_letter_sink=sink)
 
 
 def bootstrap(settings: Settings, engine: Engine | None = None) -> Aggregator:

@@ -90,6 +90,36 @@ class KafkaPublisher:
         self._producer.close(timeout=5)
 
 
+class DeadLetterPublisher:
+    """Copies records a consumer could not apply to the dead-letter topic, as received, with the reason.
+
+    The original key, value and CloudEvents headers are kept; ``score_dlq_reason``, ``score_dlq_source``,
+    ``score_dlq_partition`` and ``score_dlq_offset`` headers say why and where from.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str, consumer: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._consumer = consumer
+        self._producer: KafkaProducer | None = None
+
+    def send(self, rejected: Sequence[tuple[Delivery, str]]) -> None:
+        if self._producer is None:
+            self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, client_id="score-dlq", acks="all")
+        for d, reason in rejected:
+            headers = list(d.event.kafka_headers()) if d.event is not None else []
+            headers += [
+                ("score_dlq_reason", reason.encode()[:1000]),
+                ("score_dlq_source", self._consumer.encode()),
+                ("score_dlq_partition", str(d.partition).encode()),
+                ("score_dlq_offset", str(d.offset).encode()),
+            ]
+            key = d.event.kafka_key() if d.event is not None else d.raw_key
+            value = d.event.kafka_value() if d.event is not None else d.raw_value
+            self._producer.send(self._topic, key=key, value=value, headers=headers)
+        self._producer.flush(timeout=30)
+
+
 class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, source: KafkaEventSource) -> None:
         self._source = source

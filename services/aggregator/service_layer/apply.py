@@ -31,6 +31,8 @@ class BatchResult:
     duplicates: int = 0
     dead_letters: int = 0
     positions: dict[int, int] = field(default_factory=dict)
+    #: the deliveries dead-lettered in this batch, with the reason (forwarded to the dead-letter topic)
+    rejected: list[tuple[Delivery, str]] = field(default_factory=list)
 
 
 class _Changes:
@@ -61,6 +63,7 @@ def apply_batch(engine: Engine, source: str, deliveries: Sequence[Delivery]) -> 
             if d.event is None:
                 store.dead_letter(source, d.partition, d.offset, None, d.error or "malformed", _raw(d))
                 result.dead_letters += 1
+                result.rejected.append((d, d.error or "malformed"))
                 continue
             if not store.claim(d.event.id):
                 result.duplicates += 1
@@ -72,6 +75,7 @@ def apply_batch(engine: Engine, source: str, deliveries: Sequence[Delivery]) -> 
                 log.warning("dead-lettering event %s: %s", d.event.id, exc)
                 store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
                 result.dead_letters += 1
+                result.rejected.append((d, str(exc)))
         store.add_cells({k: v for k, v in changes.cells.items() if v})
         store.add_members({k: v for k, v in changes.members.items() if v})
         store.save_positions(source, result.positions)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Store
 from services.aggregator.service_layer.apply import BatchResult, apply_batch
-from services.eventlog.source import EventSource, PositionOf
+from services.eventlog.source import Delivery, EventSource, PositionOf
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,13 @@ class Consumer:
         source_name: str,
         make_source: Callable[[PositionOf], EventSource],
         batch_size: int = 500,
+        dead_letter_sink: Callable[[list[tuple[Delivery, str]]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.source_name = source_name
         self.source = make_source(position_reader(engine, source_name))
         self.batch_size = batch_size
+        self.dead_letter_sink = dead_letter_sink
         self.stats = ConsumerStats()
 
     def step(self, timeout: float = 0.5) -> int:
@@ -67,6 +69,13 @@ class Consumer:
             raise
         self.stats.add(result)
         self.source.committed(result.positions)
+        if result.rejected and self.dead_letter_sink is not None:
+            # The dead_letters table (same transaction as the positions) is the record; the topic is a copy
+            # for operators and integrators, sent after commit and retried by nobody if this fails.
+            try:
+                self.dead_letter_sink(result.rejected)
+            except Exception:
+                log.exception("forwarding %d dead letters to the topic failed", len(result.rejected))
         return len(deliveries)
 
     def caught_up(self) -> bool:
