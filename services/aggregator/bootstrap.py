@@ -33,11 +33,22 @@ class Aggregator:
             return SqlEventSource(make_engine(s.event_log_url, read_only=True), position_of)
 
         sink = None
+        rollups = None
         if s.uses_kafka:
-            from services.eventlog.kafka import DeadLetterPublisher
+            from services.aggregator.service_layer.rollup_topic import publish_pending
+            from services.eventlog.kafka import DeadLetterPublisher, KafkaPublisher
 
             sink = DeadLetterPublisher(s.kafka_bootstrap_servers, s.dead_letter_topic, self.source_name).send
-        return Consumer(self.engine, self.source_name, make_source, dead_letter_sink=sink)
+            publisher: list[KafkaPublisher] = []  # created on first use: the broker may be down at start-up
+
+            def rollups() -> int:
+                if not publisher:
+                    publisher.append(KafkaPublisher(s.kafka_bootstrap_servers, s.rollup_topic))
+                return publish_pending(self.engine, publisher[0], s.rollup_topic)
+
+        return Consumer(
+            self.engine, self.source_name, make_source, dead_letter_sink=sink, rollup_publisher=rollups
+        )
 
 
 def bootstrap(settings: Settings, engine: Engine | None = None) -> Aggregator:

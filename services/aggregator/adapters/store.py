@@ -18,6 +18,7 @@ from services.aggregator.adapters.tables import (
     hazards,
     positions,
     processed_events,
+    rollup_changes,
     versions,
 )
 from services.aggregator.domain.facts import Fact
@@ -129,6 +130,31 @@ class Store:
         rows = [
             {"district": d, "day": day, "industry": ind, "metric": m, "member": mem, "count": v}
             for (d, day, ind, m, mem), v in sorted(delta.items())
+        ]
+        self.conn.execute(stmt, rows)
+
+    # -- rollup topic outbox ------------------------------------------------------------------------------
+    def mark_rollups_changed(self, cells: set[tuple[str, date]]) -> None:
+        """Every division above a changed cell, for every period containing its day, is now stale."""
+        from services.aggregator.domain.periods import PERIODS, period_of
+        from services.common.codes import ancestors
+
+        keys = {
+            (code, p.kind, p.key, p.start)
+            for district, day in cells
+            for code in ancestors(district)
+            for p in (period_of(kind, day) for kind in PERIODS)
+        }
+        if not keys:
+            return
+        stmt = _insert(self.conn, rollup_changes)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["district", "period_kind", "period_key"],
+            set_={"version": rollup_changes.c.version + 1},
+        )
+        rows = [
+            {"district": c, "period_kind": k, "period_key": key, "period_start": start, "version": 1}
+            for c, k, key, start in sorted(keys)
         ]
         self.conn.execute(stmt, rows)
 

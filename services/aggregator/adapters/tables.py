@@ -101,3 +101,15 @@ dead_letters = Table(
     Column("raw", Text, nullable=True),
     Column("received_at", String(40), nullable=False),
 )
+
+# District x period rollups changed since last published to the compacted rollup topic (an outbox of the
+# aggregator: marked in the same transaction as the change, cleared after the broker acknowledged).
+rollup_changes = Table(
+    "rollup_changes",
+    metadata,
+    Column("district", String(6), primary_key=True),
+    Column("period_kind", String(10), primary_key=True),
+    Column("period_key", String(12), primary_key=True),
+    Column("period_start", Date, nullable=False),
+    Column("version", Integer, nullable=False),
+)

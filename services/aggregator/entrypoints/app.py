@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
 
 from services.aggregator.bootstrap import Aggregator, bootstrap
+from services.aggregator.domain.periods import PERIODS
 from services.aggregator.service_layer import export, reports
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
@@ -166,7 +167,7 @@ def page() -> Any:
         reps=reps,
         rows=rows,
         period=period,
-        periods=reports.PERIODS,
+        periods=PERIODS,
         anchor=period.start.isoformat(),
         value=_value,
     )

@@ -51,7 +51,11 @@ class _Changes:
             self.members[k2] += v2
 
 
-def apply_batch(engine: Engine, source: str, deliveries: Sequence[Delivery]) -> BatchResult:
+def apply_batch(
+    engine: Engine, source: str, deliveries: Sequence[Delivery], track_rollups: bool = False
+) -> BatchResult:
+    """Apply ``deliveries`` in one transaction. ``track_rollups`` also records which district x period
+    rollups changed, for the rollup topic (``rollup_topic.RollupPublisher``)."""
     result = BatchResult()
     if not deliveries:
         return result
@@ -78,6 +82,8 @@ def apply_batch(engine: Engine, source: str, deliveries: Sequence[Delivery]) -> 
                 result.rejected.append((d, str(exc)))
         store.add_cells({k: v for k, v in changes.cells.items() if v})
         store.add_members({k: v for k, v in changes.members.items() if v})
+        if track_rollups:
+            store.mark_rollups_changed({(d, day) for (d, day, _i, _m), v in changes.cells.items() if v})
         store.save_positions(source, result.positions)
     return result
 

@@ -20,6 +20,7 @@ WIPED = (
     tables.processed_events,
     tables.positions,
     tables.dead_letters,
+    tables.rollup_changes,
 )
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
 from services.aggregator.adapters.tables import daily, daily_members, hazards
+from services.aggregator.domain import periods
 from services.aggregator.domain.kpis import derive
+from services.aggregator.domain.periods import Period
 from services.common.codes import District, ancestors, districts
-
-PERIODS = ("day", "week", "month", "quarter", "year")
 
 
 class ReportError(ValueError):
@@ -22,45 +21,12 @@ class ReportError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Period:
-    kind: str
-    key: str
-    start: date
-    end: date  # inclusive
-
-    def previous(self) -> Period:
-        return period_of(self.kind, self.start - timedelta(days=1))
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "kind": self.kind,
-            "key": self.key,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-        }
-
-
 def period_of(kind: str, day: date) -> Period:
-    """The period of ``kind`` containing ``day`` (ISO weeks; quarters of the calendar year)."""
-    if kind == "day":
-        return Period(kind, day.isoformat(), day, day)
-    if kind == "week":
-        iso = day.isocalendar()
-        start = day - timedelta(days=iso.weekday - 1)
-        return Period(kind, f"{iso.year}-W{iso.week:02d}", start, start + timedelta(days=6))
-    if kind == "month":
-        start = day.replace(day=1)
-        nxt = (start + timedelta(days=32)).replace(day=1)
-        return Period(kind, f"{day.year}-{day.month:02d}", start, nxt - timedelta(days=1))
-    if kind == "quarter":
-        q = (day.month - 1) // 3 + 1
-        start = date(day.year, 3 * q - 2, 1)
-        nxt = date(day.year + 1, 1, 1) if q == 4 else date(day.year, 3 * q + 1, 1)
-        return Period(kind, f"{day.year}-Q{q}", start, nxt - timedelta(days=1))
-    if kind == "year":
-        return Period(kind, str(day.year), date(day.year, 1, 1), date(day.year, 12, 31))
-    raise ReportError("period", f"period must be one of {', '.join(PERIODS)}")
+    """``domain.periods.period_of`` with an unknown kind reported against the ``period`` parameter."""
+    try:
+        return periods.period_of(kind, day)
+    except periods.UnknownPeriod as exc:
+        raise ReportError("period", str(exc)) from None
 
 
 def district_info(code: str) -> District:

@@ -48,12 +48,14 @@ class Consumer:
         make_source: Callable[[PositionOf], EventSource],
         batch_size: int = 500,
         dead_letter_sink: Callable[[list[tuple[Delivery, str]]], None] | None = None,
+        rollup_publisher: Callable[[], int] | None = None,
     ) -> None:
         self.engine = engine
         self.source_name = source_name
         self.source = make_source(position_reader(engine, source_name))
         self.batch_size = batch_size
         self.dead_letter_sink = dead_letter_sink
+        self.rollup_publisher = rollup_publisher
         self.stats = ConsumerStats()
 
     def step(self, timeout: float = 0.5) -> int:
@@ -62,7 +64,9 @@ class Consumer:
         if not deliveries:
             return 0
         try:
-            result = apply_batch(self.engine, self.source_name, deliveries)
+            result = apply_batch(
+                self.engine, self.source_name, deliveries, track_rollups=self.rollup_publisher is not None
+            )
         except Exception:
             # Nothing of the batch was written: go back to the stored positions and read it again.
             self.source.rewind()
@@ -76,7 +80,18 @@ class Consumer:
                 self.dead_letter_sink(result.rejected)
             except Exception:
                 log.exception("forwarding %d dead letters to the topic failed", len(result.rejected))
+        self.publish_rollups()
         return len(deliveries)
+
+    def publish_rollups(self) -> int:
+        """Send the changed rollups' snapshots; a failure leaves them marked for the next step."""
+        if self.rollup_publisher is None:
+            return 0
+        try:
+            return self.rollup_publisher()
+        except Exception:
+            log.exception("publishing rollup snapshots failed; they stay marked and are retried")
+            return 0
 
     def caught_up(self) -> bool:
         """True when the positions stored in the database reach the end of every partition of the log

@@ -1,0 +1,31 @@
+"""Rollups changed since last published to the compacted rollup topic.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rollup_changes",
+        sa.Column("district", sa.String(6), primary_key=True),
+        sa.Column("period_kind", sa.String(10), primary_key=True),
+        sa.Column("period_key", sa.String(12), primary_key=True),
+        sa.Column("period_start", sa.Date, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("rollup_changes")

@@ -1,0 +1,48 @@
+"""Rollup changes reach the compacted rollup topic: the latest record per district x period is the figure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from tests.builders import inspection
+from tests.conftest import build_system, migrated, real_settings
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+def test_the_latest_rollup_record_per_key_is_the_current_figure(request: pytest.FixtureRequest) -> None:
+    system = build_system(migrated(real_settings(request)))
+    first = inspection(district="330784", enterprise=1)
+    assert system.post(first).status_code == 201
+    system.sync()
+    assert system.post(inspection(district="330784", enterprise=2)).status_code == 201
+    assert system.post(inspection(district="330102", enterprise=3)).status_code == 201
+    system.sync()
+    while system.consumer.publish_rollups():
+        pass
+
+    admin = KafkaAdminClient(bootstrap_servers=system.settings.kafka_bootstrap_servers)
+    configs = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, system.settings.rollup_topic, {"cleanup.policy": None})]
+    )
+    admin.close()
+    assert "compact" in json.dumps(configs, default=str)
+
+    reader = KafkaConsumer(
+        system.settings.rollup_topic,
+        bootstrap_servers=system.settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=4000,
+    )
+    latest = {r.key.decode(): json.loads(r.value) for r in reader}
+    reader.close()
+    system.consumer.close()
+    assert latest["330784:quarter:2026-Q4"]["figures"]["inspections"] == 2
+    assert latest["330700:quarter:2026-Q4"]["figures"]["inspections"] == 2  # Jinhua includes Yongkang
+    assert latest["330100:month:2026-11"]["figures"]["inspections"] == 1
+    assert latest["330000:year:2026"]["figures"]["inspections"] == 3
+    assert latest["330784:day:2026-11-20"]["district"]["name_zh"] == "永康市"
