@@ -91,14 +91,16 @@ def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) 
     _migrate(settings)
     stop = threading.Event()
     threads: list[threading.Thread] = []
+    intake = intake_app(settings)
     servers = [
-        make_server(host, intake_port, intake_app(settings), threaded=True),
+        make_server(host, intake_port, intake, threaded=True),
         make_server(host, reports_port, reports_app(settings), threaded=True),
     ]
     for srv in servers:
         threads.append(threading.Thread(target=srv.serve_forever, daemon=True))
     if settings.uses_kafka:
         relay = _relay(settings)
+        intake.extensions["score.relay"] = relay
         threads.append(threading.Thread(target=relay.run_forever, args=(stop,), daemon=True))
     consumer = agg_bootstrap(settings).consumer()
     threads.append(threading.Thread(target=consumer.run_forever, args=(stop,), daemon=True))

@@ -61,17 +61,19 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap_servers: str, topic: str, delivery_timeout_ms: int = 30000) -> None:
         self.topic = topic
+        linger_ms = 5
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id="score-relay",
             acks="all",
             enable_idempotence=True,
             max_in_flight_requests_per_connection=5,  # idempotence keeps per-partition order with 5 in flight
-            linger_ms=5,
+            linger_ms=linger_ms,
             compression_type=None,
             # Shorter than the relay lease, so a stalled relay gives up before another may take over.
             delivery_timeout_ms=delivery_timeout_ms,
-            request_timeout_ms=min(10000, delivery_timeout_ms),
+            # kafka-python requires delivery_timeout_ms >= linger_ms + request_timeout_ms.
+            request_timeout_ms=min(10000, delivery_timeout_ms - linger_ms),
             reconnect_backoff_max_ms=2000,
         )
 
@@ -105,7 +107,9 @@ class DeadLetterPublisher:
 
     def send(self, rejected: Sequence[tuple[Delivery, str]]) -> None:
         if self._producer is None:
-            self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, client_id="score-dlq", acks="all")
+            self._producer = KafkaProducer(
+                bootstrap_servers=self._bootstrap, client_id="score-dlq", acks="all"
+            )
         for d, reason in rejected:
             headers = list(d.event.kafka_headers()) if d.event is not None else []
             headers += [

@@ -175,3 +175,11 @@ def test_a_batch_accepts_and_rejects_each_item_on_its_own(client: FlaskClient) -
 def test_the_forms_are_listed(client: FlaskClient) -> None:
     forms = {f["form"] for f in client.get("/api/v1/forms").get_json()["forms"]}
     assert forms == {"factory_inspection", "hazard_rectification", "worker_survey"}
+
+
+def test_metrics_show_the_outbox_backlog(client: FlaskClient) -> None:
+    before = client.get("/metrics").get_json()
+    client.post("/api/v1/submissions", json=inspection())
+    after = client.get("/metrics").get_json()
+    assert (before["backlog"], after["backlog"]) == (0, 1)
+    assert after["oldest_unpublished_age_seconds"] is not None

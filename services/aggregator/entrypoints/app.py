@@ -185,6 +185,31 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
     def healthz() -> Any:
         return {"status": "ok"}
 
+    @app.get("/metrics")
+    def metrics() -> Any:
+        """What the consumer has applied: facts, dead letters and its position per partition (JSON)."""
+        from sqlalchemy import func, select
+
+        from services.aggregator.adapters.tables import dead_letters, facts, positions, rollup_changes
+
+        engine = app.extensions["score.aggregator"].engine
+        with engine.connect() as conn:
+
+            def count(table: Any) -> int:
+                return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+            return {
+                "facts": count(facts),
+                "dead_letters": count(dead_letters),
+                "rollups_awaiting_publication": count(rollup_changes),
+                "positions": [
+                    {"source": r.source, "partition": r.partition, "offset": r.offset}
+                    for r in conn.execute(
+                        select(positions).order_by(positions.c.source, positions.c.partition)
+                    )
+                ],
+            }
+
     @app.get("/api/v1/codes/districts")
     def district_codes() -> Any:
         return {"districts": [d.__dict__ for d in districts().values()]}

@@ -220,6 +220,14 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
     def healthz() -> Any:
         return {"status": "ok"}
 
+    @app.get("/metrics")
+    def metrics() -> Any:
+        """Outbox backlog, oldest unpublished age and what has been published (JSON, for alerting)."""
+        from services.eventlog.metrics import outbox_metrics
+
+        relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
+        return outbox_metrics(app.extensions["score.intake"].engine, relay)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         code = (exc.name or "error").lower().replace(" ", "_")

@@ -1,0 +1,73 @@
+"""Outbox and relay health as plain numbers, for a ``/metrics`` endpoint or a log line.
+
+``outbox_metrics(engine)`` reads the outbox table only (any process can call it, the relay need not run
+here); pass the running ``Relay`` to add its in-process counters.  Every value is JSON-serialisable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from services.eventlog import outbox as ob
+from services.eventlog.relay import Relay
+
+
+def _parse(ts: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def relay_metrics(relay: Relay) -> dict[str, Any]:
+    """The relay's own counters since it started (this process only)."""
+    m = relay.metrics
+    return {
+        "holder": relay.holder,
+        "published": m.published,
+        "errors": m.errors,
+        "last_error": m.last_error,
+    }
+
+
+def outbox_metrics(engine: Engine, relay: Relay | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Backlog of the outbox (rows not yet acknowledged by the broker) and what has left it.
+
+    - ``backlog``: unpublished rows;
+    - ``oldest_unpublished_age_seconds``: age of the *first* unpublished row in log order (by its event time),
+      ``None`` when the backlog is empty; this is what an alert on a stuck relay wants;
+    - ``published_total``: rows marked published (on the embedded SQL log nothing is ever marked, it is 0);
+    - ``last_position``: the highest position written (0 for an empty outbox);
+    - ``relay``: ``relay_metrics(relay)`` when a relay is given.
+    """
+    t = ob.outbox
+    unpublished = t.c.published_at.is_(None)
+    with engine.connect() as conn:
+        backlog = int(conn.execute(select(func.count()).where(unpublished)).scalar_one())
+        published = int(conn.execute(select(func.count()).where(t.c.published_at.is_not(None))).scalar_one())
+        last = conn.execute(select(func.max(t.c.position))).scalar()
+        oldest_time: str | None = None
+        if backlog:
+            first = select(func.min(t.c.position)).where(unpublished).scalar_subquery()
+            oldest_time = conn.execute(select(t.c.time).where(t.c.position == first)).scalar()
+    age: float | None = None
+    if oldest_time:
+        when = _parse(oldest_time)
+        if when is not None:
+            age = max(0.0, ((now or datetime.now(UTC)) - when).total_seconds())
+    out: dict[str, Any] = {
+        "backlog": backlog,
+        "oldest_unpublished_age_seconds": age,
+        "published_total": published,
+        "last_position": int(last) if last is not None else 0,
+    }
+    if relay is not None:
+        out["relay"] = relay_metrics(relay)
+    return out
+
+
+__all__ = ["outbox_metrics", "relay_metrics"]
