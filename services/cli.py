@@ -28,6 +28,7 @@ def _setup_logging(settings: Settings, verbose: bool = False) -> None:
                         "level": record.levelname.lower(),
                         "logger": record.name,
                         "message": record.getMessage(),
+                        **getattr(record, "http", {}),
                         **({"exc": self.formatException(record.exc_info)} if record.exc_info else {}),
                     },
                     ensure_ascii=False,

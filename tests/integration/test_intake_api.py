@@ -183,3 +183,9 @@ def test_metrics_show_the_outbox_backlog(client: FlaskClient) -> None:
     after = client.get("/metrics").get_json()
     assert (before["backlog"], after["backlog"]) == (0, 1)
     assert after["oldest_unpublished_age_seconds"] is not None
+
+
+def test_every_response_carries_the_request_id(client: FlaskClient) -> None:
+    mine = client.get("/api/v1/forms", headers={"X-Request-ID": "phone-7-attempt-3"})
+    assert mine.headers["X-Request-ID"] == "phone-7-attempt-3"
+    assert len(client.get("/healthz").headers["X-Request-ID"]) == 32

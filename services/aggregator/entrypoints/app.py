@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.periods import PERIODS
 from services.aggregator.service_layer import export, reports
+from services.common import weblog
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
 
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
     app = Flask(__name__)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["score.aggregator"] = aggregator or bootstrap(settings)
+    weblog.init_app(app)
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
 

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from services.common import weblog
 from services.common.config import Settings, from_env
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["score.intake"] = intake or bootstrap(settings)
+    weblog.init_app(app)
     app.register_blueprint(api)
 
     from services.intake.entrypoints.docs import docs
