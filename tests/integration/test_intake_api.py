@@ -189,3 +189,24 @@ def test_every_response_carries_the_request_id(client: FlaskClient) -> None:
     mine = client.get("/api/v1/forms", headers={"X-Request-ID": "phone-7-attempt-3"})
     assert mine.headers["X-Request-ID"] == "phone-7-attempt-3"
     assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
+
+
+def test_a_correction_of_the_credit_code_keeps_its_lineage_on_one_key(client: FlaskClient) -> None:
+    old = inspection(enterprise=1, failed=[("FIRE-02", "fire", "general", "2026-12-01")])
+    client.post("/api/v1/submissions", json=old)
+    fixed = inspection(enterprise=2, replaces=old["submission_id"])  # the credit code was mistyped
+    assert client.post("/api/v1/submissions", json=fixed).status_code == 201
+    client.post(
+        f"/api/v1/submissions/{fixed['submission_id']}/review",
+        json={"status": "approved", "reviewer": "bureau-1"},
+    )
+    engine = client.application.extensions["score.intake"].engine
+    with engine.connect() as conn:
+        keys = [r.key for r in conn.execute(select(outbox.c.key).order_by(outbox.c.position))]
+    # accepted, corrected, reviewed: all under the first version's key, so they reach consumers in order
+    assert keys == [old["data"]["enterprise"]["credit_code"]] * 3
+    # the correction removed the fire hazard, so a rectification of it is refused
+    assert (
+        client.post("/api/v1/submissions", json=rectification(old["submission_id"], "FIRE-02")).status_code
+        == 422
+    )

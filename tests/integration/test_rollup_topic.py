@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import ConfigResource, ConfigResourceType
 
@@ -38,8 +40,15 @@ def test_the_latest_rollup_record_per_key_is_the_current_figure(request: pytest.
         auto_offset_reset="earliest",
         consumer_timeout_ms=4000,
     )
-    latest = {r.key.decode(): json.loads(r.value) for r in reader}
+    records = list(reader)
     reader.close()
+    latest = {r.key.decode(): json.loads(r.value) for r in records}
+    schema = json.loads(
+        (Path(__file__).parents[2] / "schemas/events/rollup.updated.v1.schema.json").read_text()
+    )
+    for r in records:
+        Draft202012Validator(schema, format_checker=FormatChecker()).validate(json.loads(r.value))
+        assert dict(r.headers)["ce_type"] == b"org.ilo.score.rollup.updated.v1"
     system.consumer.close()
     assert latest["330784:quarter:2026-Q4"]["figures"]["inspections"] == 2
     assert latest["330700:quarter:2026-Q4"]["figures"]["inspections"] == 2  # Jinhua includes Yongkang

@@ -27,6 +27,7 @@ submissions = Table(
     Column("computed", Text, nullable=False),
     # A version can be replaced once: the unique constraint settles two corrections racing for it.
     Column("replaces", String(36), ForeignKey("submissions.id"), nullable=True, unique=True),
+    Column("event_key", String(64), nullable=True),  # null on rows from before migration 0002
     Column("superseded_by", String(36), nullable=True),
     Column("review_status", String(20), nullable=False, server_default="pending"),
     Column("review_comment", Text, nullable=True),

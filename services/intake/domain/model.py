@@ -69,6 +69,9 @@ class Submission:
     data: dict[str, Any]
     computed: dict[str, Any]
     replaces: str | None = None
+    #: the Kafka key of every event of this submission's lineage; fixed by its first version, so a
+    #: correction that fixes a mistyped credit code still follows the versions it replaces in order
+    event_key: str = ""
     superseded_by: str | None = None
     review_status: str = "pending"
     review_comment: str | None = None
@@ -110,7 +113,7 @@ class Submission:
 
     def key(self) -> str:
         # Kafka key: one enterprise's events (inspection, rectifications, corrections, reviews) stay in order.
-        return self.enterprise or self.district
+        return self.event_key or self.enterprise or self.district
 
     def announce_received(self) -> None:
         self.events.append(

@@ -77,9 +77,11 @@ def _retry_answer(existing: Submission, digest: str) -> Receipt:
 def _new_submission(uow: UnitOfWork, valid: ValidSubmission, digest: str, clock: Clock) -> Submission:
     enterprise = valid.enterprise
     computed = dict(valid.computed)
+    event_key = enterprise or valid.district
     if valid.form == "hazard_rectification":
         hazard = _rectified_hazard(uow, valid)
         enterprise = hazard.pop("enterprise")
+        event_key = hazard.pop("event_key")  # behind the inspection it closes, on the same partition
         computed["hazard"] = hazard
     sub = Submission(
         id=valid.submission_id,
@@ -94,6 +96,7 @@ def _new_submission(uow: UnitOfWork, valid: ValidSubmission, digest: str, clock:
         data=valid.data,
         computed=computed,
         replaces=valid.replaces,
+        event_key=event_key,
     )
     if valid.replaces:
         target = uow.submissions.get(valid.replaces, for_update=True)
@@ -107,6 +110,7 @@ def _new_submission(uow: UnitOfWork, valid: ValidSubmission, digest: str, clock:
                 path="replaces",
             )
         target.supersede(sub)
+        sub.event_key = target.key()  # a lineage keeps one key even if the correction changes the enterprise
         uow.submissions.save(target)
     return sub
 
@@ -162,6 +166,7 @@ def _rectified_hazard(uow: UnitOfWork, valid: ValidSubmission) -> dict[str, Any]
             "district": inspection.district,
             "industry": inspection.data["enterprise"]["industry"],
             "enterprise": inspection.enterprise,
+            "event_key": inspection.key(),
         }
     )
     return hazard
