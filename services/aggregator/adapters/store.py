@@ -37,8 +37,10 @@ class Store:
     def claim(self, event_id: str) -> bool:
         """Record the event as applied; False when it already was (a redelivery). On PostgreSQL a
         concurrent claim of the same id waits for the other transaction and then sees it."""
+        # RETURNING, not rowcount: psycopg reports rowcount -1 for INSERT .. ON CONFLICT DO NOTHING, which
+        # bool() took for a first claim, so every redelivery was applied again on PostgreSQL.
         stmt = _insert(self.conn, processed_events).values(event_id=event_id).on_conflict_do_nothing()
-        return bool(self.conn.execute(stmt).rowcount)
+        return self.conn.execute(stmt.returning(processed_events.c.event_id)).first() is not None
 
     def position(self, source: str, partition: int) -> int | None:
         return self.conn.execute(

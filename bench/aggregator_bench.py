@@ -1,0 +1,325 @@
+"""Aggregator throughput into PostgreSQL, next to a raw Kafka consumer reading the same topic in the same run.
+
+Starts PostgreSQL and Kafka with the project's scripts (or reuses SCORE_TEST_DATABASE_URL /
+SCORE_TEST_KAFKA_BOOTSTRAP), creates a fresh topic (3 partitions) and a fresh aggregator database, and
+produces ``--events`` realistic submission events (factory inspections with hazards, worker surveys,
+hazard rectifications; CloudEvents binary-mode headers exactly as the relay sends them) with a raw producer.
+Then it measures, in this one run:
+
+- aggregator: ``Consumer.run_until_caught_up`` of the real aggregator, every event applied exactly once
+  (claimed in processed_events, base cells, facts, hazard ledger and positions in one transaction per
+  batch) - the events/s it sustains; if it cannot catch up within ``--aggregator-seconds`` the rate is
+  measured on what it applied by then and the rest is extrapolated (said so in the output);
+- baseline: a bare kafka-python ``KafkaConsumer`` reading the whole topic end to end (no decoding, no
+  database) - the ceiling of this broker, client and machine;
+- the median latency of a district quarter report (Jinhua, covering Yongkang) over 20 queries after ingest.
+
+It prints both rates, their ratio and a 1,000,000-event figure (extrapolated unless measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+
+from services.aggregator.bootstrap import bootstrap  # noqa: E402
+from services.aggregator.service_layer import reports  # noqa: E402
+from services.common.config import Settings  # noqa: E402
+from services.common.db import make_engine  # noqa: E402
+from services.common.migrate import upgrade  # noqa: E402
+from services.eventlog.envelope import Event  # noqa: E402
+from services.eventlog.kafka import ensure_topics  # noqa: E402
+from services.intake.domain.model import ACCEPTED, SOURCE  # noqa: E402
+from services.intake.forms import scoring  # noqa: E402
+from tests.builders import credit_code, inspection, survey  # noqa: E402
+from tests.servers import KafkaBroker, PostgresServer  # noqa: E402
+
+DISTRICTS = [
+    "330102",
+    "330105",
+    "330106",
+    "330108",
+    "330110",
+    "330702",
+    "330782",
+    "330783",
+    "330784",
+    "330784",
+]
+CATEGORIES = ["machinery", "electrical", "fire", "dust_explosion", "ppe"]
+START = date(2026, 1, 1)
+RECEIVED = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+
+
+def _event(data: dict[str, Any], key: str) -> Event:
+    return Event.new(
+        type=ACCEPTED,
+        source=SOURCE,
+        subject=data["submission_id"],
+        key=key,
+        data=data,
+        id=f"{data['submission_id']}:received",
+        time=RECEIVED,
+    )
+
+
+def _envelope(body: dict[str, Any], enterprise: str, computed: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "submission_id": body["submission_id"],
+        "form": body["form"],
+        "form_version": 1,
+        "district": body["district"],
+        "enterprise": enterprise,
+        "collector": body["collector"],
+        "collected_at": body["collected_at"],
+        "received_at": RECEIVED.isoformat(),
+        "replaces": None,
+        "data": body["data"],
+        "computed": computed,
+    }
+
+
+def make_events(n: int) -> list[Event]:
+    """``n`` events: ~60% inspections (a third with one or two hazards), ~30% surveys, ~10% rectifications
+    (each after its inspection, with the same key so they share a partition)."""
+    out: list[Event] = []
+    i = 0
+    while len(out) < n:
+        district = DISTRICTS[i % len(DISTRICTS)]
+        ent = i % 5000
+        day = START + timedelta(days=(i * 13) % 330)
+        ent_code = credit_code(ent, district)
+        if i % 10 < 6:
+            failed = []
+            if i % 3 == 0:
+                for k in range(1 + i % 2):
+                    sev = "major" if (i + k) % 7 == 0 else "general"
+                    dl = (day + timedelta(days=10 + k)).isoformat()
+                    failed.append((f"H-{k:02d}", CATEGORIES[(i + k) % len(CATEGORIES)], sev, dl))
+            body = inspection(
+                district,
+                ent,
+                day,
+                failed,
+                passed=8 + i % 20,
+                industry="C34" if i % 2 else "C33",
+                modules=["M1", "M5"] if i % 4 else ["M1", "M2", "M3"],
+            )
+            results = [it["result"] for it in body["data"]["items"]]
+            hazards = [
+                {
+                    "hazard_id": f"{body['submission_id']}:{it['code']}",
+                    "item_code": it["code"],
+                    "category": it["category"],
+                    "severity": it["hazard"]["severity"],
+                    "deadline": it["hazard"]["deadline"],
+                }
+                for it in body["data"]["items"]
+                if it["result"] == "fail"
+            ]
+            computed = {
+                "score": scoring.score(results),
+                "items_checked": len(results),
+                "items_failed": len(hazards),
+                "hazards": hazards,
+            }
+            out.append(_event(_envelope(body, ent_code, computed), ent_code))
+            if hazards and i % 2 == 0 and len(out) < n:
+                h = hazards[0]
+                on = day + timedelta(days=3 + i % 15)
+                rect = {
+                    "submission_id": str(uuid.uuid4()),
+                    "form": "hazard_rectification",
+                    "district": district,
+                    "collector": {"id": "insp-0042", "role": "inspector"},
+                    "collected_at": f"{on.isoformat()}T15:00:00+08:00",
+                    "data": {
+                        "inspection_id": body["submission_id"],
+                        "item_code": h["item_code"],
+                        "rectified_on": on.isoformat(),
+                        "verified_by": {"id": "insp-0007", "role": "inspector"},
+                    },
+                }
+                hazard = {
+                    **{k: h[k] for k in ("hazard_id", "item_code", "category", "severity", "deadline")},
+                    "inspection_id": body["submission_id"],
+                    "found_on": day.isoformat(),
+                    "district": district,
+                    "industry": body["data"]["enterprise"]["industry"],
+                }
+                out.append(_event(_envelope(rect, ent_code, {"hazard": hazard}), ent_code))
+        else:
+            body = survey(
+                district, ent, day, climate=1 + i % 5, cooperation=1 + (i // 5) % 5, injured=i % 17 == 0
+            )
+            computed = {
+                "safety_climate_index": float(1 + i % 5),
+                "cooperation_index": float(1 + (i // 5) % 5),
+            }
+            out.append(_event(_envelope(body, ent_code, computed), ent_code))
+        i += 1
+    return out[:n]
+
+
+def produce(bootstrap_servers: str, topic: str, events: list[Event]) -> float:
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        linger_ms=20,
+        batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )
+    t0 = time.perf_counter()
+    for e in events:
+        producer.send(topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers())
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - t0
+
+
+def raw_read(bootstrap_servers: str, topic: str, partitions: int) -> tuple[int, float]:
+    """Read the whole topic with a bare KafkaConsumer (no group, no decoding): (records, seconds)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, max_poll_records=5000
+    )
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    ends = consumer.end_offsets(tps)
+    t0 = time.perf_counter()
+    seen = 0
+    while any(consumer.position(tp) < ends[tp] for tp in tps):
+        for records in consumer.poll(timeout_ms=1000).values():
+            seen += len(records)
+    elapsed = time.perf_counter() - t0
+    consumer.close()
+    return seen, elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000, help="events to produce (default 200000)")
+    parser.add_argument("--partitions", type=int, default=3, help="topic partitions (default 3)")
+    parser.add_argument("--batch", type=int, default=500, help="aggregator batch size (default 500)")
+    parser.add_argument(
+        "--aggregator-seconds",
+        type=float,
+        default=45.0,
+        help="time budget of the aggregator phase; past it the rate is measured on what was applied (default 45)",
+    )
+    parser.add_argument(
+        "--queries", type=int, default=20, help="report queries for the latency median (default 20)"
+    )
+    args = parser.parse_args(argv)
+    wall = time.perf_counter()
+
+    with tempfile.TemporaryDirectory(prefix="score-aggbench-") as tmp:
+        pg = PostgresServer.from_env_or_start(Path(tmp) / "pg")
+        broker = KafkaBroker.from_env_or_start(Path(tmp) / "kafka")
+        try:
+            name = f"aggbench_{uuid.uuid4().hex[:8]}"
+            settings = Settings(
+                intake_database_url="",
+                aggregator_database_url=pg.fresh_database(name),
+                kafka_bootstrap_servers=broker.bootstrap,
+                topic=f"score.{name}.v1",
+                dead_letter_topic=f"score.{name}.dlq.v1",
+                rollup_topic=f"score.{name}.rollups.v1",
+                topic_partitions=args.partitions,
+                consumer_group=f"g-{name}",
+            )
+            ensure_topics(settings)
+            upgrade("aggregator", make_engine(settings.aggregator_database_url))
+
+            t0 = time.perf_counter()
+            events = make_events(args.events)
+            gen_s = time.perf_counter() - t0
+            avg_bytes = sum(len(e.kafka_value()) for e in events) / len(events)
+            prod_s = produce(broker.bootstrap, settings.topic, events)
+            print(
+                f"generated {len(events):,} events in {gen_s:.1f} s (mean payload {avg_bytes:.0f} B); "
+                f"produced in {prod_s:.1f} s ({len(events) / prod_s:,.0f}/s)"
+            )
+            del events
+
+            agg = bootstrap(settings)
+            consumer = agg.consumer()
+            consumer.batch_size = args.batch
+            t0 = time.perf_counter()
+            caught_up = True
+            try:
+                consumer.run_until_caught_up(timeout=args.aggregator_seconds)
+            except TimeoutError:
+                caught_up = False
+            agg_s = time.perf_counter() - t0
+            consumer.close()
+            applied = consumer.stats.applied
+            agg_rate = applied / agg_s
+
+            raw_n, raw_s = raw_read(broker.bootstrap, settings.topic, args.partitions)
+            raw_rate = raw_n / raw_s
+
+            period = reports.period_of("quarter", date(2026, 11, 27))
+            latencies = []
+            for _ in range(args.queries):
+                q0 = time.perf_counter()
+                rep = reports.district_report(agg.engine, "330700", period, None, date(2026, 11, 27))
+                latencies.append(time.perf_counter() - q0)
+            median_ms = statistics.median(latencies) * 1000
+
+            n = args.events
+            print()
+            print("=== aggregator benchmark (PostgreSQL + Kafka, same run) ===")
+            print(f"events on topic            {n:>12,}  ({args.partitions} partitions)")
+            state = "all, caught up" if caught_up else f"budget {args.aggregator_seconds:.0f} s reached"
+            print(
+                f"aggregator applied         {applied:>12,}  in {agg_s:7.1f} s  ({state}; "
+                f"duplicates {consumer.stats.duplicates}, dead letters {consumer.stats.dead_letters})"
+            )
+            print(f"aggregator, exact into PG  {agg_rate:>12,.0f}  events/s")
+            print(
+                f"raw KafkaConsumer baseline {raw_rate:>12,.0f}  events/s  ({raw_n:,} records in {raw_s:.1f} s)"
+            )
+            print(
+                f"ratio aggregator / raw     {agg_rate / raw_rate:>12.3f}  (raw is {raw_rate / agg_rate:.0f}x faster)"
+            )
+            print(
+                f"report latency             {median_ms:>12.1f}  ms median of {args.queries} "
+                f"(Jinhua 330700, 2026-Q4, over the {applied:,} events applied; "
+                f"{rep['figures']['inspections']:,} inspections in it)"
+            )
+            if n >= 1_000_000 and caught_up:
+                print(f"1,000,000 events           {agg_s:>12.1f}  s measured")
+            else:
+                print(
+                    f"1,000,000 events           {1_000_000 / agg_rate:>12.0f}  s aggregator, "
+                    f"{1_000_000 / raw_rate:.0f} s raw - EXTRAPOLATED linearly from the rates above "
+                    f"(measured on {applied:,} events, not run)"
+                )
+            if not caught_up:
+                print(f"{n:,} events (all produced)  {n / agg_rate:>10.0f}  s aggregator - EXTRAPOLATED")
+            print(f"total wall time            {time.perf_counter() - wall:>12.1f}  s")
+        finally:
+            if broker.dir is not None:
+                broker.stop()
+            if pg.dir is not None:
+                pg.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
