@@ -44,7 +44,9 @@ class RelayMetrics:
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # Fixed width (always microseconds): lease times are compared as strings, and isoformat() drops the
+    # fraction when it is zero, so "...:30Z" would sort after "...:30.5Z".
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class Relay:
