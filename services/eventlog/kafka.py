@@ -59,7 +59,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
 class KafkaPublisher:
     """Idempotent producer (acks=all): ``publish`` returns only when every record was acknowledged."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, delivery_timeout_ms: int = 30000) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, delivery_timeout_ms: int = 20000) -> None:
         self.topic = topic
         linger_ms = 5
         self._producer = KafkaProducer(
@@ -74,6 +74,10 @@ class KafkaPublisher:
             delivery_timeout_ms=delivery_timeout_ms,
             # kafka-python requires delivery_timeout_ms >= linger_ms + request_timeout_ms.
             request_timeout_ms=min(10000, delivery_timeout_ms - linger_ms),
+            # Bounded waits for a broker that is down: start-up, metadata and delivery together stay well
+            # inside the relay's 60 s lease (10 + 10 + 20 s).
+            bootstrap_timeout_ms=10000,
+            max_block_ms=10000,
             reconnect_backoff_max_ms=2000,
         )
 

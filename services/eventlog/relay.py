@@ -166,6 +166,10 @@ class Relay:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
         self._reset_publisher()
+        try:
+            self.release_lease()  # a clean stop hands over at once instead of after the lease runs out
+        except Exception:
+            log.warning("could not release the relay lease; it expires in %.0fs", self.lease_seconds)
 
     def _reset_publisher(self) -> None:
         if self._publisher is not None:
