@@ -32,15 +32,54 @@ def _insert(conn: Connection, table: Any) -> Any:
 class Store:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # rows of brand-new facts, written in bulk by flush()
+        self._new_facts: list[dict[str, Any]] = []
+        self._new_versions: list[dict[str, Any]] = []
+        self._new_hazards: list[dict[str, Any]] = []
+        self._pending: set[str] = set()
 
     # -- idempotence and positions ---------------------------------------------------------------------
-    def claim(self, event_id: str) -> bool:
-        """Record the event as applied; False when it already was (a redelivery). On PostgreSQL a
-        concurrent claim of the same id waits for the other transaction and then sees it."""
-        # RETURNING, not rowcount: psycopg reports rowcount -1 for INSERT .. ON CONFLICT DO NOTHING, which
-        # bool() took for a first claim, so every redelivery was applied again on PostgreSQL.
-        stmt = _insert(self.conn, processed_events).values(event_id=event_id).on_conflict_do_nothing()
-        return self.conn.execute(stmt.returning(processed_events.c.event_id)).first() is not None
+    def claim_many(self, event_ids: list[str]) -> set[str]:
+        """Record a batch's events as applied, in one statement; returns the ids not applied before (the rest
+        are redeliveries).  On PostgreSQL a concurrent claim of the same id waits for the other transaction
+        and then sees it.  RETURNING, not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT DO NOTHING."""
+        unique = list(dict.fromkeys(event_ids))
+        if not unique:
+            return set()
+        stmt = (
+            _insert(self.conn, processed_events)
+            .values([{"event_id": i} for i in unique])
+            .on_conflict_do_nothing()
+            .returning(processed_events.c.event_id)
+        )
+        return {r.event_id for r in self.conn.execute(stmt)}
+
+    def existing_lineages(self, lineage_ids: list[str]) -> set[str]:
+        if not lineage_ids:
+            return set()
+        rows = self.conn.execute(select(facts.c.lineage_id).where(facts.c.lineage_id.in_(set(lineage_ids))))
+        return {r.lineage_id for r in rows}
+
+    # -- bulk path for new facts ----------------------------------------------------------------------
+    def pending(self, lineage_id: str) -> bool:
+        return lineage_id in self._pending
+
+    def add_new_fact(self, fact: Fact) -> None:
+        """Buffer a fact whose lineage is new (nothing stored to read or replace)."""
+        self._pending.add(fact.lineage_id)
+        self._new_facts.append({"lineage_id": fact.lineage_id, **_fact_values(fact)})
+        self._new_versions.append({"submission_id": fact.submission_id, "lineage_id": fact.lineage_id})
+        if fact.form == "factory_inspection":
+            self._new_hazards.extend(_hazard_rows(fact, {}))
+
+    def flush(self) -> None:
+        if self._new_facts:
+            self.conn.execute(insert(facts), self._new_facts)
+            self.conn.execute(insert(versions), self._new_versions)
+        if self._new_hazards:
+            self.conn.execute(insert(hazards), self._new_hazards)
+        self._new_facts, self._new_versions, self._new_hazards = [], [], []
+        self._pending.clear()
 
     def position(self, source: str, partition: int) -> int | None:
         return self.conn.execute(
@@ -91,16 +130,7 @@ class Store:
         return None if row is None else fact_from_row(row)
 
     def put_fact(self, fact: Fact) -> None:
-        values = {
-            "submission_id": fact.submission_id,
-            "form": fact.form,
-            "district": fact.district,
-            "enterprise": fact.enterprise,
-            "industry": fact.industry,
-            "day": fact.day,
-            "review_status": fact.review_status,
-            "payload": json.dumps(fact.payload, ensure_ascii=False, sort_keys=True),
-        }
+        values = _fact_values(fact)
         done = self.conn.execute(update(facts).where(facts.c.lineage_id == fact.lineage_id).values(values))
         if not done.rowcount:
             self.conn.execute(insert(facts).values(lineage_id=fact.lineage_id, **values))
@@ -173,25 +203,7 @@ class Store:
             )
         }
         self.conn.execute(delete(hazards).where(hazards.c.inspection_lineage == fact.lineage_id))
-        rows = []
-        for h in (fact.payload.get("computed") or {}).get("hazards", []):
-            hazard_id = f"{fact.lineage_id}:{h['item_code']}"
-            rectified_on, rect_lineage = kept.get(hazard_id, (None, None))
-            rows.append(
-                {
-                    "hazard_id": hazard_id,
-                    "inspection_lineage": fact.lineage_id,
-                    "district": fact.district,
-                    "industry": fact.industry,
-                    "found_on": fact.day,
-                    "severity": h["severity"],
-                    "category": h["category"],
-                    "deadline": date.fromisoformat(h["deadline"]),
-                    "counts": fact.counts,
-                    "rectified_on": rectified_on,
-                    "rectification_lineage": rect_lineage,
-                }
-            )
+        rows = _hazard_rows(fact, kept)
         if rows:
             self.conn.execute(insert(hazards), rows)
 
@@ -205,6 +217,43 @@ class Store:
     def inspection_lineage_hazard(self, inspection_submission_id: str, item_code: str) -> str | None:
         lineage = self.lineage_of(inspection_submission_id)
         return None if lineage is None else f"{lineage}:{item_code}"
+
+
+def _fact_values(fact: Fact) -> dict[str, Any]:
+    return {
+        "submission_id": fact.submission_id,
+        "form": fact.form,
+        "district": fact.district,
+        "enterprise": fact.enterprise,
+        "industry": fact.industry,
+        "day": fact.day,
+        "review_status": fact.review_status,
+        "payload": json.dumps(fact.payload, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def _hazard_rows(fact: Fact, kept: dict[str, tuple[date | None, str | None]]) -> list[dict[str, Any]]:
+    """The ledger rows of an inspection fact; ``kept`` carries rectifications recorded before a correction."""
+    rows = []
+    for h in (fact.payload.get("computed") or {}).get("hazards", []):
+        hazard_id = f"{fact.lineage_id}:{h['item_code']}"
+        rectified_on, rect_lineage = kept.get(hazard_id, (None, None))
+        rows.append(
+            {
+                "hazard_id": hazard_id,
+                "inspection_lineage": fact.lineage_id,
+                "district": fact.district,
+                "industry": fact.industry,
+                "found_on": fact.day,
+                "severity": h["severity"],
+                "category": h["category"],
+                "deadline": date.fromisoformat(h["deadline"]),
+                "counts": fact.counts,
+                "rectified_on": rectified_on,
+                "rectification_lineage": rect_lineage,
+            }
+        )
+    return rows
 
 
 def fact_from_row(row: Any) -> Fact:

@@ -62,6 +62,13 @@ def apply_batch(
     with engine.begin() as conn:
         store = Store(conn)
         changes = _Changes()
+        ids = [d.event.id for d in deliveries if d.event is not None]
+        # One round trip each for the whole batch: which events are new, which new submissions' lineages
+        # are already stored (those take the careful path).
+        claimed = store.claim_many(ids)
+        stored = store.existing_lineages(
+            [d.event.subject for d in deliveries if d.event is not None and d.event.type == f.ACCEPTED]
+        )
         for d in deliveries:
             result.positions[d.partition] = max(d.offset, result.positions.get(d.partition, -1))
             if d.event is None:
@@ -69,17 +76,19 @@ def apply_batch(
                 result.dead_letters += 1
                 result.rejected.append((d, d.error or "malformed"))
                 continue
-            if not store.claim(d.event.id):
+            if d.event.id not in claimed:
                 result.duplicates += 1
                 continue
+            claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
             try:
-                _apply(store, changes, d.event)
+                _apply(store, changes, d.event, stored)
                 result.applied += 1
             except f.UnusableEvent as exc:
                 log.warning("dead-lettering event %s: %s", d.event.id, exc)
                 store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
                 result.dead_letters += 1
                 result.rejected.append((d, str(exc)))
+        store.flush()
         store.add_cells({k: v for k, v in changes.cells.items() if v})
         store.add_members({k: v for k, v in changes.members.items() if v})
         if track_rollups:
@@ -94,8 +103,23 @@ def _raw(d: Delivery) -> str | None:
     return d.raw_value.decode("utf-8", "replace")
 
 
-def _apply(store: Store, changes: _Changes, event: Event) -> None:
+def _apply(store: Store, changes: _Changes, event: Event, stored: set[str]) -> None:
     data = _payload(event)
+    if (
+        event.type == f.ACCEPTED
+        and not data.get("replaces")
+        and data.get("form") != "hazard_rectification"
+        and data.get("submission_id") == event.subject
+        and event.subject not in stored
+        and not store.pending(event.subject)
+    ):
+        # The common case, a new inspection or survey: nothing stored can change, so its rows are buffered
+        # and written in bulk at the end of the batch.
+        new = f.fact_from_submission(event.subject, data)
+        store.add_new_fact(new)
+        changes.change(None, new)
+        return
+    store.flush()  # everything below reads what the batch wrote so far
     if event.type in (f.ACCEPTED, f.CORRECTED):
         sid = _str(data, "submission_id")
         replaces = data.get("replaces")

@@ -1,0 +1,65 @@
+"""Edges of the batch apply: the bulk path for new facts must never count a submission twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from services.aggregator.service_layer.apply import apply_batch
+from services.aggregator.service_layer.reports import district_report, period_of
+from services.aggregator.service_layer.verify import verify
+from services.common.db import make_engine
+from services.common.migrate import upgrade
+from services.eventlog.envelope import Event
+from services.eventlog.source import Delivery
+from tests.builders import inspection
+
+
+def _accepted(body: dict[str, object], event_id: str) -> Event:
+    data = {
+        **body,
+        "enterprise": "E1",
+        "received_at": "2026-11-20T10:00:00+08:00",
+        "computed": {"score": 100.0, "items_checked": 3, "items_failed": 0, "hazards": []},
+    }
+    return Event.new(
+        "org.ilo.score.submission.accepted.v1",
+        "/score/intake",
+        str(body["submission_id"]),
+        "E1",
+        json.loads(json.dumps(data)),
+        id=event_id,
+    )
+
+
+def _inspections(engine: Engine) -> int:
+    from datetime import date
+
+    report = district_report(
+        engine, "330784", period_of("quarter", date(2026, 11, 20)), as_of=date(2026, 11, 27)
+    )
+    return int(report["figures"]["inspections"])
+
+
+def test_the_same_submission_under_two_event_ids_counts_once(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'agg.db'}")
+    upgrade("aggregator", engine)
+    body = inspection()
+    # twice in one batch, and again in a later batch, each time under another event id
+    apply_batch(engine, "t", [Delivery(0, 1, _accepted(body, "a")), Delivery(0, 2, _accepted(body, "b"))])
+    apply_batch(engine, "t", [Delivery(0, 3, _accepted(body, "c")), Delivery(0, 4, _accepted(body, "c"))])
+    assert _inspections(engine) == 1
+    assert verify(engine).ok
+
+
+def test_a_redelivered_batch_changes_nothing(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'agg.db'}")
+    upgrade("aggregator", engine)
+    batch = [Delivery(0, i, _accepted(inspection(enterprise=i), f"e{i}")) for i in range(1, 6)]
+    first = apply_batch(engine, "t", batch)
+    again = apply_batch(engine, "t", batch)
+    assert (first.applied, again.applied, again.duplicates) == (5, 0, 5)
+    assert _inspections(engine) == 5
+    assert verify(engine).ok
