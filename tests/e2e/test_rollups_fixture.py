@@ -258,21 +258,9 @@ YK_SURVEY = {
     "injuries_per_100": 40.0,
     "near_misses_per_100": 20.0,
 }
-# Zhejiang's 9 = Yongkang 5 + Hangzhou 4: climate 108 + 6*(5+5+4+4) = 216 of 54 = 4.0; cooperation
-# 68 + 4*(4+4+3+3) = 124 of 36 = 3.4444 -> 3.444; trained 9/9, PPE 8/9 = 0.8889, wages 9/9, insured 0/9,
-# injuries 2/9*100 = 22.22, near misses 1/9*100 = 11.11
-ZJ_SURVEY = {
-    "responses": 9,
-    "suppressed": False,
-    "safety_climate_index": 4.0,
-    "cooperation_index": 3.444,
-    "share_trained": 1.0,
-    "share_ppe_provided": 0.8889,
-    "share_wages_on_time": 1.0,
-    "share_insured": 0.0,
-    "injuries_per_100": 22.22,
-    "near_misses_per_100": 11.11,
-}
+# Zhejiang's 9 = Yongkang 5 + Hangzhou 4 is itself >= 5, but Zhejiang - Jinhua (5, shown) would give away
+# Hangzhou's hidden 4 (and its sums): complementary suppression hides Zhejiang's survey figures too.
+ZJ_SURVEY = SUPPRESSED
 
 EXPECTED: dict[tuple[str, str, str, str | None], dict[str, Any]] = {
     # ---- Q4 2026 -------------------------------------------------------------------------------------

@@ -86,6 +86,28 @@ def members(fact: Fact) -> Counter[MemberCell]:
     return out
 
 
+def survey_suppressed(code: str, responses: dict[str, int]) -> bool:
+    """Whether the survey figures of division ``code`` must be hidden, given responses per division.
+
+    A cell is hidden when it has 1 to K_ANONYMITY - 1 respondents.  It is also hidden when the divisions
+    directly below it that are hidden hold 1 to K_ANONYMITY - 1 respondents together: otherwise the parent
+    minus its visible children would give them away (Zhejiang 9 - Jinhua 5 = Hangzhou's hidden 4).  Applied
+    at every level, nearest first.  (Differences across periods or industries are not covered: see README.)
+    """
+    from services.common.codes import children, covered
+
+    def total(c: str) -> int:
+        return sum(responses.get(d, 0) for d in covered(c))
+
+    n = total(code)
+    if n == 0:
+        return False
+    if n < K_ANONYMITY:
+        return True
+    hidden = sum(total(c) for c in children(code) if survey_suppressed(c, responses))
+    return 0 < hidden < K_ANONYMITY
+
+
 def delta(old: Counter[Any], new: Counter[Any]) -> dict[Any, int]:
     """``new - old`` with negative values kept (Counter subtraction would drop them)."""
     keys = set(old) | set(new)
@@ -96,8 +118,11 @@ def _ratio(num: int, den: int, scale: float = 1.0, digits: int = 4) -> float | N
     return None if den == 0 else round(num * scale / den, digits)
 
 
-def derive(sums: dict[str, int], distinct: dict[str, int], open_overdue: dict[str, int]) -> dict[str, Any]:
-    """Report figures from summed base metrics. Survey figures below K_ANONYMITY become ``"suppressed"``."""
+def derive(
+    sums: dict[str, int], distinct: dict[str, int], open_overdue: dict[str, int], survey_hidden: bool = False
+) -> dict[str, Any]:
+    """Report figures from summed base metrics. Survey figures below K_ANONYMITY, or hidden by
+    ``survey_suppressed`` (``survey_hidden``), become ``"suppressed"``."""
     g = sums.get
     found, rectified = g("hazards_found", 0), g("hazards_rectified", 0)
     report: dict[str, Any] = {
@@ -125,7 +150,7 @@ def derive(sums: dict[str, int], distinct: dict[str, int], open_overdue: dict[st
         },
     }
     n = g("survey_responses", 0)
-    if n < K_ANONYMITY:
+    if n < K_ANONYMITY or (n and survey_hidden):
         report["worker_survey"] = {"responses": "suppressed" if n else 0, "suppressed": bool(n)}
     else:
         report["worker_survey"] = {

@@ -9,9 +9,9 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from services.aggregator.adapters.tables import daily, daily_members, hazards
 from services.aggregator.domain import periods
-from services.aggregator.domain.kpis import derive
+from services.aggregator.domain.kpis import derive, survey_suppressed
 from services.aggregator.domain.periods import Period
-from services.common.codes import District, ancestors, districts
+from services.common.codes import District, covered, districts
 
 
 class ReportError(ValueError):
@@ -35,10 +35,6 @@ def district_info(code: str) -> District:
         raise ReportError("district", f"unknown district {code}; expected a GB/T 2260 code of Zhejiang")
     return table[code]
 
-
-def covered(code: str) -> list[str]:
-    """The division and every division below it (a Jinhua total includes Yongkang)."""
-    return sorted(c for c in districts() if code in ancestors(c))
 
 
 def district_report(
@@ -75,6 +71,14 @@ def district_report(
                 .group_by(daily_members.c.metric)
             )
         }
+        survey_by_district = {
+            r.district: int(r.total)
+            for r in conn.execute(
+                select(daily.c.district, func.sum(daily.c.value).label("total"))
+                .where(in_cells, daily.c.metric == "survey_responses")
+                .group_by(daily.c.district)
+            )
+        }
         overdue = conn.execute(
             select(func.count())
             .select_from(hazards)
@@ -96,7 +100,9 @@ def district_report(
         "period": period.as_dict(),
         "industry": industry,
         "as_of": as_of.isoformat(),
-        "figures": derive(sums, distinct, {"overdue": int(overdue)}),
+        "figures": derive(
+            sums, distinct, {"overdue": int(overdue)}, survey_suppressed(code, survey_by_district)
+        ),
     }
 
 

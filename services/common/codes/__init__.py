@@ -84,3 +84,13 @@ def ancestors(code: str) -> list[str]:
         chain.append(current)
         current = table[current].parent
     return chain
+
+
+def children(code: str) -> list[str]:
+    """The active divisions directly below ``code``."""
+    return sorted(d.code for d in districts().values() if d.parent == code and d.active)
+
+
+def covered(code: str) -> list[str]:
+    """The division and every division below it (a Jinhua total includes Yongkang)."""
+    return sorted(c for c in districts() if code in ancestors(c))
