@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from sqlalchemy import func, select
 
 from services.aggregator.adapters.tables import dead_letters
@@ -14,6 +14,7 @@ from services.eventlog import outbox
 from services.eventlog.envelope import Event
 from tests.builders import inspection
 from tests.conftest import System, build_system, migrated, real_settings
+from tests.topics import read_topic
 
 
 def _dead_letter_count(system: System) -> int:
@@ -72,14 +73,7 @@ def test_dead_letters_are_copied_to_the_dead_letter_topic_with_the_reason(
     producer.flush()
     producer.close()
     system.sync()
-    reader = KafkaConsumer(
-        system.settings.dead_letter_topic,
-        bootstrap_servers=system.settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5000,
-    )
-    records = list(reader)
-    reader.close()
+    records = read_topic(system.settings.kafka_bootstrap_servers, system.settings.dead_letter_topic)
     system.consumer.close()
     assert len(records) == 1
     headers = dict(records[0].headers)

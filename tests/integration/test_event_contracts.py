@@ -7,7 +7,6 @@ a plain kafka-python consumer, as an integrator would read them (no project code
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
-from kafka import KafkaConsumer, TopicPartition
 from referencing import Registry, Resource
 from sqlalchemy import select
 
@@ -23,6 +21,7 @@ from services.eventlog.outbox import outbox, row_to_event
 from services.intake.domain.model import ACCEPTED, CORRECTED, REVIEWED
 from tests.builders import credit_code, inspection, rectification, survey
 from tests.conftest import System
+from tests.topics import read_topic
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 EVENTS = SCHEMAS / "events"
@@ -145,39 +144,18 @@ def _outbox_records(system: System) -> list[Record]:
     return records
 
 
-def _kafka_records(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Record]:
+def _kafka_records(bootstrap: str, topic: str) -> list[Record]:
     """Every record of ``topic`` from the beginning, read with a plain kafka-python consumer (no group)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        client_id="contract-test",
-    )
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        assert partitions, f"topic {topic} has no partitions"
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records: list[Record] = []
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            assert time.monotonic() < deadline, "did not reach the end of the topic in time"
-            for tp, batch in consumer.poll(timeout_ms=500).items():
-                for r in batch:
-                    records.append(
-                        Record(
-                            key=r.key.decode("utf-8"),
-                            headers={name: raw.decode("utf-8") for name, raw in r.headers},
-                            value=json.loads(r.value.decode("utf-8")),
-                            partition=tp.partition,
-                            offset=r.offset,
-                        )
-                    )
-        return records
-    finally:
-        consumer.close()
+    return [
+        Record(
+            key=r.key.decode("utf-8"),
+            headers={name: raw.decode("utf-8") for name, raw in r.headers},
+            value=json.loads(r.value.decode("utf-8")),
+            partition=r.partition,
+            offset=r.offset,
+        )
+        for r in read_topic(bootstrap, topic)
+    ]
 
 
 def _records(system: System) -> list[Record]:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from sqlalchemy import Engine, func, select
 
@@ -39,6 +38,7 @@ from services.eventlog.source import Delivery, EventSource, PositionOf, SqlEvent
 from tests.builders import inspection
 from tests.conftest import System, _start_or_skip, build_system, migrated, real_settings, sqlite_settings
 from tests.servers import KafkaBroker
+from tests.topics import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -73,29 +73,6 @@ def _publisher(settings: Settings, delivery_timeout_ms: int = 5000) -> KafkaPubl
 def _outbox(engine: Engine) -> list[tuple[int, Event]]:
     with engine.connect() as conn:
         return list(ob.read_after(conn, 0, 1_000_000))
-
-
-def _read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[ConsumerRecord]:
-    """Every record of ``topic`` from the beginning, by a plain consumer (no group), in partition order."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        deadline = time.monotonic() + timeout
-        partitions: set[int] = set()
-        while not partitions:
-            assert time.monotonic() < deadline, f"no metadata for {topic}"
-            partitions = consumer.partitions_for_topic(topic)
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        records: list[ConsumerRecord] = []
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, f"topic {topic} not read to its end in {timeout}s"
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
-    return sorted(records, key=lambda r: (r.partition, r.offset))
 
 
 def _ce_id(record: ConsumerRecord) -> str:
@@ -188,7 +165,7 @@ def test_broker_down_intake_keeps_accepting_and_nothing_is_lost_or_doubled(
             loop.join(30)
             assert outbox_metrics(engine)["published_total"] == 20
 
-            _assert_topic_matches_outbox(_read_topic(broker.bootstrap, settings.topic), _outbox(engine))
+            _assert_topic_matches_outbox(read_topic(broker.bootstrap, settings.topic), _outbox(engine))
             system.consumer.run_until_caught_up(60)
             assert (system.consumer.stats.applied, system.consumer.stats.duplicates) == (20, 0)
             _assert_report(system, yongkang=10, shangcheng=10)
@@ -242,7 +219,7 @@ def test_relay_killed_between_send_and_mark_resends_and_aggregator_counts_once(
         assert second.drain(30) == 12  # the restarted relay re-sends the unmarked batch
         rows = _outbox(engine)
         _assert_topic_matches_outbox(
-            _read_topic(settings.kafka_bootstrap_servers, settings.topic), rows, duplicates=set(dying.sent)
+            read_topic(settings.kafka_bootstrap_servers, settings.topic), rows, duplicates=set(dying.sent)
         )
 
         system.consumer.run_until_caught_up(60)
@@ -344,7 +321,7 @@ def test_two_relays_only_the_lease_holder_publishes_in_order_and_the_lease_fails
         position = {e.id: pos for pos, e in rows}
         sent = [position[i] for c in ordered for i in c.ids]
         assert sent == [pos for pos, _ in rows]
-        _assert_topic_matches_outbox(_read_topic(settings.kafka_bootstrap_servers, settings.topic), rows)
+        _assert_topic_matches_outbox(read_topic(settings.kafka_bootstrap_servers, settings.topic), rows)
 
         system.consumer.run_until_caught_up(60)
         _assert_report(system, yongkang=16, shangcheng=16)

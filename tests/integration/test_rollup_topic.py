@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from tests.builders import inspection
 from tests.conftest import build_system, migrated, real_settings
+from tests.topics import read_topic
 
 
 @pytest.mark.kafka
@@ -34,14 +35,7 @@ def test_the_latest_rollup_record_per_key_is_the_current_figure(request: pytest.
     admin.close()
     assert "compact" in json.dumps(configs, default=str)
 
-    reader = KafkaConsumer(
-        system.settings.rollup_topic,
-        bootstrap_servers=system.settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=4000,
-    )
-    records = list(reader)
-    reader.close()
+    records = read_topic(system.settings.kafka_bootstrap_servers, system.settings.rollup_topic)
     latest = {r.key.decode(): json.loads(r.value) for r in records}
     schema = json.loads(
         (Path(__file__).parents[2] / "schemas/events/rollup.updated.v1.schema.json").read_text()
