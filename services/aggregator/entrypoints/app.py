@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
 
@@ -118,15 +119,20 @@ th:first-child,td:first-child{text-align:left}caption{text-align:left;font-weigh
 <h1>SCORE 安全生产报表 <span class="muted">/ work-safety report</span></h1>
 <form method="get">期间 Period: <select name="period">{% for p in periods %}<option value="{{p}}"
 {% if p == period.kind %}selected{% endif %}>{{p}}</option>{% endfor %}</select>
-日期 Date: <input type="date" name="date" value="{{anchor}}"> <button>查看 Show</button>
-<a href="/api/v1/reports/districts?period={{period.kind}}&date={{anchor}}&format=csv">CSV</a>
-<a href="/api/v1/reports/districts?period={{period.kind}}&date={{anchor}}&format=xlsx">XLSX</a></form>
-<table><caption>{{period.key}} ({{period.start}} – {{period.end}})</caption>
+日期 Date: <input type="date" name="date" value="{{anchor}}">
+行业 Industry: <select name="industry"><option value="">全部 All</option>{% for i in industries %}<option
+value="{{i.code}}" {% if i.code == industry %}selected{% endif %}>{{i.code}} {{i.name_zh}}</option>{% endfor %}
+</select> <button>查看 Show</button>
+<a href="/api/v1/reports/districts?{{query}}&format=csv">CSV</a>
+<a href="/api/v1/reports/districts?{{query}}&format=xlsx">XLSX</a></form>
+<table><caption>{{period.key}} ({{period.start}} – {{period.end}}){% if industry %} · {{industry}}{% endif %}
+· 截至 as of {{as_of}}</caption>
 <tr><th>指标 Metric</th>{% for r in reps %}<th>{{r.district.name_zh}}<br><span class="muted">{{r.district.name_en}}
 {{r.district.code}}</span></th>{% endfor %}</tr>
 {% for key, zh, en in rows %}<tr><td>{{zh}} <span class="muted">{{en}}</span></td>
 {% for r in reps %}<td>{{ value(r, key) }}</td>{% endfor %}</tr>{% endfor %}
-</table><p class="muted">职工问卷少于 5 份的单元格不显示 / survey cells with fewer than 5 responses are suppressed.</p>
+</table><p class="muted">职工问卷少于 5 份、或可据此推算出此类单元格的数据不显示 / survey figures from fewer than 5
+respondents, or from which such a group could be worked out, are hidden.</p>
 </body></html>"""
 
 _DASHBOARD_ROWS = [
@@ -151,8 +157,12 @@ def _value(rep: dict[str, Any], key: str) -> Any:
     for part in key.split("."):
         v = v.get(part) if isinstance(v, dict) else None
     if v == "suppressed":
-        return "— (已隐藏)"
-    return "–" if v is None else v
+        return "— (已隐藏 hidden)"
+    if v is None:
+        return "–"
+    if key.endswith("_rate"):
+        return f"{v * 100:.1f}%"  # officials read rates as percentages; the API keeps fractions
+    return v
 
 
 @dashboard.get("/")
@@ -163,13 +173,19 @@ def page() -> Any:
         return _bad(exc.path, exc.message)
     reps = reports.side_by_side(_agg().engine, reports.DEFAULT_DISTRICTS, period, industry, as_of)
     rows = [(k, *export.LABELS[k]) for k in _DASHBOARD_ROWS]
+    anchor = request.args.get("date") or date.today().isoformat()
+    query = urlencode({"period": period.kind, "date": anchor, "as_of": as_of.isoformat(), "industry": industry or ""})
     return render_template_string(
         _PAGE,
         reps=reps,
         rows=rows,
         period=period,
         periods=PERIODS,
-        anchor=period.start.isoformat(),
+        anchor=anchor,
+        as_of=as_of.isoformat(),
+        industry=industry,
+        industries=industries().values(),
+        query=query,
         value=_value,
     )
 
