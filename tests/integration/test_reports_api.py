@@ -163,7 +163,8 @@ def test_dashboard_names_the_four_divisions(loaded: System) -> None:
     page = resp.get_data(as_text=True)
     for name in ("浙江省", "杭州市", "金华市", "Jinhua", "永康市", "Yongkang", "检查次数", "2026-Q4"):
         assert name in page, name
-    assert "— (已隐藏)" in page  # Hangzhou's 4 survey responses
+    assert "— (已隐藏 hidden)" in page  # Hangzhou's 4 survey responses
+    assert "%</td>" in page  # rates read as percentages
 
 
 def test_rebuild_gives_the_incremental_figures(loaded: System) -> None:
