@@ -33,8 +33,10 @@ test: install servers lint ## every test, on SQLite and on real PostgreSQL + Apa
 unit: install ## the fast tests only (no servers)
 	$(VENV)/bin/pytest tests/unit
 
-bench: install servers ## the benchmarks under bench/
-	$(PY) bench/run_all.py
+bench: install servers ## the benchmarks under bench/ (each prints its figures next to a baseline of the same run)
+	$(PY) bench/intake_bench.py
+	$(PY) bench/relay_bench.py
+	$(PY) bench/aggregator_bench.py
 
 clean: ## remove local state (var/) and caches
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
