@@ -49,6 +49,7 @@ class Consumer:
         batch_size: int = 500,
         dead_letter_sink: Callable[[list[tuple[Delivery, str]]], None] | None = None,
         rollup_publisher: Callable[[], int] | None = None,
+        rollup_interval: float = 5.0,
     ) -> None:
         self.engine = engine
         self.source_name = source_name
@@ -56,12 +57,15 @@ class Consumer:
         self.batch_size = batch_size
         self.dead_letter_sink = dead_letter_sink
         self.rollup_publisher = rollup_publisher
+        self.rollup_interval = rollup_interval
+        self._rollups_published_at = 0.0
         self.stats = ConsumerStats()
 
     def step(self, timeout: float = 0.5) -> int:
         """One poll and one transaction; returns how many records were handled."""
         deliveries = self.source.poll(self.batch_size, timeout)
         if not deliveries:
+            self._maybe_publish_rollups(idle=True)
             return 0
         try:
             result = apply_batch(
@@ -80,8 +84,16 @@ class Consumer:
                 self.dead_letter_sink(result.rejected)
             except Exception:
                 log.exception("forwarding %d dead letters to the topic failed", len(result.rejected))
-        self.publish_rollups()
+        self._maybe_publish_rollups(idle=False)
         return len(deliveries)
+
+    def _maybe_publish_rollups(self, idle: bool) -> None:
+        # Snapshots are whole reports: computing them after every batch would cost more than applying the
+        # batch while catching up. Publish when idle, or at most every ``rollup_interval`` seconds.
+        now = time.monotonic()
+        if idle or now - self._rollups_published_at >= self.rollup_interval:
+            self._rollups_published_at = now
+            self.publish_rollups()
 
     def publish_rollups(self) -> int:
         """Send the changed rollups' snapshots; a failure leaves them marked for the next step."""

@@ -31,29 +31,40 @@ def _lang() -> str:
     return "en" if best and best.startswith("en") else "zh"
 
 
+@api.after_request
+def _content_language(response: Response) -> Response:
+    response.headers["Content-Language"] = "zh-CN" if _lang() == "zh" else "en"
+    return response
+
+
 def _error(
     status: int, code: str, message: dict[str, str], errors: list[dict[str, str]] | None = None
 ) -> Response:
-    lang = _lang()
-    body: dict[str, Any] = {"error": {"code": code, "message": message.get(lang) or message.get("en", code)}}
+    body: dict[str, Any] = {"error": {"code": code, "message": _text(message) or code}}
     if errors is not None:
         body["error"]["errors"] = errors
     resp = jsonify(body)
     resp.status_code = status
-    resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
     return resp
 
 
-def _field_errors(errs: list[forms.FieldError], prefix: str = "") -> list[dict[str, str]]:
-    lang = _lang()
-    return [
-        {
-            "path": f"{prefix}{e.path}" if prefix and e.path else (prefix.rstrip(".") if prefix else e.path),
-            "code": e.code,
-            "message": e.message.get(lang) or e.message["en"],
+def _text(message: dict[str, str]) -> str:
+    return message.get(_lang()) or message.get("en", "")
+
+
+def _invalid_body(errors: list[forms.FieldError]) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": "invalid",
+            "message": _text({"en": "the submission is not valid", "zh": "提交内容未通过校验"}),
+            "errors": [{"path": e.path, "code": e.code, "message": _text(e.message)} for e in errors],
         }
-        for e in errs
-    ]
+    }
+
+
+def _domain_error_body(exc: DomainError) -> dict[str, Any]:
+    errors = [{"path": exc.path, "code": exc.code, "message": _text(exc.message)}] if exc.path else []
+    return {"error": {"code": exc.code, "message": _text(exc.message), "errors": errors}}
 
 
 _BAD_JSON = {"en": "the request body is not valid JSON", "zh": "请求体不是有效的 JSON"}
@@ -74,36 +85,18 @@ def _json_body() -> Any:
         return _error(400, "malformed_json", _BAD_JSON)
 
 
-def _submit_one(body: Any, prefix: str = "") -> tuple[int, dict[str, Any]]:
+def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
     """One submission through validation and the use case: (status, JSON body)."""
     intake = _intake()
-    lang = _lang()
     try:
         valid = forms.validate(
             body, now=intake.clock(), clock_skew=timedelta(seconds=intake.settings.clock_skew_seconds)
         )
-    except forms.Invalid as exc:
-        return 422, {
-            "error": {
-                "code": "invalid",
-                "message": "提交内容未通过校验" if lang == "zh" else "the submission is not valid",
-                "errors": _field_errors(exc.errors, prefix),
-            }
-        }
-    try:
         receipt = handlers.submit(intake.uow(), valid, intake.clock)
+    except forms.Invalid as exc:
+        return 422, _invalid_body(exc.errors)
     except DomainError as exc:
-        return exc.status, {
-            "error": {
-                "code": exc.code,
-                "message": exc.message.get(lang) or exc.message["en"],
-                "errors": [
-                    {"path": f"{prefix}{exc.path}", "code": exc.code, "message": exc.message.get(lang, "")}
-                ]
-                if exc.path
-                else [],
-            }
-        }
+        return exc.status, _domain_error_body(exc)
     return (201 if receipt.created else 200), receipt.body
 
 
