@@ -155,6 +155,7 @@ def make_events(n: int) -> list[Event]:
                 hazard = {
                     **{k: h[k] for k in ("hazard_id", "item_code", "category", "severity", "deadline")},
                     "inspection_id": body["submission_id"],
+                    "inspection_root": body["submission_id"],
                     "found_on": day.isoformat(),
                     "district": district,
                     "industry": body["data"]["enterprise"]["industry"],

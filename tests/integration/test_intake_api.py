@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import date
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -210,3 +211,28 @@ def test_a_correction_of_the_credit_code_keeps_its_lineage_on_one_key(client: Fl
         client.post("/api/v1/submissions", json=rectification(old["submission_id"], "FIRE-02")).status_code
         == 422
     )
+
+
+def test_a_hazard_is_rectified_once_unless_corrected_or_the_first_was_rejected(client: FlaskClient) -> None:
+    insp = inspection(failed=[("DUST-02", "dust_explosion", "major", "2026-12-05")])
+    client.post("/api/v1/submissions", json=insp)
+    first = rectification(insp["submission_id"], "DUST-02")
+    assert client.post("/api/v1/submissions", json=first).status_code == 201
+    second = client.post("/api/v1/submissions", json=rectification(insp["submission_id"], "DUST-02"))
+    assert second.status_code == 409
+    assert second.get_json()["error"]["errors"][0] == {
+        "path": "data.item_code",
+        "code": "already_rectified",
+        "message": second.get_json()["error"]["message"],
+    }
+    fixed = {
+        **rectification(insp["submission_id"], "DUST-02", on=date(2026, 11, 26)),
+        "replaces": first["submission_id"],
+    }
+    assert client.post("/api/v1/submissions", json=fixed).status_code == 201  # a correction is fine
+    client.post(
+        f"/api/v1/submissions/{fixed['submission_id']}/review",
+        json={"status": "rejected", "reviewer": "bureau-1", "comment": "照片显示未整改"},
+    )
+    again = rectification(insp["submission_id"], "DUST-02", on=date(2026, 11, 26))
+    assert client.post("/api/v1/submissions", json=again).status_code == 201  # the counting one was rejected

@@ -50,7 +50,7 @@ daily_members = Table(
     Column("day", Date, primary_key=True),
     Column("industry", String(8), primary_key=True),
     Column("metric", String(60), primary_key=True),
-    Column("member", String(40), primary_key=True),
+    Column("member", String(80), primary_key=True),
     Column("count", Integer, nullable=False),
 )
 

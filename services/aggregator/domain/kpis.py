@@ -60,12 +60,6 @@ def contributions(fact: Fact) -> Counter[Cell]:
             add("hazards_found")
             add(f"hazards_found_{hazard['severity']}")
             add(f"hazards_found_category_{hazard['category']}")
-    elif fact.form == "hazard_rectification":
-        hazard = p["computed"]["hazard"]
-        add("hazards_rectified")
-        add(f"hazards_rectified_{hazard['severity']}")
-        if p["data"]["rectified_on"] <= hazard["deadline"]:
-            add("hazards_rectified_on_time")
     elif fact.form == "worker_survey":
         d = p["data"]
         add("survey_responses")
@@ -79,10 +73,23 @@ def contributions(fact: Fact) -> Counter[Cell]:
 
 
 def members(fact: Fact) -> Counter[MemberCell]:
-    """Distinct-count memberships (enterprises inspected): counted, so a retraction removes exactly one."""
+    """Distinct-count memberships, counted so that a retraction removes exactly one.
+
+    - enterprises inspected (an enterprise inspected twice is one enterprise);
+    - hazards rectified and rectified on time, by hazard (``<inspection's first version>:<item code>``): a
+      hazard counts once however many rectifications name it, so "rectified" can never exceed "found".
+    """
     out: Counter[MemberCell] = Counter()
-    if fact.counts and fact.form == "factory_inspection" and fact.enterprise:
+    if not fact.counts:
+        return out
+    if fact.form == "factory_inspection" and fact.enterprise:
         out[(fact.district, fact.day, fact.industry, "enterprises_inspected", fact.enterprise)] += 1
+    elif fact.form == "hazard_rectification":
+        hazard = fact.payload["computed"]["hazard"]
+        hazard_id = f"{hazard['inspection_root']}:{hazard['item_code']}"
+        out[(fact.district, fact.day, fact.industry, "hazards_rectified", hazard_id)] += 1
+        if fact.payload["data"]["rectified_on"] <= hazard["deadline"]:
+            out[(fact.district, fact.day, fact.industry, "hazards_rectified_on_time", hazard_id)] += 1
     return out
 
 
@@ -124,7 +131,7 @@ def derive(
     """Report figures from summed base metrics. Survey figures below K_ANONYMITY, or hidden by
     ``survey_suppressed`` (``survey_hidden``), become ``"suppressed"``."""
     g = sums.get
-    found, rectified = g("hazards_found", 0), g("hazards_rectified", 0)
+    found, rectified = g("hazards_found", 0), distinct.get("hazards_rectified", 0)
     report: dict[str, Any] = {
         "inspections": g("inspections", 0),
         "enterprises_inspected": distinct.get("enterprises_inspected", 0),
@@ -143,7 +150,7 @@ def derive(
                 if k.startswith("hazards_found_category_") and v
             },
             "rectified": rectified,
-            "rectified_on_time": g("hazards_rectified_on_time", 0),
+            "rectified_on_time": distinct.get("hazards_rectified_on_time", 0),
             "rectification_rate": _ratio(rectified, found),
             "open": found - rectified,
             "overdue": open_overdue.get("overdue", 0),

@@ -174,7 +174,9 @@ def page() -> Any:
     reps = reports.side_by_side(_agg().engine, reports.DEFAULT_DISTRICTS, period, industry, as_of)
     rows = [(k, *export.LABELS[k]) for k in _DASHBOARD_ROWS]
     anchor = request.args.get("date") or date.today().isoformat()
-    query = urlencode({"period": period.kind, "date": anchor, "as_of": as_of.isoformat(), "industry": industry or ""})
+    query = urlencode(
+        {"period": period.kind, "date": anchor, "as_of": as_of.isoformat(), "industry": industry or ""}
+    )
     return render_template_string(
         _PAGE,
         reps=reps,

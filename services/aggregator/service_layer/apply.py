@@ -115,7 +115,7 @@ def _apply(store: Store, changes: _Changes, event: Event, stored: set[str]) -> N
     ):
         # The common case, a new inspection or survey: nothing stored can change, so its rows are buffered
         # and written in bulk at the end of the batch.
-        new = f.fact_from_submission(event.subject, data)
+        new = _checked(f.fact_from_submission(event.subject, data))
         store.add_new_fact(new)
         changes.change(None, new)
         return
@@ -130,7 +130,7 @@ def _apply(store: Store, changes: _Changes, event: Event, stored: set[str]) -> N
         else:
             lineage = sid
         old = store.fact(lineage)
-        new = f.fact_from_submission(lineage, data)
+        new = _checked(f.fact_from_submission(lineage, data))
         store.add_version(sid, lineage)
         _commit_fact(store, changes, old, new)
     elif event.type == f.REVIEWED:
@@ -144,6 +144,22 @@ def _apply(store: Store, changes: _Changes, event: Event, stored: set[str]) -> N
         _commit_fact(store, changes, old, old.reviewed(_str(data, "status")))
     else:
         raise f.UnusableEvent(f"unknown event type {event.type!r}")
+
+
+def _checked(fact: f.Fact) -> f.Fact:
+    """Derive everything the rollups will need from ``fact`` before anything is written, so that a payload
+    missing a field is dead-lettered on its own instead of failing (and endlessly retrying) its batch."""
+    try:
+        contributions(fact)
+        members(fact)
+        if fact.form == "factory_inspection":
+            for h in (fact.payload.get("computed") or {}).get("hazards", []):
+                date.fromisoformat(h["deadline"])
+                if not all(isinstance(h[k], str) for k in ("item_code", "severity", "category")):
+                    raise TypeError("a hazard's item_code, severity and category must be strings")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise f.UnusableEvent(f"payload lacks what the rollups need: {exc!r}") from exc
+    return fact
 
 
 def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fact) -> None:

@@ -36,7 +36,6 @@ def district_info(code: str) -> District:
     return table[code]
 
 
-
 def district_report(
     engine: Engine, code: str, period: Period, industry: str | None = None, as_of: date | None = None
 ) -> dict[str, Any]:

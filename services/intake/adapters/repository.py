@@ -26,12 +26,18 @@ def _to_row(s: Submission) -> dict[str, Any]:
         "computed": json.dumps(s.computed, ensure_ascii=False, sort_keys=True),
         "replaces": s.replaces,
         "event_key": s.event_key or None,
+        "hazard_ref": _hazard_ref(s),
         "superseded_by": s.superseded_by,
         "review_status": s.review_status,
         "review_comment": s.review_comment,
         "reviewer": s.reviewer,
         "reviewed_at": s.reviewed_at,
     }
+
+
+def _hazard_ref(s: Submission) -> str | None:
+    hazard = s.computed.get("hazard") if s.form == "hazard_rectification" else None
+    return f"{hazard['inspection_root']}:{hazard['item_code']}" if hazard else None
 
 
 def _from_row(row: Any) -> Submission:
@@ -81,16 +87,22 @@ class SubmissionRepository:
         row = _to_row(sub)
         self._conn.execute(update(submissions).where(submissions.c.id == sub.id).values(row))
 
-    def add_review(self, sub: Submission) -> int:
-        seq = (
-            int(
-                self._conn.execute(
-                    select(func.count()).select_from(reviews).where(reviews.c.submission_id == sub.id)
-                ).scalar_one()
+    def current_rectification(self, hazard_ref: str) -> str | None:
+        """The id of the rectification that counts now for a hazard (``<inspection root>:<item code>``)."""
+        return self._conn.execute(
+            select(submissions.c.id).where(
+                submissions.c.hazard_ref == hazard_ref,
+                submissions.c.superseded_by.is_(None),
+                submissions.c.review_status != "rejected",
             )
-            + 1
-        )
-        return seq
+        ).scalar()
+
+    def next_review_seq(self, submission_id: str) -> int:
+        """The number the next review of this submission gets (unique with the submission: a race loses)."""
+        done = self._conn.execute(
+            select(func.count()).select_from(reviews).where(reviews.c.submission_id == submission_id)
+        ).scalar_one()
+        return int(done) + 1
 
     def record_review(self, sub: Submission, seq: int) -> None:
         self._conn.execute(

@@ -28,6 +28,8 @@ submissions = Table(
     # A version can be replaced once: the unique constraint settles two corrections racing for it.
     Column("replaces", String(36), ForeignKey("submissions.id"), nullable=True, unique=True),
     Column("event_key", String(64), nullable=True),  # null on rows from before migration 0002
+    # for a rectification: the hazard it closes, "<inspection's first version>:<item code>"
+    Column("hazard_ref", String(80), nullable=True),
     Column("superseded_by", String(36), nullable=True),
     Column("review_status", String(20), nullable=False, server_default="pending"),
     Column("review_comment", Text, nullable=True),
@@ -35,6 +37,7 @@ submissions = Table(
     Column("reviewed_at", String(40), nullable=True),
     Index("ix_submissions_form_district", "form", "district"),
     Index("ix_submissions_enterprise", "enterprise"),
+    Index("ix_submissions_hazard_ref", "hazard_ref"),
 )
 
 reviews = Table(

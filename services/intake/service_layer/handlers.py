@@ -124,7 +124,10 @@ def _rectified_hazard(uow: UnitOfWork, valid: ValidSubmission) -> dict[str, Any]
     inspection_id = str(valid.data["inspection_id"])
     item_code = str(valid.data["item_code"])
     inspection = uow.submissions.get(inspection_id)
-    if inspection is None or inspection.form != "factory_inspection":
+    root = inspection
+    while root is not None and root.replaces:  # the first version names the hazard across corrections
+        root = uow.submissions.get(root.replaces)
+    if inspection is None or root is None or inspection.form != "factory_inspection":
         raise DomainError(
             "unknown_inspection",
             {
@@ -158,10 +161,27 @@ def _rectified_hazard(uow: UnitOfWork, valid: ValidSubmission) -> dict[str, Any]
             },
             path="data.rectified_on",
         )
+    # One rectification per hazard: lock the inspection's first version so two racing rectifications of
+    # the same hazard are judged one after the other.
+    uow.submissions.get(root.id, for_update=True)
+    hazard_ref = f"{root.id}:{item_code}"
+    earlier = uow.submissions.current_rectification(hazard_ref)
+    if earlier is not None and earlier != valid.replaces:
+        raise Conflict(
+            "already_rectified",
+            {
+                "en": f"hazard {item_code} of inspection {inspection_id} was already rectified by {earlier}; "
+                "send a correction with replaces set to change it",
+                "zh": f"检查 {inspection_id} 的隐患 {item_code} 已由 {earlier} 整改；"
+                "如需修改，请提交更正并填写 replaces",
+            },
+            path="data.item_code",
+        )
     hazard = dict(hazards[item_code])
     hazard.update(
         {
             "inspection_id": inspection.id,
+            "inspection_root": root.id,
             "found_on": found_on,
             "district": inspection.district,
             "industry": inspection.data["enterprise"]["industry"],
@@ -185,7 +205,7 @@ def review(
             sub = uow.submissions.get(submission_id, for_update=True)
             if sub is None:
                 raise _not_found(submission_id)
-            seq = uow.submissions.add_review(sub)
+            seq = uow.submissions.next_review_seq(sub.id)
             sub.review(decision, comment, reviewer, clock(), seq)
             uow.submissions.save(sub)
             uow.submissions.record_review(sub, seq)

@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Date, primary_key=True),
         sa.Column("industry", sa.String(8), primary_key=True),
         sa.Column("metric", sa.String(60), primary_key=True),
-        sa.Column("member", sa.String(40), primary_key=True),
+        sa.Column("member", sa.String(80), primary_key=True),
         sa.Column("count", sa.Integer, nullable=False),
     )
     op.create_table(

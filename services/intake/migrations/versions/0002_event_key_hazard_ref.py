@@ -1,4 +1,4 @@
-"""A lineage's Kafka key, fixed by its first version.
+"""A lineage's Kafka key, fixed by its first version; the hazard a rectification closes.
 
 Revision ID: 0002
 Revises: 0001
@@ -19,8 +19,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("submissions") as batch:
         batch.add_column(sa.Column("event_key", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("hazard_ref", sa.String(80), nullable=True))
+        batch.create_index("ix_submissions_hazard_ref", ["hazard_ref"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("submissions") as batch:
+        batch.drop_index("ix_submissions_hazard_ref")
+        batch.drop_column("hazard_ref")
         batch.drop_column("event_key")

@@ -1,0 +1,46 @@
+"""A hazard is rectified at most once in the figures, however its rectifications are reviewed."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tests.builders import inspection, rectification
+from tests.conftest import System
+
+
+def _review(system: System, submission_id: str, status: str, comment: str | None = None) -> None:
+    resp = system.client.post(
+        f"/api/v1/submissions/{submission_id}/review",
+        json={"status": status, "reviewer": "bureau-yk-01", **({"comment": comment} if comment else {})},
+    )
+    assert resp.status_code == 200, resp.get_json()
+
+
+def test_two_counting_rectifications_of_one_hazard_count_it_once(system: System) -> None:
+    insp = inspection(failed=[("DUST-01", "dust_explosion", "major", "2026-11-24")])
+    assert system.post(insp).status_code == 201
+    r1 = rectification(insp["submission_id"], "DUST-01", on=date(2026, 11, 23))
+    assert system.post(r1).status_code == 201
+    _review(system, r1["submission_id"], "rejected", "整改照片不清楚")
+    r2 = rectification(insp["submission_id"], "DUST-01", on=date(2026, 11, 26))  # late: after 11-24
+    assert system.post(r2).status_code == 201
+    system.sync()
+    hazards = system.report("330784")["figures"]["hazards"]
+    assert (hazards["found"], hazards["rectified"], hazards["rectified_on_time"], hazards["open"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
+
+    _review(system, r1["submission_id"], "approved")  # the bureau changes its mind: both now count
+    system.sync()
+    hazards = system.report("330784")["figures"]["hazards"]
+    # one hazard, rectified (once), and on time by r1's date
+    assert (hazards["found"], hazards["rectified"], hazards["rectified_on_time"], hazards["open"]) == (
+        1,
+        1,
+        1,
+        0,
+    )
+    assert hazards["rectification_rate"] == 1.0
