@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-
-
-def _default_var() -> Path:
-    return Path(os.environ.get("SCORE_VAR_DIR", "var"))
 
 
 @dataclass(frozen=True)
@@ -42,14 +38,10 @@ class Settings:
     #: how far into the future a client clock may be and still be believed
     clock_skew_seconds: int = 600
     log_format: str = "console"  # console | json
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uses_kafka(self) -> bool:
         return bool(self.kafka_bootstrap_servers)
-
-    def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:

@@ -9,6 +9,7 @@ deleted) replays everything again and changes nothing: every event is counted as
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -198,8 +199,10 @@ def test_two_consumers_of_one_group_equal_a_single_consumer(
 
     # one consumer of another group, alone, in a fresh aggregator database, over the same topic
     pg: PostgresServer = request.getfixturevalue("postgres_server")
-    single_settings: Settings = system.settings.with_(
-        aggregator_database_url=pg.fresh_database(unique("single")), consumer_group=unique("g-single")
+    single_settings: Settings = dataclasses.replace(
+        system.settings,
+        aggregator_database_url=pg.fresh_database(unique("single")),
+        consumer_group=unique("g-single"),
     )
     upgrade("aggregator", make_engine(single_settings.aggregator_database_url))
     single_agg = bootstrap(single_settings)
