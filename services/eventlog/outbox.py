@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Row,
     String,
     Table,
     Text,
@@ -89,15 +91,15 @@ def append(conn: Connection, events: Iterable[Event], serialize: bool = False) -
     conn.execute(insert(outbox), rows)
 
 
-def row_to_event(row: object) -> Event:
+def row_to_event(row: Row[Any]) -> Event:
     return Event(
-        id=row.event_id,  # type: ignore[attr-defined]
-        type=row.type,  # type: ignore[attr-defined]
-        source=row.source,  # type: ignore[attr-defined]
-        subject=row.subject,  # type: ignore[attr-defined]
-        time=row.time,  # type: ignore[attr-defined]
-        key=row.key,  # type: ignore[attr-defined]
-        data_json=row.data,  # type: ignore[attr-defined]
+        id=row.event_id,
+        type=row.type,
+        source=row.source,
+        subject=row.subject,
+        time=row.time,
+        key=row.key,
+        data_json=row.data,
     )
 
 

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -53,7 +53,7 @@ class Relay:
     def __init__(
         self,
         engine: Engine,
-        publisher_factory: type[Publisher] | object,
+        publisher_factory: Callable[[], Publisher],
         batch_size: int = 500,
         lease_seconds: float = 60.0,
         holder: str | None = None,
@@ -102,7 +102,7 @@ class Relay:
     # -- work ------------------------------------------------------------------------------------------
     def _get_publisher(self) -> Publisher:
         if self._publisher is None:
-            self._publisher = self._factory()  # type: ignore[operator]
+            self._publisher = self._factory()
         assert self._publisher is not None
         return self._publisher
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -24,11 +23,9 @@ class Intake:
         return UnitOfWork(self.engine, serialize_outbox=not self.settings.uses_kafka)
 
 
-def bootstrap(
-    settings: Settings, engine: Engine | None = None, clock: Callable[[], object] | None = None
-) -> Intake:
+def bootstrap(settings: Settings, engine: Engine | None = None, clock: Clock | None = None) -> Intake:
     return Intake(
         settings=settings,
         engine=engine or make_engine(settings.intake_database_url),
-        clock=clock or utcnow,  # type: ignore[arg-type]
+        clock=clock or utcnow,
     )

@@ -40,6 +40,10 @@ def position_reader(engine: Engine, source_name: str) -> PositionOf:
     return position_of
 
 
+def _at_least(stored: int | None, end: int) -> bool:
+    return (-1 if stored is None else stored) >= end
+
+
 class Consumer:
     def __init__(
         self,
@@ -114,7 +118,7 @@ class Consumer:
         with self.engine.connect() as conn:
             store = Store(conn)
             stored = {p: store.position(self.source_name, p) for p in ends}
-        return all((-1 if stored[p] is None else stored[p]) >= end for p, end in ends.items())  # type: ignore[operator]
+        return all(_at_least(stored[p], end) for p, end in ends.items())
 
     def run_until_caught_up(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
