@@ -28,6 +28,8 @@ class Settings:
     dead_letter_topic: str = "score.submissions.dlq.v1"
     rollup_topic: str = "score.rollups.v1"
     topic_partitions: int = 3
+    #: retention of the submissions topic; -1 keeps events for ever so any consumer can rebuild from them
+    topic_retention_ms: int = -1
     consumer_group: str = "score-aggregator"
     relay_batch_size: int = 500
     relay_idle_seconds: float = 0.2
@@ -58,6 +60,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         dead_letter_topic=env.get("SCORE_DEAD_LETTER_TOPIC", Settings.dead_letter_topic),
         rollup_topic=env.get("SCORE_ROLLUP_TOPIC", Settings.rollup_topic),
         topic_partitions=int(env.get("SCORE_TOPIC_PARTITIONS", Settings.topic_partitions)),
+        topic_retention_ms=int(env.get("SCORE_TOPIC_RETENTION_MS", Settings.topic_retention_ms)),
         consumer_group=env.get("SCORE_CONSUMER_GROUP", Settings.consumer_group),
         relay_batch_size=int(env.get("SCORE_RELAY_BATCH_SIZE", Settings.relay_batch_size)),
         batch_limit=int(env.get("SCORE_BATCH_LIMIT", Settings.batch_limit)),

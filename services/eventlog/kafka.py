@@ -31,7 +31,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
             settings.topic: {
                 "num_partitions": settings.topic_partitions,
                 "replication_factor": -1,
-                "configs": {"retention.ms": "-1", "retention.bytes": "-1"},
+                "configs": {"retention.ms": str(settings.topic_retention_ms), "retention.bytes": "-1"},
             },
             settings.dead_letter_topic: {
                 "num_partitions": 1,
