@@ -21,6 +21,7 @@ from services.aggregator.bootstrap import Aggregator
 from services.aggregator.bootstrap import bootstrap as agg_bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
 from services.aggregator.service_layer.runner import Consumer
+from services.aggregator.service_layer.verify import verify
 from services.common.config import Settings
 from services.common.db import make_engine
 from services.common.migrate import upgrade
@@ -185,11 +186,14 @@ def build_system(settings: Settings) -> System:
 
 @pytest.fixture
 def system(backend: Settings) -> Iterator[System]:
+    """The whole system; after every scenario the rollups must equal a recomputation from the facts."""
     s = build_system(backend)
     yield s
     s.consumer.close()
     if s.relay is not None:
         s.relay._reset_publisher()
+    report = verify(s.aggregator.engine)
+    assert report.ok, f"rollups differ from a recomputation: {report.differences[:5]}"
 
 
 @pytest.fixture
