@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 import time
@@ -124,6 +125,15 @@ def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) 
         consumer.close()
 
 
+def _stop_on_signals() -> threading.Event:
+    """SIGINT or SIGTERM end the loop after the current batch: the relay releases its lease, the consumer
+    leaves its group, nothing is cut off between a publish and its mark."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
 def _relay(settings: Settings) -> Any:
     from services.eventlog.kafka import KafkaPublisher
     from services.eventlog.relay import Relay
@@ -150,11 +160,7 @@ def relay_cmd(settings: Settings, drain: bool) -> None:
         n = relay.drain(timeout=3600)
         click.echo(f"published {n} events; backlog {relay.backlog()}")
         return
-    stop = threading.Event()
-    try:
-        relay.run_forever(stop, settings.relay_idle_seconds)
-    except KeyboardInterrupt:
-        stop.set()
+    relay.run_forever(_stop_on_signals(), settings.relay_idle_seconds)
 
 
 @main.group("aggregator")
@@ -170,13 +176,10 @@ def consume_cmd(settings: Settings) -> None:
 
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
     consumer = bootstrap(settings).consumer()
-    stop = threading.Event()
     try:
-        consumer.run_forever(stop)
-    except KeyboardInterrupt:
-        stop.set()
+        consumer.run_forever(_stop_on_signals())
     finally:
-        consumer.close()
+        consumer.close()  # leaves the group at once, so the others take over its partitions
 
 
 @aggregator_group.command("rebuild")
