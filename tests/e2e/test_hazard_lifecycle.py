@@ -44,3 +44,36 @@ def test_two_counting_rectifications_of_one_hazard_count_it_once(system: System)
         0,
     )
     assert hazards["rectification_rate"] == 1.0
+
+
+def test_rejecting_an_inspection_takes_its_rectified_hazards_out_too(system: System) -> None:
+    insp = inspection(
+        failed=[
+            ("FIRE-01", "fire", "general", "2026-11-30"),
+            ("ELEC-01", "electrical", "major", "2026-11-21"),
+        ]
+    )
+    assert system.post(insp).status_code == 201
+    assert (
+        system.post(rectification(insp["submission_id"], "FIRE-01", on=date(2026, 11, 22))).status_code == 201
+    )
+    system.sync()
+    hazards = system.report("330784")["figures"]["hazards"]
+    # found 2, FIRE-01 rectified on time, ELEC-01 open and past its 11-21 deadline on 11-27
+    assert (hazards["found"], hazards["rectified"], hazards["open"], hazards["overdue"]) == (2, 1, 1, 1)
+
+    _review(system, insp["submission_id"], "rejected", "检查记录不完整")
+    system.sync()
+    hazards = system.report("330784")["figures"]["hazards"]
+    assert (hazards["found"], hazards["rectified"], hazards["open"], hazards["overdue"]) == (0, 0, 0, 0)
+    assert hazards["rectification_rate"] is None
+
+    _review(system, insp["submission_id"], "approved")
+    system.sync()
+    hazards = system.report("330784")["figures"]["hazards"]
+    assert (hazards["found"], hazards["rectified"], hazards["rectified_on_time"], hazards["overdue"]) == (
+        2,
+        1,
+        1,
+        1,
+    )

@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, select
 
-from services.aggregator.adapters.tables import daily, daily_members, facts, hazards, positions
+from services.aggregator.adapters.tables import (
+    daily,
+    daily_members,
+    facts,
+    hazard_rectifications,
+    hazards,
+    positions,
+)
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.service_layer import reports
 from services.aggregator.service_layer.runner import Consumer
@@ -114,8 +121,11 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
                 if r._mapping["count"]
             ),
             "hazards": sorted(
-                (r.hazard_id, str(r.found_on), bool(r.counts), str(r.rectified_on))
-                for r in conn.execute(select(hazards))
+                (r.hazard_id, str(r.found_on), bool(r.counts)) for r in conn.execute(select(hazards))
+            ),
+            "rectifications": sorted(
+                (r.rectification_lineage, r.hazard_id, str(r.rectified_on), bool(r.on_time))
+                for r in conn.execute(select(hazard_rectifications))
             ),
             "facts": sorted(
                 (r.lineage_id, r.submission_id, r.review_status) for r in conn.execute(select(facts))

@@ -15,6 +15,7 @@ from services.aggregator.adapters.tables import (
     daily_members,
     dead_letters,
     facts,
+    hazard_rectifications,
     hazards,
     positions,
     processed_events,
@@ -22,7 +23,7 @@ from services.aggregator.adapters.tables import (
     versions,
 )
 from services.aggregator.domain.facts import Fact
-from services.aggregator.domain.kpis import Cell, MemberCell
+from services.aggregator.domain.kpis import Cell, MemberCell, hazard_id
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -70,7 +71,7 @@ class Store:
         self._new_facts.append({"lineage_id": fact.lineage_id, **_fact_values(fact)})
         self._new_versions.append({"submission_id": fact.submission_id, "lineage_id": fact.lineage_id})
         if fact.form == "factory_inspection":
-            self._new_hazards.extend(_hazard_rows(fact, {}))
+            self._new_hazards.extend(_hazard_rows(fact))
 
     def flush(self) -> None:
         if self._new_facts:
@@ -192,31 +193,25 @@ class Store:
 
     # -- hazard ledger ---------------------------------------------------------------------------------
     def replace_inspection_hazards(self, fact: Fact) -> None:
-        """The ledger rows of an inspection follow its current version; rectifications already recorded
-        against a hazard that survives the correction are kept."""
-        kept = {
-            r.hazard_id: (r.rectified_on, r.rectification_lineage)
-            for r in self.conn.execute(
-                select(hazards.c.hazard_id, hazards.c.rectified_on, hazards.c.rectification_lineage).where(
-                    hazards.c.inspection_lineage == fact.lineage_id
-                )
-            )
-        }
+        """The ledger rows of an inspection follow its current version (rectifications live in their own
+        table by hazard id, so a correction that keeps a hazard keeps its rectifications)."""
         self.conn.execute(delete(hazards).where(hazards.c.inspection_lineage == fact.lineage_id))
-        rows = _hazard_rows(fact, kept)
+        rows = _hazard_rows(fact)
         if rows:
             self.conn.execute(insert(hazards), rows)
 
-    def set_rectification(self, hazard_id: str, rectified_on: date | None, lineage: str | None) -> None:
+    def put_rectification(self, lineage_id: str, mark: tuple[str, date, bool] | None) -> None:
+        """The rectification row of a rectification lineage: replaced, or removed when it no longer counts."""
         self.conn.execute(
-            update(hazards)
-            .where(hazards.c.hazard_id == hazard_id)
-            .values(rectified_on=rectified_on, rectification_lineage=lineage)
+            delete(hazard_rectifications).where(hazard_rectifications.c.rectification_lineage == lineage_id)
         )
-
-    def inspection_lineage_hazard(self, inspection_submission_id: str, item_code: str) -> str | None:
-        lineage = self.lineage_of(inspection_submission_id)
-        return None if lineage is None else f"{lineage}:{item_code}"
+        if mark is not None:
+            hazard_id, on, on_time = mark
+            self.conn.execute(
+                insert(hazard_rectifications).values(
+                    rectification_lineage=lineage_id, hazard_id=hazard_id, rectified_on=on, on_time=on_time
+                )
+            )
 
 
 def _fact_values(fact: Fact) -> dict[str, Any]:
@@ -232,28 +227,22 @@ def _fact_values(fact: Fact) -> dict[str, Any]:
     }
 
 
-def _hazard_rows(fact: Fact, kept: dict[str, tuple[date | None, str | None]]) -> list[dict[str, Any]]:
-    """The ledger rows of an inspection fact; ``kept`` carries rectifications recorded before a correction."""
-    rows = []
-    for h in (fact.payload.get("computed") or {}).get("hazards", []):
-        hazard_id = f"{fact.lineage_id}:{h['item_code']}"
-        rectified_on, rect_lineage = kept.get(hazard_id, (None, None))
-        rows.append(
-            {
-                "hazard_id": hazard_id,
-                "inspection_lineage": fact.lineage_id,
-                "district": fact.district,
-                "industry": fact.industry,
-                "found_on": fact.day,
-                "severity": h["severity"],
-                "category": h["category"],
-                "deadline": date.fromisoformat(h["deadline"]),
-                "counts": fact.counts,
-                "rectified_on": rectified_on,
-                "rectification_lineage": rect_lineage,
-            }
-        )
-    return rows
+def _hazard_rows(fact: Fact) -> list[dict[str, Any]]:
+    """The ledger rows of an inspection fact, one per hazard found."""
+    return [
+        {
+            "hazard_id": hazard_id(fact.lineage_id, h["item_code"]),
+            "inspection_lineage": fact.lineage_id,
+            "district": fact.district,
+            "industry": fact.industry,
+            "found_on": fact.day,
+            "severity": h["severity"],
+            "category": h["category"],
+            "deadline": date.fromisoformat(h["deadline"]),
+            "counts": fact.counts,
+        }
+        for h in (fact.payload.get("computed") or {}).get("hazards", [])
+    ]
 
 
 def fact_from_row(row: Any) -> Fact:

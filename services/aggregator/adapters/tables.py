@@ -67,10 +67,21 @@ hazards = Table(
     Column("category", String(30), nullable=False),
     Column("deadline", Date, nullable=False),
     Column("counts", Boolean, nullable=False),
-    Column("rectified_on", Date, nullable=True),
-    Column("rectification_lineage", String(36), nullable=True),
     Index("ix_hazards_district_found", "district", "found_on"),
     Index("ix_hazards_inspection", "inspection_lineage"),
+)
+
+# Counting rectifications, one row each, by the hazard they close (``<inspection's first version>:<item>``).
+# A hazard is rectified when its inspection counts and at least one row names it: repeated or re-approved
+# rectifications cannot count it twice, and a rejected inspection's hazards leave "rectified" with "found".
+hazard_rectifications = Table(
+    "hazard_rectifications",
+    metadata,
+    Column("rectification_lineage", String(36), primary_key=True),
+    Column("hazard_id", String(80), nullable=False),
+    Column("rectified_on", Date, nullable=False),
+    Column("on_time", Boolean, nullable=False),
+    Index("ix_hazard_rectifications_hazard", "hazard_id"),
 )
 
 # Idempotence: an event id is applied once, recorded in the same transaction as its effects.

@@ -75,22 +75,38 @@ def contributions(fact: Fact) -> Counter[Cell]:
 def members(fact: Fact) -> Counter[MemberCell]:
     """Distinct-count memberships, counted so that a retraction removes exactly one.
 
-    - enterprises inspected (an enterprise inspected twice is one enterprise);
-    - hazards rectified and rectified on time, by hazard (``<inspection's first version>:<item code>``): a
-      hazard counts once however many rectifications name it, so "rectified" can never exceed "found".
+    Enterprises inspected: an enterprise inspected twice is one enterprise.  (Rectified hazards are counted
+    from the hazard ledger: see ``rectification``.)
     """
     out: Counter[MemberCell] = Counter()
     if not fact.counts:
         return out
     if fact.form == "factory_inspection" and fact.enterprise:
         out[(fact.district, fact.day, fact.industry, "enterprises_inspected", fact.enterprise)] += 1
-    elif fact.form == "hazard_rectification":
-        hazard = fact.payload["computed"]["hazard"]
-        hazard_id = f"{hazard['inspection_root']}:{hazard['item_code']}"
-        out[(fact.district, fact.day, fact.industry, "hazards_rectified", hazard_id)] += 1
-        if fact.payload["data"]["rectified_on"] <= hazard["deadline"]:
-            out[(fact.district, fact.day, fact.industry, "hazards_rectified_on_time", hazard_id)] += 1
     return out
+
+
+def hazard_id(inspection_lineage: str, item_code: str) -> str:
+    """A hazard's identity across corrections: its inspection's first version and the item."""
+    return f"{inspection_lineage}:{item_code}"
+
+
+def rectification(fact: Fact) -> tuple[str, date, bool] | None:
+    """(hazard id, rectified on, on time) of a counting rectification fact; None for anything else.
+
+    A hazard counts as rectified when its inspection counts and at least one of these names it, so repeated
+    or re-approved rectifications count it once, and a rejected inspection takes its hazards out of
+    "rectified" as it takes them out of "found".
+    """
+    if not fact.counts or fact.form != "hazard_rectification":
+        return None
+    hazard = fact.payload["computed"]["hazard"]
+    on = date.fromisoformat(fact.payload["data"]["rectified_on"])
+    return (
+        hazard_id(hazard["inspection_root"], hazard["item_code"]),
+        on,
+        on <= date.fromisoformat(hazard["deadline"]),
+    )
 
 
 def survey_suppressed(code: str, responses: dict[str, int]) -> bool:
@@ -126,12 +142,13 @@ def _ratio(num: int, den: int, scale: float = 1.0, digits: int = 4) -> float | N
 
 
 def derive(
-    sums: dict[str, int], distinct: dict[str, int], open_overdue: dict[str, int], survey_hidden: bool = False
+    sums: dict[str, int], distinct: dict[str, int], ledger: dict[str, int], survey_hidden: bool = False
 ) -> dict[str, Any]:
-    """Report figures from summed base metrics. Survey figures below K_ANONYMITY, or hidden by
-    ``survey_suppressed`` (``survey_hidden``), become ``"suppressed"``."""
+    """Report figures from summed base metrics, distinct counts and the hazard ledger's counts (rectified,
+    rectified_on_time, overdue). Survey figures below K_ANONYMITY, or hidden by ``survey_suppressed``
+    (``survey_hidden``), become ``"suppressed"``."""
     g = sums.get
-    found, rectified = g("hazards_found", 0), distinct.get("hazards_rectified", 0)
+    found, rectified = g("hazards_found", 0), ledger.get("rectified", 0)
     report: dict[str, Any] = {
         "inspections": g("inspections", 0),
         "enterprises_inspected": distinct.get("enterprises_inspected", 0),
@@ -150,10 +167,10 @@ def derive(
                 if k.startswith("hazards_found_category_") and v
             },
             "rectified": rectified,
-            "rectified_on_time": distinct.get("hazards_rectified_on_time", 0),
+            "rectified_on_time": ledger.get("rectified_on_time", 0),
             "rectification_rate": _ratio(rectified, found),
             "open": found - rectified,
-            "overdue": open_overdue.get("overdue", 0),
+            "overdue": ledger.get("overdue", 0),
         },
     }
     n = g("survey_responses", 0)

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Store
 from services.aggregator.domain import facts as f
-from services.aggregator.domain.kpis import Cell, MemberCell, contributions, delta, members
+from services.aggregator.domain.kpis import Cell, MemberCell, contributions, delta, members, rectification
 from services.eventlog.envelope import Event
 from services.eventlog.source import Delivery
 
@@ -152,6 +152,7 @@ def _checked(fact: f.Fact) -> f.Fact:
     try:
         contributions(fact)
         members(fact)
+        rectification(fact)
         if fact.form == "factory_inspection":
             for h in (fact.payload.get("computed") or {}).get("hazards", []):
                 date.fromisoformat(h["deadline"])
@@ -168,20 +169,7 @@ def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fac
     if new.form == "factory_inspection":
         store.replace_inspection_hazards(new)
     elif new.form == "hazard_rectification":
-        if old is not None:
-            old_hid = _hazard_id(store, old)
-            if old_hid:
-                store.set_rectification(old_hid, None, None)
-        hid = _hazard_id(store, new)
-        if hid and new.counts:
-            store.set_rectification(
-                hid, date.fromisoformat(new.payload["data"]["rectified_on"]), new.lineage_id
-            )
-
-
-def _hazard_id(store: Store, fact: f.Fact) -> str | None:
-    data = fact.payload["data"]
-    return store.inspection_lineage_hazard(str(data["inspection_id"]), str(data["item_code"]))
+        store.put_rectification(new.lineage_id, rectification(new))
 
 
 def _payload(event: Event) -> dict[str, Any]:

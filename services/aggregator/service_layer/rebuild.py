@@ -15,6 +15,7 @@ WIPED = (
     tables.daily,
     tables.daily_members,
     tables.hazards,
+    tables.hazard_rectifications,
     tables.facts,
     tables.versions,
     tables.processed_events,

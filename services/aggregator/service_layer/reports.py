@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, exists, func, select
 
-from services.aggregator.adapters.tables import daily, daily_members, hazards
+from services.aggregator.adapters.tables import daily, daily_members, hazard_rectifications, hazards
 from services.aggregator.domain import periods
 from services.aggregator.domain.kpis import derive, survey_suppressed
 from services.aggregator.domain.periods import Period
@@ -78,16 +78,7 @@ def district_report(
                 .group_by(daily.c.district)
             )
         }
-        overdue = conn.execute(
-            select(func.count())
-            .select_from(hazards)
-            .where(
-                in_hazards,
-                hazards.c.counts.is_(True),
-                hazards.c.deadline < as_of,
-                or_(hazards.c.rectified_on.is_(None), hazards.c.rectified_on > as_of),
-            )
-        ).scalar_one()
+        ledger = _hazard_ledger(conn, in_hazards, as_of)
     return {
         "district": {
             "code": info.code,
@@ -99,9 +90,30 @@ def district_report(
         "period": period.as_dict(),
         "industry": industry,
         "as_of": as_of.isoformat(),
-        "figures": derive(
-            sums, distinct, {"overdue": int(overdue)}, survey_suppressed(code, survey_by_district)
-        ),
+        "figures": derive(sums, distinct, ledger, survey_suppressed(code, survey_by_district)),
+    }
+
+
+def _hazard_ledger(conn: Connection, in_hazards: ColumnElement[bool], as_of: date) -> dict[str, int]:
+    """Rectified, rectified on time and overdue among the counting hazards found in the period."""
+    r = hazard_rectifications
+
+    def rectified(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+        return exists().where(r.c.hazard_id == hazards.c.hazard_id, *conditions)
+
+    def count(*conditions: ColumnElement[bool]) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(hazards)
+            .where(in_hazards, hazards.c.counts.is_(True), *conditions)
+        )
+        return int(conn.execute(stmt).scalar_one())
+
+    return {
+        "rectified": count(rectified()),
+        "rectified_on_time": count(rectified(r.c.on_time.is_(True))),
+        # open on the report day and past its deadline
+        "overdue": count(hazards.c.deadline < as_of, ~rectified(r.c.rectified_on <= as_of)),
     }
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from services.aggregator.adapters.store import all_facts
-from services.aggregator.adapters.tables import daily, daily_members, hazards
-from services.aggregator.domain.kpis import Cell, MemberCell, contributions, members
+from services.aggregator.adapters.tables import daily, daily_members, hazard_rectifications, hazards
+from services.aggregator.domain.kpis import Cell, MemberCell, contributions, hazard_id, members, rectification
 
 
 @dataclass
@@ -42,6 +42,7 @@ def verify(engine: Engine) -> VerifyReport:
     cells: Counter[Cell] = Counter()
     mems: Counter[MemberCell] = Counter()
     expected_hazards: dict[str, bool] = {}
+    expected_rectifications: dict[str, tuple[str, date, bool]] = {}
     with engine.connect() as conn:
         for fact in all_facts(conn):
             report.facts += 1
@@ -49,7 +50,10 @@ def verify(engine: Engine) -> VerifyReport:
             mems.update(members(fact))
             if fact.form == "factory_inspection":
                 for h in (fact.payload.get("computed") or {}).get("hazards", []):
-                    expected_hazards[f"{fact.lineage_id}:{h['item_code']}"] = fact.counts
+                    expected_hazards[hazard_id(fact.lineage_id, h["item_code"])] = fact.counts
+            mark = rectification(fact)
+            if mark is not None:
+                expected_rectifications[fact.lineage_id] = mark
         stored_cells = {
             (r.district, _day(r.day), r.industry, r.metric): int(r.value)
             for r in conn.execute(select(daily))
@@ -61,6 +65,10 @@ def verify(engine: Engine) -> VerifyReport:
             if r._mapping["count"]  # Row.count is the tuple method, hence the mapping
         }
         stored_hazards = {r.hazard_id: bool(r.counts) for r in conn.execute(select(hazards))}
+        stored_rectifications = {
+            r.rectification_lineage: (r.hazard_id, _day(r.rectified_on), bool(r.on_time))
+            for r in conn.execute(select(hazard_rectifications))
+        }
     recomputed_cells = {k: v for k, v in cells.items() if v}
     recomputed_members = {k: v for k, v in mems.items() if v}
     report.cells = len(recomputed_cells)
@@ -68,6 +76,7 @@ def verify(engine: Engine) -> VerifyReport:
         ("daily", stored_cells, recomputed_cells),
         ("daily_members", stored_members, recomputed_members),
         ("hazards", stored_hazards, expected_hazards),
+        ("hazard_rectifications", stored_rectifications, expected_rectifications),
     ]
     for name, stored, recomputed in comparisons:
         for key in sorted(set(stored) | set(recomputed), key=str):

@@ -1,0 +1,39 @@
+"""Rectifications in their own table, one row each, instead of one date on the hazard.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "hazard_rectifications",
+        sa.Column("rectification_lineage", sa.String(36), primary_key=True),
+        sa.Column("hazard_id", sa.String(80), nullable=False),
+        sa.Column("rectified_on", sa.Date, nullable=False),
+        sa.Column("on_time", sa.Boolean, nullable=False),
+    )
+    op.create_index("ix_hazard_rectifications_hazard", "hazard_rectifications", ["hazard_id"])
+    # Rebuild the rollups after this upgrade (score aggregator rebuild): the old columns are not carried over.
+    with op.batch_alter_table("hazards") as batch:
+        batch.drop_column("rectification_lineage")
+        batch.drop_column("rectified_on")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("hazards") as batch:
+        batch.add_column(sa.Column("rectified_on", sa.Date, nullable=True))
+        batch.add_column(sa.Column("rectification_lineage", sa.String(36), nullable=True))
+    op.drop_index("ix_hazard_rectifications_hazard", table_name="hazard_rectifications")
+    op.drop_table("hazard_rectifications")
