@@ -105,6 +105,20 @@ def migrated(settings: Settings) -> Settings:
     return settings
 
 
+def process_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a ``score`` subprocess these settings."""
+    return {
+        **os.environ,
+        "SCORE_INTAKE_DATABASE_URL": settings.intake_database_url,
+        "SCORE_AGGREGATOR_DATABASE_URL": settings.aggregator_database_url,
+        "SCORE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "SCORE_TOPIC": settings.topic,
+        "SCORE_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+        "SCORE_ROLLUP_TOPIC": settings.rollup_topic,
+        "SCORE_CONSUMER_GROUP": settings.consumer_group,
+    }
+
+
 REAL = pytest.param("real", marks=[pytest.mark.kafka, pytest.mark.postgres])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from kafka import KafkaAdminClient
 from services.aggregator.adapters.store import Store
 from services.aggregator.service_layer.verify import verify
 from tests.builders import inspection, survey
-from tests.conftest import build_system, migrated, real_settings
+from tests.conftest import build_system, migrated, process_env, real_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -48,16 +47,7 @@ def test_two_consumer_processes_share_the_partitions_exactly(request: pytest.Fix
     assert system.relay is not None
     system.relay.drain()
 
-    env = {
-        **os.environ,
-        "SCORE_INTAKE_DATABASE_URL": settings.intake_database_url,
-        "SCORE_AGGREGATOR_DATABASE_URL": settings.aggregator_database_url,
-        "SCORE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "SCORE_TOPIC": settings.topic,
-        "SCORE_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
-        "SCORE_ROLLUP_TOPIC": settings.rollup_topic,
-        "SCORE_CONSUMER_GROUP": settings.consumer_group,
-    }
+    env = process_env(settings)
     score = str(Path(sys.executable).parent / "score")
     procs = [
         subprocess.Popen(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from sqlalchemy import select
 
 from services.eventlog.outbox import relay_lease
 from tests.builders import inspection
-from tests.conftest import build_system, migrated, real_settings
+from tests.conftest import build_system, migrated, process_env, real_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -24,15 +23,7 @@ def test_sigterm_stops_the_relay_cleanly_and_releases_its_lease(request: pytest.
     system = build_system(settings)
     for i in range(5):
         assert system.post(inspection(enterprise=i)).status_code == 201
-    env = {
-        **os.environ,
-        "SCORE_INTAKE_DATABASE_URL": settings.intake_database_url,
-        "SCORE_AGGREGATOR_DATABASE_URL": settings.aggregator_database_url,
-        "SCORE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "SCORE_TOPIC": settings.topic,
-        "SCORE_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
-        "SCORE_ROLLUP_TOPIC": settings.rollup_topic,
-    }
+    env = process_env(settings)
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "score"), "relay"], env=env, stderr=subprocess.PIPE
     )

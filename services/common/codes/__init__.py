@@ -75,22 +75,28 @@ def canonical_district(code: str) -> str:
     return code
 
 
-def ancestors(code: str) -> list[str]:
-    """The division itself and every level above it, nearest first: 330784 -> [330784, 330700, 330000]."""
+@cache
+def ancestors(code: str) -> tuple[str, ...]:
+    """The division itself and every level above it, nearest first: 330784 -> (330784, 330700, 330000)."""
     table = districts()
     chain: list[str] = []
     current: str | None = canonical_district(code)
     while current is not None and current in table and current not in chain:
         chain.append(current)
         current = table[current].parent
-    return chain
+    return tuple(chain)
 
 
-def children(code: str) -> list[str]:
+@cache
+def children(code: str) -> tuple[str, ...]:
     """The active divisions directly below ``code``."""
-    return sorted(d.code for d in districts().values() if d.parent == code and d.active)
+    return tuple(sorted(d.code for d in districts().values() if d.parent == code and d.active))
 
 
-def covered(code: str) -> list[str]:
-    """The division and every division below it (a Jinhua total includes Yongkang)."""
-    return sorted(c for c in districts() if code in ancestors(c))
+@cache
+def covered(code: str) -> tuple[str, ...]:
+    """The division and every division below it (a Jinhua total includes Yongkang).
+
+    Cached like ``ancestors`` and ``children``: the tables never change while running, and reports, survey
+    suppression and rollup marking ask for the same few divisions over and over."""
+    return tuple(sorted(c for c in districts() if code in ancestors(c)))
