@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,24 +46,31 @@ def _start_or_skip(kind: str, start: Any) -> Any:
         pytest.skip(f"no real {kind} here ({exc}); CI=true makes this an error")
 
 
+def _server_dir(kind: str) -> Path:
+    # Not under pytest's numbered temporary directories: a second pytest session on the same machine (a
+    # developer's, or CI's beside a developer's) prunes older numbered directories, which would delete a live
+    # server's data directory under it.
+    return Path(tempfile.mkdtemp(prefix=f"score-test-{kind}-"))
+
+
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    broker: KafkaBroker = _start_or_skip(
-        "Kafka broker", lambda: KafkaBroker.from_env_or_start(tmp_path_factory.mktemp("kafka"))
-    )
+def kafka_broker() -> Iterator[KafkaBroker]:
+    where = _server_dir("kafka")
+    broker: KafkaBroker = _start_or_skip("Kafka broker", lambda: KafkaBroker.from_env_or_start(where))
     yield broker
     if broker.dir is not None:
         broker.stop()
+    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server: PostgresServer = _start_or_skip(
-        "PostgreSQL", lambda: PostgresServer.from_env_or_start(tmp_path_factory.mktemp("pg"))
-    )
+def postgres_server() -> Iterator[PostgresServer]:
+    where = _server_dir("pg")
+    server: PostgresServer = _start_or_skip("PostgreSQL", lambda: PostgresServer.from_env_or_start(where))
     yield server
     if server.dir is not None:
         server.stop()
+    shutil.rmtree(where, ignore_errors=True)
 
 
 def unique(prefix: str) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from services.aggregator.service_layer.runner import Consumer
 from services.common.config import Settings
 from services.common.db import make_engine
-from services.eventlog.source import EventSource, PositionOf, SqlEventSource
+from services.eventlog.source import EventSource, LogReader, PositionOf, SqlEventSource, SqlLogReader
 
 
 @dataclass
@@ -21,6 +21,15 @@ class Aggregator:
     def source_name(self) -> str:
         s = self.settings
         return f"kafka:{s.topic}" if s.uses_kafka else "sql:outbox"
+
+    def log_reader(self) -> LogReader:
+        """The log as it is, read outside the consumer group (verify, the /metrics reconciliation)."""
+        s = self.settings
+        if s.uses_kafka:
+            from services.eventlog.kafka import KafkaLogReader
+
+            return KafkaLogReader(s.kafka_bootstrap_servers, s.topic)
+        return SqlLogReader(make_engine(s.event_log_url, read_only=True))
 
     def consumer(self) -> Consumer:
         s = self.settings

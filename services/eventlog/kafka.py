@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from services.common.config import Settings
 from services.eventlog.envelope import Event, MalformedEvent, from_kafka
-from services.eventlog.source import Delivery, PositionOf
+from services.eventlog.source import Delivery, LogRecord, PositionOf
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +139,27 @@ class _Rebalance(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
-        self._source.seek_to_positions(assigned)
+        self._source.seek_to_stored(assigned)
 
 
 class KafkaEventSource:
-    """A consumer-group member that resumes from the positions its owner stored with its effects."""
+    """A consumer-group member that resumes from the positions its owner stored with its effects.
 
-    def __init__(self, bootstrap_servers: str, topic: str, group_id: str, position_of: PositionOf) -> None:
+    Seeking is an optimisation, not what keeps the figures exact: the consumer's transaction drops records at
+    or before its stored position and refuses one that does not follow it (``apply.PositionGap``).  So when
+    the database is down during a rebalance and the stored positions cannot be read, the member may start from
+    the group's committed offsets (committed only after the database commit, so never ahead of it) or the
+    beginning, and the worst outcome is re-reading records it then drops.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        position_of: PositionOf,
+        metadata_timeout_s: float = 60.0,
+    ) -> None:
         self._topic = topic
         self._position_of = position_of
         self._consumer = KafkaConsumer(
@@ -156,11 +172,26 @@ class KafkaEventSource:
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,
         )
+        # Join the group only once this client knows the topic's partitions.  A group leader that assigns
+        # without them (kafka-python's assignors log "No partition metadata for topic") hands out nothing and
+        # only notices at the next metadata refresh, minutes later: members that sit idle meanwhile.
+        deadline = time.monotonic() + metadata_timeout_s
+        while not self._consumer.partitions_for_topic(topic):
+            if time.monotonic() > deadline:
+                self._consumer.close(autocommit=False)
+                raise TimeoutError(f"topic {topic!r} has no partitions after {metadata_timeout_s}s")
+            time.sleep(0.2)
         self._consumer.subscribe([topic], listener=_Rebalance(self))
 
-    def seek_to_positions(self, partitions: Any) -> None:
+    def seek_to_stored(self, partitions: Any) -> None:
+        """Start each partition after its stored position; if the database cannot say, keep Kafka's start."""
         for tp in partitions:
-            last = self._position_of(tp.partition)
+            try:
+                last = self._position_of(tp.partition)
+            except Exception as exc:  # noqa: BLE001 - see the class docstring: a later check catches any gap
+                log.warning("stored position of partition %d unreadable (%s); the apply step will check it",
+                            tp.partition, exc)
+                continue
             if last is None:
                 self._consumer.seek_to_beginning(tp)
             else:
@@ -176,15 +207,17 @@ class KafkaEventSource:
                     error = None
                 except MalformedEvent as exc:
                     event, error = None, str(exc)
-                out.append(Delivery(tp.partition, r.offset, event, error, r.key, r.value))
+                # Offsets of a topic written without transactions and never compacted are contiguous.
+                out.append(Delivery(tp.partition, r.offset, event, error, r.key, r.value, after=r.offset - 1))
         return out
 
-    def rewind(self) -> None:
-        self.seek_to_positions(self._consumer.assignment())
+    def rewind(self, after: dict[int, int]) -> None:
+        assigned = {tp.partition for tp in self._consumer.assignment()}
+        for partition, last in after.items():
+            if partition in assigned:  # a partition revoked meanwhile is its new owner's to read
+                self._consumer.seek(TopicPartition(self._topic, partition), last + 1)
 
     def committed(self, positions: dict[int, int]) -> None:
-        from kafka.structs import OffsetAndMetadata
-
         offsets = {
             TopicPartition(self._topic, p): OffsetAndMetadata(o + 1, "", -1) for p, o in positions.items()
         }
@@ -197,6 +230,64 @@ class KafkaEventSource:
         parts = self._consumer.partitions_for_topic(self._topic) or set()
         ends = self._consumer.end_offsets([TopicPartition(self._topic, p) for p in parts])
         return {tp.partition: off - 1 for tp, off in ends.items()}
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+class KafkaLogReader:
+    """Reads the submissions topic outside any consumer group: verify's view of the log, and the /metrics
+    reconciliation (how many records lie at or before a position)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self._topic = topic
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            client_id="score-verify",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=2000,
+        )
+
+    def _partitions(self) -> list[TopicPartition]:
+        parts = self._consumer.partitions_for_topic(self._topic) or set()
+        return [TopicPartition(self._topic, p) for p in sorted(parts)]
+
+    def bounds(self) -> dict[int, tuple[int, int]]:
+        """Per partition: (first offset still in the log, offset the next record will get)."""
+        tps = self._partitions()
+        starts = self._consumer.beginning_offsets(tps)
+        ends = self._consumer.end_offsets(tps)
+        return {tp.partition: (starts[tp], ends[tp]) for tp in tps}
+
+    def records_through(self, positions: dict[int, int]) -> dict[int, int]:
+        bounds = self.bounds()
+        return {
+            p: max(0, min(pos + 1, bounds[p][1]) - bounds[p][0]) for p, pos in positions.items() if p in bounds
+        }
+
+    def scan(self, timeout_s: float = 300.0) -> Iterator[LogRecord]:
+        """Every record up to the end offsets of the moment the scan starts, partition by partition."""
+        bounds = self.bounds()
+        for partition, (start, end) in bounds.items():
+            if end <= start:
+                continue
+            tp = TopicPartition(self._topic, partition)
+            self._consumer.assign([tp])
+            self._consumer.seek(tp, start)
+            deadline = time.monotonic() + timeout_s
+            next_offset = start
+            while next_offset < end:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading partition {partition} of {self._topic} took over {timeout_s}s")
+                for records in self._consumer.poll(timeout_ms=1000).values():
+                    for r in records:
+                        if r.offset < end:
+                            ids = [v for k, v in r.headers if k == "ce_id"]
+                            event_id = ids[0].decode("utf-8", "replace") if ids else None
+                            yield LogRecord(partition, r.offset, event_id)
+                # the fetch position, not the last record: it also steps over offsets that hold no record
+                next_offset = self._consumer.position(tp) or next_offset
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
-from services.aggregator.service_layer.apply import apply_batch
+from services.aggregator.service_layer.apply import PositionGap, apply_batch
 from services.aggregator.service_layer.reports import district_report, period_of
-from services.aggregator.service_layer.verify import verify
+from services.aggregator.service_layer.verify import stored_positions, verify
 from services.common.db import make_engine
 from services.common.migrate import upgrade
 from services.eventlog.envelope import Event
@@ -48,8 +49,8 @@ def test_the_same_submission_under_two_event_ids_counts_once(tmp_path: Path) -> 
     upgrade("aggregator", engine)
     body = inspection()
     # twice in one batch, and again in a later batch, each time under another event id
-    apply_batch(engine, "t", [Delivery(0, 1, _accepted(body, "a")), Delivery(0, 2, _accepted(body, "b"))])
-    apply_batch(engine, "t", [Delivery(0, 3, _accepted(body, "c")), Delivery(0, 4, _accepted(body, "c"))])
+    apply_batch(engine, "t", [Delivery(0, 0, _accepted(body, "a")), Delivery(0, 1, _accepted(body, "b"))])
+    apply_batch(engine, "t", [Delivery(0, 2, _accepted(body, "c")), Delivery(0, 3, _accepted(body, "c"))])
     assert _inspections(engine) == 1
     assert verify(engine).ok
 
@@ -57,9 +58,36 @@ def test_the_same_submission_under_two_event_ids_counts_once(tmp_path: Path) -> 
 def test_a_redelivered_batch_changes_nothing(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'agg.db'}")
     upgrade("aggregator", engine)
-    batch = [Delivery(0, i, _accepted(inspection(enterprise=i), f"e{i}")) for i in range(1, 6)]
+    events = [_accepted(inspection(enterprise=i), f"e{i}") for i in range(5)]
+    batch = [Delivery(0, i, e) for i, e in enumerate(events)]
     first = apply_batch(engine, "t", batch)
+    # the same records again (a rewind, a rebalance): recognised by their position
     again = apply_batch(engine, "t", batch)
-    assert (first.applied, again.applied, again.duplicates) == (5, 0, 5)
+    # the same events at new offsets (the relay re-sent them): recognised by their ids
+    resent = apply_batch(engine, "t", [Delivery(0, 5 + i, e) for i, e in enumerate(events)])
+    assert (first.applied, again.applied, again.redelivered) == (5, 0, 5)
+    assert (resent.applied, resent.duplicates) == (0, 5)
     assert _inspections(engine) == 5
     assert verify(engine).ok
+    with engine.connect() as conn:
+        assert stored_positions(conn, "t") == {0: (9, 10)}  # 10 records handled: 5 applied, 5 duplicates
+
+
+def test_a_batch_that_skips_records_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'agg.db'}")
+    upgrade("aggregator", engine)
+    events = [_accepted(inspection(enterprise=i), f"e{i}") for i in range(6)]
+    apply_batch(engine, "t", [Delivery(0, 0, events[0]), Delivery(0, 1, events[1])])
+    with pytest.raises(PositionGap) as refused:
+        apply_batch(engine, "t", [Delivery(0, 3, events[3]), Delivery(0, 4, events[4])])  # 2 never read
+    assert refused.value.resume_after == {0: 1}
+    with pytest.raises(PositionGap):  # a hole inside one batch
+        apply_batch(engine, "t", [Delivery(0, 2, events[2]), Delivery(0, 4, events[4])])
+    with pytest.raises(PositionGap):  # the SQL log's numbers may skip, but each record names its predecessor
+        apply_batch(engine, "t", [Delivery(0, 7, events[2], after=5)])
+    assert _inspections(engine) == 2
+    with engine.connect() as conn:
+        assert stored_positions(conn, "t") == {0: (1, 2)}
+    done = apply_batch(engine, "t", [Delivery(0, 9, events[2], after=1), Delivery(0, 12, events[3], after=9)])
+    assert done.applied == 2 and done.positions == {0: 12}
+    assert _inspections(engine) == 4

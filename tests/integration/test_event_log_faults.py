@@ -34,7 +34,7 @@ from services.eventlog.envelope import Event
 from services.eventlog.kafka import KafkaEventSource, KafkaPublisher
 from services.eventlog.metrics import outbox_metrics
 from services.eventlog.relay import Publisher, Relay
-from services.eventlog.source import Delivery, EventSource, PositionOf, SqlEventSource
+from services.eventlog.source import NOTHING, Delivery, EventSource, PositionOf, SqlEventSource
 from tests.builders import inspection
 from tests.conftest import System, _start_or_skip, build_system, migrated, real_settings, sqlite_settings
 from tests.servers import KafkaBroker
@@ -381,6 +381,14 @@ def _offsets(deliveries: Sequence[Delivery]) -> dict[int, list[int]]:
     return dict(out)
 
 
+def _firsts(deliveries: Sequence[Delivery]) -> list[Delivery]:
+    """The first delivery of each partition."""
+    seen: dict[int, Delivery] = {}
+    for d in deliveries:
+        seen.setdefault(d.partition, d)
+    return list(seen.values())
+
+
 def event_source_contract(
     make_source: Callable[[PositionOf], EventSource], expected: Sequence[Event]
 ) -> None:
@@ -400,17 +408,25 @@ def event_source_contract(
         ends = source.end_positions()
         assert {p: o for p, o in ends.items() if o >= 0} == last
 
-        # nothing stored: rewind goes back to the start of the log
-        source.rewind()
+        # every record names the one before it in its partition (the first: nothing), so a consumer can
+        # tell a batch that follows its stored position from one that skips records
+        previous: dict[int, int] = {}
+        for d in everything:
+            assert d.previous == previous.get(d.partition, NOTHING), d
+            previous[d.partition] = d.offset
+
+        # rewound to before the first record: the whole log again
+        source.rewind({p: NOTHING for p in last})
         _assert_same_events(_poll_n(source, len(expected)), expected)
 
-        # positions stored after the first half: rewind resumes right after them
+        # rewound to the first half's positions (no database asked): resumes right after them
         half = everything[: len(everything) // 2]
         for d in half:
             stored[d.partition] = max(d.offset, stored.get(d.partition, -1))
-        source.rewind()
+        source.rewind({p: stored.get(p, NOTHING) for p in last})
         rest = _poll_n(source, len(everything) - len(half))
         assert _offsets(rest) == _offsets(everything[len(half) :])
+        assert all(d.previous == stored.get(d.partition, NOTHING) for d in _firsts(rest))
     finally:
         source.close()
 

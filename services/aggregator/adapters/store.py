@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.aggregator.adapters.tables import (
@@ -24,6 +25,20 @@ from services.aggregator.adapters.tables import (
 )
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpis import Cell, MemberCell, hazard_id
+from services.eventlog.source import NOTHING
+
+
+class PositionMoved(RuntimeError):
+    """Another transaction moved a position this one had locked: nothing of this batch is written."""
+
+
+@dataclass
+class Counts:
+    """What a batch did with the records of one partition."""
+
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -40,16 +55,19 @@ class Store:
         self._pending: set[str] = set()
 
     # -- idempotence and positions ---------------------------------------------------------------------
-    def claim_many(self, event_ids: list[str]) -> set[str]:
-        """Record a batch's events as applied, in one statement; returns the ids not applied before (the rest
-        are redeliveries).  On PostgreSQL a concurrent claim of the same id waits for the other transaction
-        and then sees it.  RETURNING, not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT DO NOTHING."""
-        unique = list(dict.fromkeys(event_ids))
+    def claim_many(self, claims: list[tuple[str, int, int]]) -> set[str]:
+        """Record a batch's events as applied, in one statement, with where each was read (event id,
+        partition, offset); returns the ids not applied before (the rest are redeliveries).  On PostgreSQL a
+        concurrent claim of the same id waits for the other transaction and then sees it.  RETURNING, not
+        rowcount: psycopg reports -1 for INSERT .. ON CONFLICT DO NOTHING."""
+        unique: dict[str, tuple[int, int]] = {}
+        for event_id, partition, offset in claims:
+            unique.setdefault(event_id, (partition, offset))
         if not unique:
             return set()
         stmt = (
             _insert(self.conn, processed_events)
-            .values([{"event_id": i} for i in unique])
+            .values([{"event_id": i, "partition": p, "offset": o} for i, (p, o) in unique.items()])
             .on_conflict_do_nothing()
             .returning(processed_events.c.event_id)
         )
@@ -87,19 +105,46 @@ class Store:
             select(positions.c.offset).where(positions.c.source == source, positions.c.partition == partition)
         ).scalar()
 
-    def save_positions(self, source: str, offsets: dict[int, int]) -> None:
-        for partition, offset in sorted(offsets.items()):
-            stmt = _insert(self.conn, positions).values(source=source, partition=partition, offset=offset)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["source", "partition"],
-                set_={
-                    "offset": case(
-                        (stmt.excluded.offset > positions.c.offset, stmt.excluded.offset),
-                        else_=positions.c.offset,
-                    )
-                },
+    def lock_positions(self, source: str, partitions: Iterable[int]) -> dict[int, int]:
+        """The stored position of each partition (NOTHING if none), locked until the transaction ends, so
+        two consumers that both hold a partition for a moment (a rebalance) take turns and the second sees
+        where the first left it."""
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return {}
+        self.conn.execute(
+            _insert(self.conn, positions)
+            .values([{"source": source, "partition": p, "offset": NOTHING} for p in wanted])
+            .on_conflict_do_nothing()
+        )
+        query = (
+            select(positions.c.partition, positions.c.offset)
+            .where(positions.c.source == source, positions.c.partition.in_(wanted))
+            .order_by(positions.c.partition)
+        )
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {int(r.partition): int(r.offset) for r in self.conn.execute(query)}
+
+    def advance_position(self, source: str, partition: int, expected: int, to: int, counts: Counts) -> None:
+        """Move a locked position from ``expected`` to ``to``, adding what was done with the records between.
+        Refuses (PositionMoved) if the stored position is no longer ``expected``: never a silent jump."""
+        done = self.conn.execute(
+            update(positions)
+            .where(
+                positions.c.source == source,
+                positions.c.partition == partition,
+                positions.c.offset == expected,
             )
-            self.conn.execute(stmt)
+            .values(
+                offset=to,
+                applied=positions.c.applied + counts.applied,
+                duplicates=positions.c.duplicates + counts.duplicates,
+                dead_letters=positions.c.dead_letters + counts.dead_letters,
+            )
+        )
+        if done.rowcount != 1:
+            raise PositionMoved(f"{source} partition {partition}: stored position is no longer {expected}")
 
     def dead_letter(
         self, source: str, partition: int, offset: int, event_id: str | None, reason: str, raw: str | None

@@ -85,19 +85,27 @@ hazard_rectifications = Table(
 )
 
 # Idempotence: an event id is applied once, recorded in the same transaction as its effects.
+# Where it was first read (partition, offset), so verify can reconcile every record of the log with a claim.
 processed_events = Table(
     "processed_events",
     metadata,
     Column("event_id", String(80), primary_key=True),
+    Column("partition", Integer, nullable=True),
+    Column("offset", BigInteger, nullable=True),
 )
 
-# Where this consumer is in the log, per partition (0 for the embedded SQL log), stored with the effects.
+# Where this consumer is in the log, per partition (0 for the embedded SQL log), stored with the effects, and
+# what it did with every record up to there: applied + duplicates + dead_letters = the records at or before
+# ``offset`` (the cheap reconciliation on /metrics).  ``offset`` only ever moves to the next record.
 positions = Table(
     "positions",
     metadata,
     Column("source", String(120), primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("offset", BigInteger, nullable=False),
+    Column("applied", BigInteger, nullable=False, server_default="0"),
+    Column("duplicates", BigInteger, nullable=False, server_default="0"),
+    Column("dead_letters", BigInteger, nullable=False, server_default="0"),
 )
 
 dead_letters = Table(

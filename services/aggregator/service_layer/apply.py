@@ -2,6 +2,8 @@
 
 At-least-once in (the relay may re-send, Kafka may redeliver after a rebalance), exact out: an event's id
 is claimed in ``processed_events`` in the same transaction as its effects and the consumer's position.
+The position is locked for the transaction and may only move to the record that follows it: a batch that
+starts anywhere else is dropped where it repeats what was applied and refused where it would skip something.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services.aggregator.adapters.store import Store
+from services.aggregator.adapters.store import Counts, Store
 from services.aggregator.domain import facts as f
 from services.aggregator.domain.kpis import Cell, MemberCell, contributions, delta, members, rectification
 from services.eventlog.envelope import Event
@@ -30,9 +32,24 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    #: records at or before the stored position, read again (after a rewind or a rebalance) and dropped
+    redelivered: int = 0
     positions: dict[int, int] = field(default_factory=dict)
     #: the deliveries dead-lettered in this batch, with the reason (forwarded to the dead-letter topic)
     rejected: list[tuple[Delivery, str]] = field(default_factory=list)
+    counts: dict[int, Counts] = field(default_factory=dict)
+
+    def count(self, partition: int) -> Counts:
+        return self.counts.setdefault(partition, Counts())
+
+
+class PositionGap(RuntimeError):
+    """A batch does not start where the stored position ends: applying it would skip records.  Nothing of
+    it is written; ``resume_after`` says where each partition must be read again from."""
+
+    def __init__(self, message: str, resume_after: dict[int, int]) -> None:
+        super().__init__(message)
+        self.resume_after = resume_after
 
 
 class _Changes:
@@ -51,49 +68,88 @@ class _Changes:
             self.members[k2] += v2
 
 
+def batch_start(deliveries: Sequence[Delivery]) -> dict[int, int]:
+    """For each partition of a batch, the position its first record follows: where to read it again."""
+    start: dict[int, int] = {}
+    for d in deliveries:
+        start.setdefault(d.partition, d.previous)
+    return start
+
+
+def follow(deliveries: Sequence[Delivery], stored: dict[int, int]) -> list[Delivery]:
+    """The deliveries that come after the stored positions, checked to follow them without a hole.
+
+    Records at or before a stored position were applied already (they are read again after a rewind or a
+    rebalance) and are dropped.  The first record after it must name it as its predecessor, and each next one
+    the one before: otherwise records were skipped and the whole batch is refused (PositionGap).
+    """
+    last = dict(stored)
+    fresh: list[Delivery] = []
+    for d in deliveries:
+        at = last[d.partition]
+        if d.offset <= stored[d.partition]:
+            continue
+        if d.previous != at:
+            raise PositionGap(
+                f"partition {d.partition}: record {d.offset} follows {d.previous}, but the last record applied "
+                f"is {at}; records in between were not read",
+                {p: stored[p] for p in stored},
+            )
+        last[d.partition] = d.offset
+        fresh.append(d)
+    return fresh
+
+
 def apply_batch(
     engine: Engine, source: str, deliveries: Sequence[Delivery], track_rollups: bool = False
 ) -> BatchResult:
     """Apply ``deliveries`` in one transaction. ``track_rollups`` also records which district x period
-    rollups changed, for the rollup topic (``rollup_topic.RollupPublisher``)."""
+    rollups changed, for the rollup topic (``rollup_topic.publish_pending``)."""
     result = BatchResult()
     if not deliveries:
         return result
     with engine.begin() as conn:
         store = Store(conn)
+        stored = store.lock_positions(source, {d.partition for d in deliveries})
+        fresh = follow(deliveries, stored)
+        result.redelivered = len(deliveries) - len(fresh)
         changes = _Changes()
-        ids = [d.event.id for d in deliveries if d.event is not None]
         # One round trip each for the whole batch: which events are new, which new submissions' lineages
         # are already stored (those take the careful path).
-        claimed = store.claim_many(ids)
-        stored = store.existing_lineages(
-            [d.event.subject for d in deliveries if d.event is not None and d.event.type == f.ACCEPTED]
+        claimed = store.claim_many([(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None])
+        lineages = store.existing_lineages(
+            [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
         )
-        for d in deliveries:
-            result.positions[d.partition] = max(d.offset, result.positions.get(d.partition, -1))
+        for d in fresh:
+            result.positions[d.partition] = d.offset
+            counts = result.count(d.partition)
             if d.event is None:
                 store.dead_letter(source, d.partition, d.offset, None, d.error or "malformed", _raw(d))
-                result.dead_letters += 1
+                counts.dead_letters += 1
                 result.rejected.append((d, d.error or "malformed"))
                 continue
             if d.event.id not in claimed:
-                result.duplicates += 1
+                counts.duplicates += 1
                 continue
             claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
             try:
-                _apply(store, changes, d.event, stored)
-                result.applied += 1
+                _apply(store, changes, d.event, lineages)
+                counts.applied += 1
             except f.UnusableEvent as exc:
                 log.warning("dead-lettering event %s: %s", d.event.id, exc)
                 store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
-                result.dead_letters += 1
+                counts.dead_letters += 1
                 result.rejected.append((d, str(exc)))
         store.flush()
         store.add_cells({k: v for k, v in changes.cells.items() if v})
         store.add_members({k: v for k, v in changes.members.items() if v})
         if track_rollups:
             store.mark_rollups_changed({(d, day) for (d, day, _i, _m), v in changes.cells.items() if v})
-        store.save_positions(source, result.positions)
+        for partition, offset in sorted(result.positions.items()):
+            store.advance_position(source, partition, stored[partition], offset, result.counts[partition])
+    result.applied = sum(c.applied for c in result.counts.values())
+    result.duplicates = sum(c.duplicates for c in result.counts.values())
+    result.dead_letters = sum(c.dead_letters for c in result.counts.values())
     return result
 
 
@@ -104,6 +160,7 @@ def _raw(d: Delivery) -> str | None:
 
 
 def _apply(store: Store, changes: _Changes, event: Event, stored: set[str]) -> None:
+    """One event's effects; ``stored`` holds the batch's new-submission lineages already in the database."""
     data = _payload(event)
     if (
         event.type == f.ACCEPTED

@@ -1,4 +1,9 @@
-"""The consume loop: poll the log, apply a batch, repeat; rewind to the stored positions after a failure."""
+"""The consume loop: poll the log, apply a batch, repeat.
+
+After a failed batch the source is sent back to where that batch began, which the consumer knows without
+asking its database (the database being down is the usual reason a batch fails).  Where the batch did not
+follow the stored position, the transaction refused it and said where to resume.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Store
-from services.aggregator.service_layer.apply import BatchResult, apply_batch
+from services.aggregator.service_layer.apply import BatchResult, PositionGap, apply_batch, batch_start
 from services.eventlog.source import Delivery, EventSource, PositionOf
 
 log = logging.getLogger(__name__)
@@ -22,7 +27,10 @@ class ConsumerStats:
     applied: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    redelivered: int = 0
     errors: int = 0
+    #: batches refused because they did not follow the stored position (each is an ERROR in the log)
+    gaps_refused: int = 0
     last_error: str | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -30,6 +38,7 @@ class ConsumerStats:
         self.applied += r.applied
         self.duplicates += r.duplicates
         self.dead_letters += r.dead_letters
+        self.redelivered += r.redelivered
 
 
 def position_reader(engine: Engine, source_name: str) -> PositionOf:
@@ -75,9 +84,14 @@ class Consumer:
             result = apply_batch(
                 self.engine, self.source_name, deliveries, track_rollups=self.rollup_publisher is not None
             )
+        except PositionGap as gap:
+            self.stats.gaps_refused += 1
+            log.error("batch refused, read again after the stored positions %s: %s", gap.resume_after, gap)
+            self.source.rewind(gap.resume_after)
+            raise
         except Exception:
-            # Nothing of the batch was written: go back to the stored positions and read it again.
-            self.source.rewind()
+            # Nothing of the batch was written: read it again from where it began.
+            self.source.rewind(batch_start(deliveries))
             raise
         self.stats.add(result)
         self.source.committed(result.positions)
@@ -126,15 +140,6 @@ class Consumer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"consumer not caught up after {timeout}s")
             self.step()
-
-    def run_until_idle(self, idle_polls: int = 3, timeout: float = 120.0) -> None:
-        """Consume until the log yields nothing ``idle_polls`` times in a row (tests, rebuild)."""
-        deadline = time.monotonic() + timeout
-        idle = 0
-        while idle < idle_polls:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"consumer still busy after {timeout}s")
-            idle = idle + 1 if self.step() == 0 else 0
 
     def run_forever(self, stop: threading.Event) -> None:
         backoff = 0.5
