@@ -243,10 +243,13 @@ class KafkaLogReader:
         self._topic = topic
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers,
-            client_id="score-verify",
+            client_id="score-log-reader",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=2000,
+            # /metrics uses this reader: a broker that is down must make it answer late, not hang
+            bootstrap_timeout_ms=5000,
+            request_timeout_ms=10000,
         )
 
     def _partitions(self) -> list[TopicPartition]:
@@ -265,6 +268,9 @@ class KafkaLogReader:
         return {
             p: max(0, min(pos + 1, bounds[p][1]) - bounds[p][0]) for p, pos in positions.items() if p in bounds
         }
+
+    def end_positions(self) -> dict[int, int]:
+        return {p: end - 1 for p, (_start, end) in self.bounds().items()}
 
     def scan(self, timeout_s: float = 300.0) -> Iterator[LogRecord]:
         """Every record up to the end offsets of the moment the scan starts, partition by partition."""

@@ -121,6 +121,10 @@ class LogReader(Protocol):
         """How many records of each partition lie at or before the given position."""
         ...
 
+    def end_positions(self) -> dict[int, int]:
+        """The last offset of every partition now (NOTHING for an empty one)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -154,6 +158,9 @@ class SqlLogReader:
         with self._engine.connect() as conn:
             n = conn.execute(select(func.count()).select_from(t).where(t.c.position <= positions[0])).scalar_one()
         return {0: int(n)}
+
+    def end_positions(self) -> dict[int, int]:
+        return sql_end_positions(self._engine)
 
     def close(self) -> None:
         return None

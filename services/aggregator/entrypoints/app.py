@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +16,8 @@ from services.common import weblog
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
 
+# one log reader per app, used by one request at a time (a Kafka client is not thread-safe)
+_log_reader_lock = threading.Lock()
 api = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 dashboard = Blueprint("dashboard", __name__)
 
@@ -207,18 +210,20 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
 
     @app.get("/metrics")
     def metrics() -> Any:
-        """What the consumer has applied: facts, dead letters and its position per partition (JSON)."""
+        """What the consumer has applied: facts, dead letters, its position per partition, and whether what it
+        handled up to there adds up to what the log holds up to there (JSON)."""
         from sqlalchemy import func, select
 
         from services.aggregator.adapters.tables import dead_letters, facts, positions, rollup_changes
+        from services.aggregator.service_layer.verify import position_accounts
 
-        engine = app.extensions["score.aggregator"].engine
-        with engine.connect() as conn:
+        agg: Aggregator = app.extensions["score.aggregator"]
+        with agg.engine.connect() as conn:
 
             def count(table: Any) -> int:
                 return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
-            return {
+            body: dict[str, Any] = {
                 "facts": count(facts),
                 "dead_letters": count(dead_letters),
                 "rollups_awaiting_publication": count(rollup_changes),
@@ -229,6 +234,16 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
                     )
                 ],
             }
+        try:
+            with _log_reader_lock:
+                if "score.log_reader" not in app.extensions:
+                    app.extensions["score.log_reader"] = agg.log_reader()
+                accounts = position_accounts(agg.engine, agg.source_name, app.extensions["score.log_reader"])
+            body["log"] = {"partitions": accounts, "consistent": all(a["consistent"] for a in accounts)}
+        except Exception as exc:  # noqa: BLE001 - the log being unreachable is itself worth reporting
+            app.extensions.pop("score.log_reader", None)
+            body["log"] = {"error": f"{type(exc).__name__}: {exc}"}
+        return body
 
     @app.get("/api/v1/codes/districts")
     def district_codes() -> Any:

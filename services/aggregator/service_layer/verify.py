@@ -22,7 +22,7 @@ from services.aggregator.adapters.tables import (
     processed_events,
 )
 from services.aggregator.domain.kpis import Cell, MemberCell, contributions, hazard_id, members, rectification
-from services.eventlog.source import NOTHING, LogRecord
+from services.eventlog.source import NOTHING, LogReader, LogRecord
 
 
 @dataclass
@@ -150,6 +150,31 @@ def stored_positions(conn: Connection, source: str) -> dict[int, tuple[int, int]
         int(r.partition): (int(r.offset), int(r.applied) + int(r.duplicates) + int(r.dead_letters))
         for r in rows
     }
+
+
+def position_accounts(engine: Engine, source: str, reader: LogReader) -> list[dict[str, Any]]:
+    """The cheap, continuous form of ``reconcile`` (for /metrics): per partition, the records the consumer
+    says it handled up to its position against the records the log holds up to there, and the lag."""
+    with engine.connect() as conn:
+        stored = stored_positions(conn, source)
+    through = reader.records_through({p: pos for p, (pos, _n) in stored.items()})
+    ends = reader.end_positions()
+    out = []
+    for p in sorted(set(stored) | set(ends)):
+        position, handled = stored.get(p, (NOTHING, 0))
+        in_log = through.get(p, 0)
+        out.append(
+            {
+                "partition": p,
+                "position": position,
+                "log_end": ends.get(p, NOTHING),
+                "lag": max(0, ends.get(p, NOTHING) - position),
+                "handled": handled,
+                "log_records_through_position": in_log,
+                "consistent": handled == in_log,
+            }
+        )
+    return out
 
 
 def reconcile(engine: Engine, source: str, records: Iterable[LogRecord], chunk: int = 2000) -> LogReport:
