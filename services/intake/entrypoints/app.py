@@ -245,11 +245,13 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
 
     @app.get("/metrics")
     def metrics() -> Any:
-        """Outbox backlog, oldest unpublished age and what has been published (JSON, for alerting)."""
+        """Outbox backlog, oldest unpublished age and what has been published (JSON, for alerting); on the
+        embedded default, where the outbox is the event log itself, the log's end and no backlog."""
         from services.eventlog.metrics import outbox_metrics
 
+        intake: Intake = app.extensions["score.intake"]
         relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
-        return outbox_metrics(app.extensions["score.intake"].engine, relay)
+        return outbox_metrics(intake.engine, relay, relayed=intake.settings.uses_kafka)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
