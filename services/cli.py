@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -13,37 +12,12 @@ import click
 
 from services.common.config import Settings, from_env
 from services.common.db import make_engine
+from services.common.logs import configure_logging
 from services.common.migrate import upgrade
 
 
 def _setup_logging(settings: Settings, verbose: bool = False) -> None:
-    level = logging.DEBUG if verbose else logging.INFO
-    if settings.log_format == "json":
-        import json
-
-        class _Json(logging.Formatter):
-            def format(self, record: logging.LogRecord) -> str:
-                return json.dumps(
-                    {
-                        "time": self.formatTime(record),
-                        "level": record.levelname.lower(),
-                        "logger": record.name,
-                        "message": record.getMessage(),
-                        **getattr(record, "http", {}),
-                        **({"exc": self.formatException(record.exc_info)} if record.exc_info else {}),
-                    },
-                    ensure_ascii=False,
-                )
-
-        handler = logging.StreamHandler()
-        handler.setFormatter(_Json())
-        logging.basicConfig(level=level, handlers=[handler], force=True)
-    else:
-        logging.basicConfig(
-            level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
-        )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    configure_logging(settings.log_format, verbose)  # the same configuration gunicorn's workers get
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

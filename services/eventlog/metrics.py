@@ -1,7 +1,8 @@
 """Outbox and relay health as plain numbers, for a ``/metrics`` endpoint or a log line.
 
 ``outbox_metrics(engine)`` reads the outbox table only (any process can call it, the relay need not run
-here); pass the running ``Relay`` to add its in-process counters.  Every value is JSON-serialisable.
+here); pass the running ``Relay`` to add its in-process counters, and ``relayed=False`` on the embedded
+default, where the outbox is the log itself and has no backlog.  Every value is JSON-serialisable.
 """
 
 from __future__ import annotations
@@ -34,17 +35,45 @@ def relay_metrics(relay: Relay) -> dict[str, Any]:
     }
 
 
-def outbox_metrics(engine: Engine, relay: Relay | None = None, now: datetime | None = None) -> dict[str, Any]:
+#: what the intake's /metrics says on the embedded default instead of a relay backlog
+SQL_LOG_NOTE = (
+    "no relay: the outbox is the event log itself and the aggregator reads it in place, so nothing waits to "
+    "be published; last_position is the log's end, compare it with the aggregator's /metrics position"
+)
+
+
+def outbox_metrics(
+    engine: Engine, relay: Relay | None = None, now: datetime | None = None, *, relayed: bool = True
+) -> dict[str, Any]:
     """Backlog of the outbox (rows not yet acknowledged by the broker) and what has left it.
+
+    With a relay to Kafka (``relayed``, the default; ``event_log`` is ``"kafka"``):
 
     - ``backlog``: unpublished rows;
     - ``oldest_unpublished_age_seconds``: age of the *first* unpublished row in log order (by its event time),
       ``None`` when the backlog is empty; this is what an alert on a stuck relay wants;
-    - ``published_total``: rows marked published (on the embedded SQL log nothing is ever marked, it is 0);
+    - ``published_total``: rows marked published;
     - ``last_position``: the highest position written (0 for an empty outbox);
     - ``relay``: ``relay_metrics(relay)`` when a relay is given.
+
+    On the embedded default (``relayed=False``, ``event_log`` is ``"sql"``) there is no relay and nothing is
+    ever published: the outbox *is* the log the aggregator reads.  Counting its rows as a backlog would show
+    an ever-growing queue and age that look like a stuck relay, so ``backlog``,
+    ``oldest_unpublished_age_seconds`` and ``published_total`` are ``None`` (not applicable) and ``note``
+    says why; ``last_position`` (the log's end) is what the aggregator's position is compared with.
     """
     t = ob.outbox
+    if not relayed:
+        with engine.connect() as conn:
+            last = conn.execute(select(func.max(t.c.position))).scalar()
+        return {
+            "event_log": "sql",
+            "backlog": None,
+            "oldest_unpublished_age_seconds": None,
+            "published_total": None,
+            "last_position": int(last) if last is not None else 0,
+            "note": SQL_LOG_NOTE,
+        }
     unpublished = t.c.published_at.is_(None)
     with engine.connect() as conn:
         backlog = int(conn.execute(select(func.count()).where(unpublished)).scalar_one())
@@ -60,6 +89,7 @@ def outbox_metrics(engine: Engine, relay: Relay | None = None, now: datetime | N
         if when is not None:
             age = max(0.0, ((now or datetime.now(UTC)) - when).total_seconds())
     out: dict[str, Any] = {
+        "event_log": "kafka",
         "backlog": backlog,
         "oldest_unpublished_age_seconds": age,
         "published_total": published,

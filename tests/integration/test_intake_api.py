@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from services.common.config import Settings
 from services.eventlog.outbox import outbox
 from services.intake.adapters.tables import submissions
-from tests.builders import changed, inspection, rectification, survey
+from services.intake.bootstrap import bootstrap
+from services.intake.entrypoints.app import create_app
+from tests.builders import NOW, changed, inspection, rectification, survey
 
 
 def _count(client: FlaskClient, table: Any) -> int:
@@ -178,12 +182,27 @@ def test_the_forms_are_listed(client: FlaskClient) -> None:
     assert forms == {"factory_inspection", "hazard_rectification", "worker_survey"}
 
 
-def test_metrics_show_the_outbox_backlog(client: FlaskClient) -> None:
+def test_metrics_show_the_outbox_backlog_when_a_relay_publishes_it(intake_settings: Settings) -> None:
+    # Kafka configured (no broker needed: the intake only writes the outbox, the relay runs elsewhere)
+    settings = replace(intake_settings, kafka_bootstrap_servers="127.0.0.1:9")
+    client = create_app(settings, bootstrap(settings, clock=lambda: NOW)).test_client()
     before = client.get("/metrics").get_json()
     client.post("/api/v1/submissions", json=inspection())
     after = client.get("/metrics").get_json()
-    assert (before["backlog"], after["backlog"]) == (0, 1)
+    assert (before["event_log"], before["backlog"], after["backlog"]) == ("kafka", 0, 1)
     assert after["oldest_unpublished_age_seconds"] is not None
+
+
+def test_metrics_on_the_embedded_log_report_its_end_not_a_backlog(client: FlaskClient) -> None:
+    """No relay on the embedded default: the outbox is the log the aggregator reads, nothing is "stuck"."""
+    before = client.get("/metrics").get_json()
+    for _ in range(2):
+        client.post("/api/v1/submissions", json=inspection())
+    after = client.get("/metrics").get_json()
+    assert (before["event_log"], before["last_position"], after["last_position"]) == ("sql", 0, 2)
+    for m in (before, after):
+        assert (m["backlog"], m["oldest_unpublished_age_seconds"], m["published_total"]) == (None, None, None)
+        assert "outbox is the event log" in m["note"]
 
 
 def test_every_response_carries_the_request_id(client: FlaskClient) -> None:

@@ -43,6 +43,7 @@ def test_outbox_metrics_follow_the_relay(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'intake.db'}")
     upgrade("intake", engine)
     assert outbox_metrics(engine) == {
+        "event_log": "kafka",
         "backlog": 0,
         "oldest_unpublished_age_seconds": None,
         "published_total": 0,
@@ -75,3 +76,23 @@ def test_outbox_metrics_follow_the_relay(tmp_path: Path) -> None:
     m = outbox_metrics(engine, relay)
     assert (m["backlog"], m["published_total"], m["oldest_unpublished_age_seconds"]) == (0, 5, None)
     assert m["relay"]["published"] == 5
+
+
+def test_the_embedded_sql_log_has_no_backlog_only_an_end(tmp_path: Path) -> None:
+    """Without a relay nothing is ever published: rows are the log, not a queue that looks stuck."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'intake.db'}")
+    upgrade("intake", engine)
+    empty = outbox_metrics(engine, relayed=False)
+    with engine.begin() as conn:
+        ob.append(conn, [_event(i) for i in range(3)])
+    m = outbox_metrics(engine, relayed=False, now=T0 + timedelta(days=30))
+    assert (empty["last_position"], m["last_position"]) == (0, 3)
+    for out in (empty, m):
+        assert out["event_log"] == "sql"
+        assert (out["backlog"], out["oldest_unpublished_age_seconds"], out["published_total"]) == (
+            None,
+            None,
+            None,
+        )
+        assert out["note"].startswith("no relay")
+    assert outbox_metrics(engine)["backlog"] == 3  # the same rows, seen as a relay's queue

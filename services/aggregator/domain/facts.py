@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from services.common.clock import CHINA
 from services.common.codes import canonical_district
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = CHINA  # a fact's day is its day in China (services.common.clock), whatever the host's zone
 
 ACCEPTED = "org.ilo.score.submission.accepted.v1"
 CORRECTED = "org.ilo.score.submission.corrected.v1"

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.periods import PERIODS
 from services.aggregator.service_layer import export, reports
-from services.common import weblog
+from services.common import clock, weblog
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
 
@@ -44,11 +44,11 @@ def _bad(path: str, message: str) -> Response:
 def _query() -> tuple[reports.Period, str | None, date]:
     kind = request.args.get("period", "quarter")
     try:
-        anchor = date.fromisoformat(request.args.get("date") or date.today().isoformat())
+        anchor = date.fromisoformat(request.args.get("date") or clock.today().isoformat())
     except ValueError:
         raise reports.ReportError("date", "date must be YYYY-MM-DD") from None
     try:
-        as_of = date.fromisoformat(request.args.get("as_of") or date.today().isoformat())
+        as_of = date.fromisoformat(request.args.get("as_of") or clock.today().isoformat())
     except ValueError:
         raise reports.ReportError("as_of", "as_of must be YYYY-MM-DD") from None
     industry = request.args.get("industry") or None
@@ -176,7 +176,7 @@ def page() -> Any:
         return _bad(exc.path, exc.message)
     reps = reports.side_by_side(_agg().engine, reports.DEFAULT_DISTRICTS, period, industry, as_of)
     rows = [(k, *export.LABELS[k]) for k in _DASHBOARD_ROWS]
-    anchor = request.args.get("date") or date.today().isoformat()
+    anchor = request.args.get("date") or clock.today().isoformat()
     query = urlencode(
         {"period": period.kind, "date": anchor, "as_of": as_of.isoformat(), "industry": industry or ""}
     )

@@ -11,6 +11,7 @@ from services.aggregator.adapters.tables import daily, daily_members, hazard_rec
 from services.aggregator.domain import periods
 from services.aggregator.domain.kpis import derive, survey_suppressed
 from services.aggregator.domain.periods import Period
+from services.common import clock
 from services.common.codes import District, covered, districts
 
 
@@ -41,7 +42,7 @@ def district_report(
 ) -> dict[str, Any]:
     info = district_info(code)
     area = covered(code)
-    as_of = as_of or date.today()
+    as_of = as_of or clock.today()  # the day in China, not the host's
     in_cells = and_(daily.c.district.in_(area), daily.c.day.between(period.start, period.end))
     in_members = and_(
         daily_members.c.district.in_(area),

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, and_, delete, select
 from services.aggregator.adapters.tables import rollup_changes
 from services.aggregator.domain.periods import period_of
 from services.aggregator.service_layer.reports import district_report
+from services.common import clock
 from services.eventlog.envelope import TYPE_PREFIX, Event
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def publish_pending(
         ).all()
     if not rows:
         return 0
-    as_of = today or date.today()
+    as_of = today or clock.today()  # the day in China, not the host's
     events = []
     for r in rows:
         start = (

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from services.intake.adapters.tables import reviews, submissions
-from services.intake.domain.model import Submission
+from services.intake.domain.model import StoredReview, Submission
 
 
 def _to_row(s: Submission) -> dict[str, Any]:
@@ -104,7 +104,9 @@ class SubmissionRepository:
         ).scalar_one()
         return int(done) + 1
 
-    def record_review(self, sub: Submission, seq: int) -> None:
+    def record_review(
+        self, sub: Submission, seq: int, review_id: str | None = None, request_hash: str | None = None
+    ) -> None:
         self._conn.execute(
             insert(reviews).values(
                 submission_id=sub.id,
@@ -113,7 +115,22 @@ class SubmissionRepository:
                 comment=sub.review_comment,
                 reviewer=sub.reviewer,
                 reviewed_at=sub.reviewed_at,
+                review_id=review_id,
+                request_hash=request_hash,
             )
+        )
+
+    def review_by_id(self, review_id: str) -> StoredReview | None:
+        """The review recorded under a client's idempotency key, if any."""
+        row = self._conn.execute(select(reviews).where(reviews.c.review_id == review_id)).first()
+        if row is None:
+            return None
+        return StoredReview(
+            review_id=review_id,
+            submission_id=row.submission_id,
+            seq=row.seq,
+            status=row.status,
+            request_hash=row.request_hash or "",
         )
 
     def history(self, submission_id: str) -> list[Submission]:

@@ -50,7 +50,13 @@ reviews = Table(
     Column("comment", Text, nullable=True),
     Column("reviewer", String(64), nullable=False),
     Column("reviewed_at", String(40), nullable=False),
+    # The client's idempotency key (a UUID) and a hash of what it asked for: a retry of the same review is
+    # answered from this row instead of recording it again.  Null for reviews sent without one (not
+    # retry-safe) and for rows from before migration 0003; unique constraints allow many nulls.
+    Column("review_id", String(36), nullable=True),
+    Column("request_hash", String(64), nullable=True),
     UniqueConstraint("submission_id", "seq", name="uq_reviews_submission_seq"),
+    UniqueConstraint("review_id", name="uq_reviews_review_id"),
 )
 
 # The outbox's tables, declared once in services.eventlog, are part of this database's schema.

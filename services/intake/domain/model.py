@@ -5,7 +5,8 @@ Rules (ODK Central's model, which field teams already know):
   (a retry), the same id with other content is a conflict;
 - a correction is a new submission naming the one it ``replaces``; only the newest version counts, the old
   stays readable as history, and a version can be replaced only once;
-- bureau staff review the current version: approved, has_issues or rejected (a rejection needs a comment).
+- bureau staff review the current version: approved, has_issues or rejected (a rejection needs a comment);
+  a review may carry the client's ``review_id`` (a UUID), which makes its retries safe in the same way.
 Every change raises an event, written to the outbox in the same transaction.
 """
 
@@ -53,6 +54,33 @@ def content_hash(canonical: dict[str, Any]) -> str:
 
 def iso(t: datetime) -> str:
     return t.isoformat()
+
+
+def review_request_hash(submission_id: str, decision: str, comment: str | None, reviewer: str) -> str:
+    """What a review asked for, hashed: a retry under the same ``review_id`` must ask for the same."""
+    return content_hash(
+        {"submission_id": submission_id, "status": decision, "comment": comment, "reviewer": reviewer}
+    )
+
+
+@dataclass(frozen=True)
+class StoredReview:
+    """A review recorded under a client's idempotency key (``review_id``)."""
+
+    review_id: str
+    submission_id: str
+    seq: int
+    status: str
+    request_hash: str
+
+    def answer(self) -> dict[str, Any]:
+        """The answer the first request got; a retry gets it again, word for word."""
+        return {
+            "submission_id": self.submission_id,
+            "review_status": self.status,
+            "seq": self.seq,
+            "review_id": self.review_id,
+        }
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from services.common.config import Settings, from_env
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain.model import DomainError
+from services.intake.forms.base import UUID_PATTERN
 from services.intake.service_layer import handlers
 
 log = logging.getLogger(__name__)
@@ -156,8 +158,15 @@ def get_submission(submission_id: str) -> Any:
         return _error(exc.status, exc.code, exc.message)
 
 
+_REVIEW_ID = re.compile(UUID_PATTERN)
+
+
 @api.post("/submissions/<submission_id>/review")
 def post_review(submission_id: str) -> Any:
+    """Record a review.  With a ``review_id`` (a UUID the client mints once per review and keeps for its
+    retries) the same review again is answered 200 with the original answer and stored once; the same id with
+    other content is 409.  Without one a retry records a second review: old clients still work, but are not
+    retry-safe."""
     body = _json_body()
     if isinstance(body, Response):
         return body
@@ -170,17 +179,32 @@ def post_review(submission_id: str) -> Any:
             errors.append({"path": name, "code": "required", "message": f"{name} is required (a string)"})
     if body.get("comment") is not None and not isinstance(body.get("comment"), str):
         errors.append({"path": "comment", "code": "invalid_type", "message": "comment must be a string"})
+    review_id = body.get("review_id")
+    if review_id is not None and not (isinstance(review_id, str) and _REVIEW_ID.fullmatch(review_id)):
+        errors.append(
+            {
+                "path": "review_id",
+                "code": "invalid_format",
+                "message": _text(
+                    {
+                        "en": "review_id must be a UUID in its 36-character form",
+                        "zh": "review_id 必须是 36 位格式的 UUID",
+                    }
+                ),
+            }
+        )
     if errors:
         return _error(422, "invalid", {"en": "the review is not valid", "zh": "审核内容未通过校验"}, errors)
     intake = _intake()
     try:
-        result = handlers.review(
+        receipt = handlers.review(
             intake.uow(),
             submission_id.lower(),
             body["status"],
             body.get("comment"),
             body["reviewer"],
             intake.clock,
+            review_id=review_id.lower() if review_id else None,
         )
     except DomainError as exc:
         errs = (
@@ -189,7 +213,11 @@ def post_review(submission_id: str) -> Any:
             else None
         )
         return _error(exc.status, exc.code, exc.message, errs)
-    return jsonify(result)
+    resp = jsonify(receipt.body)
+    if receipt.replayed:
+        # As payment APIs do: tell a client (and its logs) that this answer is a replay, nothing new happened.
+        resp.headers["Idempotent-Replayed"] = "true"
+    return resp
 
 
 @api.get("/forms")
@@ -217,11 +245,13 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
 
     @app.get("/metrics")
     def metrics() -> Any:
-        """Outbox backlog, oldest unpublished age and what has been published (JSON, for alerting)."""
+        """Outbox backlog, oldest unpublished age and what has been published (JSON, for alerting); on the
+        embedded default, where the outbox is the event log itself, the log's end and no backlog."""
         from services.eventlog.metrics import outbox_metrics
 
+        intake: Intake = app.extensions["score.intake"]
         relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
-        return outbox_metrics(app.extensions["score.intake"].engine, relay)
+        return outbox_metrics(intake.engine, relay, relayed=intake.settings.uses_kafka)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

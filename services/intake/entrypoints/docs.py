@@ -12,6 +12,7 @@ from typing import Any
 from apispec import APISpec
 from flask import Blueprint, jsonify
 
+from services.intake.forms.base import UUID_PATTERN
 from services.intake.forms.jsonschema_export import document
 from services.intake.forms.registry import FORMS
 
@@ -50,7 +51,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed JSON",
         404: "Unknown submission",
-        409: "Conflict (id reused with other content, version already replaced)",
+        409: "Conflict (id or review_id reused with other content, version already replaced)",
         413: "Body or batch too large",
         415: "Not application/json",
         422: "Invalid: every error with its field path",
@@ -86,6 +87,19 @@ def openapi() -> dict[str, Any]:
                 "received_at": {"type": "string"},
                 "content_hash": {"type": "string"},
                 "computed": {"type": "object"},
+            },
+        },
+    )
+    spec.components.schema(
+        "ReviewReceipt",
+        {
+            "type": "object",
+            "required": ["submission_id", "review_status", "seq"],
+            "properties": {
+                "submission_id": {"type": "string", "format": "uuid"},
+                "review_status": {"enum": ["approved", "has_issues", "rejected"]},
+                "seq": {"type": "integer", "minimum": 1, "description": "n-th review of this version"},
+                "review_id": {"type": "string", "format": "uuid", "description": "when the request had one"},
             },
         },
     )
@@ -152,6 +166,14 @@ def openapi() -> dict[str, Any]:
         operations={
             "post": {
                 "summary": "Approve, flag or reject the current version (a rejection needs a comment)",
+                "description": (
+                    "Idempotent by `review_id`: a client mints one UUID per review and sends it again on every "
+                    "retry of that review. The same `review_id` with the same content is answered 200 with "
+                    "the original answer (header `Idempotent-Replayed: true`), recorded and announced once; "
+                    "the same `review_id` with other content (or for another submission) is 409 "
+                    "`review_id_reused`. `review_id` is optional so that older clients keep working, but a "
+                    "review sent without it is **not retry-safe**: a retry records a second review."
+                ),
                 "parameters": [
                     {"name": "submission_id", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
@@ -166,12 +188,30 @@ def openapi() -> dict[str, Any]:
                                     "status": {"enum": ["approved", "has_issues", "rejected"]},
                                     "reviewer": {"type": "string"},
                                     "comment": {"type": "string"},
+                                    "review_id": {
+                                        "type": "string",
+                                        "format": "uuid",
+                                        "pattern": UUID_PATTERN,
+                                        "description": "The client's idempotency key for this review",
+                                    },
                                 },
                             }
                         }
                     },
                 },
-                "responses": {"200": {"description": "Recorded"}, **_errors(404, 409, 415, 422)},
+                "responses": {
+                    "200": {
+                        "description": "Recorded, or a retry of a review recorded under the same review_id",
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "description": "`true` when this is the original answer to an earlier attempt",
+                                "schema": {"type": "string", "enum": ["true"]},
+                            }
+                        },
+                        "content": _json("ReviewReceipt"),
+                    },
+                    **_errors(404, 409, 415, 422),
+                },
             }
         },
     )

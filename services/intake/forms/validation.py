@@ -10,17 +10,15 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError
+
+from services.common import clock
 
 from .base import OBJECT
 from .envelope import Envelope
 from .errors import FieldError, Invalid, field_errors, make
 from .registry import FORMS
-
-#: The pilot's legal time: dates a form names ("inspected on") are days in China Standard Time.
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ def validate(body: object, now: datetime, clock_skew: timedelta = timedelta(minu
     schema = None
     if form in FORMS and version is not None:
         if version in FORMS[form]:
-            schema = FORMS[form][version](latest_date=latest_instant.astimezone(CHINA).date())
+            schema = FORMS[form][version](latest_date=clock.today(latest_instant))
         else:
             errors.append(
                 make(

@@ -1,4 +1,4 @@
-"""The intake's use cases: submit (with retries and corrections), review, read back."""
+"""The intake's use cases: submit (with retries and corrections), review (with retries), read back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from services.intake.domain.model import Conflict, DomainError, NotFound, Submission, content_hash, iso
+from services.intake.domain.model import (
+    Conflict,
+    DomainError,
+    NotFound,
+    StoredReview,
+    Submission,
+    content_hash,
+    iso,
+    review_request_hash,
+)
 from services.intake.forms import ValidSubmission
 from services.intake.service_layer.unit_of_work import UnitOfWork
 
@@ -192,6 +201,12 @@ def _rectified_hazard(uow: UnitOfWork, valid: ValidSubmission) -> dict[str, Any]
     return hazard
 
 
+@dataclass(frozen=True)
+class ReviewReceipt:
+    replayed: bool  # True: a retry of a review already recorded under its review_id (nothing new stored)
+    body: dict[str, Any]
+
+
 def review(
     uow: UnitOfWork,
     submission_id: str,
@@ -199,19 +214,42 @@ def review(
     comment: str | None,
     reviewer: str,
     clock: Clock = utcnow,
-) -> dict[str, Any]:
+    review_id: str | None = None,
+) -> ReviewReceipt:
+    """Record a review and its event; with a ``review_id``, once however often the client retries.
+
+    The retry check comes after the submission's row lock (PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
+    serialises whole transactions), so racing retries of one review are judged one after the other and the
+    later ones find the first one's row.  The unique constraint on ``review_id`` is the last word: a retry
+    that still loses the race gets an ``IntegrityError`` and is answered from the winner's row.  The lookup
+    also comes before the review rules, so a retry is answered as the first attempt was even if the
+    submission has been corrected or reviewed again meanwhile.
+    """
+    digest = review_request_hash(submission_id, decision, comment, reviewer) if review_id else None
     try:
         with uow:
             sub = uow.submissions.get(submission_id, for_update=True)
+            if review_id:
+                earlier = uow.submissions.review_by_id(review_id)
+                if earlier is not None:
+                    return _review_retry_answer(earlier, digest or "")
             if sub is None:
                 raise _not_found(submission_id)
             seq = uow.submissions.next_review_seq(sub.id)
             sub.review(decision, comment, reviewer, clock(), seq)
             uow.submissions.save(sub)
-            uow.submissions.record_review(sub, seq)
+            uow.submissions.record_review(sub, seq, review_id, digest)
             uow.commit()
-            return {"submission_id": sub.id, "review_status": sub.review_status, "seq": seq}
+            body: dict[str, Any] = {"submission_id": sub.id, "review_status": sub.review_status, "seq": seq}
+            if review_id:
+                body["review_id"] = review_id
+            return ReviewReceipt(replayed=False, body=body)
     except IntegrityError:
+        if review_id:
+            with uow:
+                earlier = uow.submissions.review_by_id(review_id)
+            if earlier is not None:
+                return _review_retry_answer(earlier, digest or "")
         raise Conflict(
             "concurrent_review",
             {
@@ -219,6 +257,20 @@ def review(
                 "zh": "同时有另一条审核记录，请刷新后重试",
             },
         ) from None
+
+
+def _review_retry_answer(earlier: StoredReview, digest: str) -> ReviewReceipt:
+    if earlier.request_hash == digest:
+        return ReviewReceipt(replayed=True, body=earlier.answer())
+    raise Conflict(
+        "review_id_reused",
+        {
+            "en": f"review {earlier.review_id} was already recorded with different content; "
+            "send a new review with a new review_id instead",
+            "zh": f"审核编号 {earlier.review_id} 已用于内容不同的审核；如需重新审核，请使用新的审核编号",
+        },
+        path="review_id",
+    )
 
 
 def get_submission(uow: UnitOfWork, submission_id: str) -> dict[str, Any]:
