@@ -25,6 +25,8 @@ from services.aggregator.adapters.tables import (
 )
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpis import Cell, MemberCell, hazard_id
+from services.aggregator.domain.periods import PERIODS, period_of
+from services.common.codes import ancestors
 from services.eventlog.source import NOTHING
 
 
@@ -46,6 +48,10 @@ def _insert(conn: Connection, table: Any) -> Any:
 
 
 class Store:
+    """The aggregator's tables inside one open transaction (the caller's ``engine.begin()`` is the unit of
+    work).  Brand-new facts are buffered and written in bulk; every method that reads or rewrites stored facts
+    writes that buffer first, so no caller has to remember to."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         # rows of brand-new facts, written in bulk by flush()
@@ -74,6 +80,7 @@ class Store:
         return {r.event_id for r in self.conn.execute(stmt)}
 
     def existing_lineages(self, lineage_ids: list[str]) -> set[str]:
+        self.flush()
         if not lineage_ids:
             return set()
         rows = self.conn.execute(select(facts.c.lineage_id).where(facts.c.lineage_id.in_(set(lineage_ids))))
@@ -163,19 +170,23 @@ class Store:
 
     # -- facts -----------------------------------------------------------------------------------------
     def lineage_of(self, submission_id: str) -> str | None:
+        self.flush()
         return self.conn.execute(
             select(versions.c.lineage_id).where(versions.c.submission_id == submission_id)
         ).scalar()
 
     def add_version(self, submission_id: str, lineage_id: str) -> None:
+        self.flush()
         stmt = _insert(self.conn, versions).values(submission_id=submission_id, lineage_id=lineage_id)
         self.conn.execute(stmt.on_conflict_do_nothing())
 
     def fact(self, lineage_id: str) -> Fact | None:
+        self.flush()
         row = self.conn.execute(select(facts).where(facts.c.lineage_id == lineage_id)).first()
         return None if row is None else fact_from_row(row)
 
     def put_fact(self, fact: Fact) -> None:
+        self.flush()
         values = _fact_values(fact)
         done = self.conn.execute(update(facts).where(facts.c.lineage_id == fact.lineage_id).values(values))
         if not done.rowcount:
@@ -214,9 +225,6 @@ class Store:
     # -- rollup topic outbox ------------------------------------------------------------------------------
     def mark_rollups_changed(self, cells: set[tuple[str, date]]) -> None:
         """Every division above a changed cell, for every period containing its day, is now stale."""
-        from services.aggregator.domain.periods import PERIODS, period_of
-        from services.common.codes import ancestors
-
         keys = {
             (code, p.kind, p.key, p.start)
             for district, day in cells
@@ -240,6 +248,7 @@ class Store:
     def replace_inspection_hazards(self, fact: Fact) -> None:
         """The ledger rows of an inspection follow its current version (rectifications live in their own
         table by hazard id, so a correction that keeps a hazard keeps its rectifications)."""
+        self.flush()
         self.conn.execute(delete(hazards).where(hazards.c.inspection_lineage == fact.lineage_id))
         rows = _hazard_rows(fact)
         if rows:
@@ -276,22 +285,26 @@ def _hazard_rows(fact: Fact) -> list[dict[str, Any]]:
     """The ledger rows of an inspection fact, one per hazard found."""
     return [
         {
-            "hazard_id": hazard_id(fact.lineage_id, h["item_code"]),
+            "hazard_id": hazard_id(fact.lineage_id, h.item_code),
             "inspection_lineage": fact.lineage_id,
             "district": fact.district,
             "industry": fact.industry,
             "found_on": fact.day,
-            "severity": h["severity"],
-            "category": h["category"],
-            "deadline": date.fromisoformat(h["deadline"]),
+            "severity": h.severity,
+            "category": h.category,
+            "deadline": h.deadline,
             "counts": fact.counts,
         }
-        for h in (fact.payload.get("computed") or {}).get("hazards", [])
+        for h in fact.hazards
     ]
 
 
+def as_date(value: Any) -> date:
+    """A DATE column's value: a date on PostgreSQL, ISO text on SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
 def fact_from_row(row: Any) -> Fact:
-    day = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day))
     return Fact(
         lineage_id=row.lineage_id,
         submission_id=row.submission_id,
@@ -299,7 +312,7 @@ def fact_from_row(row: Any) -> Fact:
         district=row.district,
         enterprise=row.enterprise,
         industry=row.industry,
-        day=day,
+        day=as_date(row.day),
         review_status=row.review_status,
         payload=json.loads(row.payload),
     )

@@ -26,6 +26,16 @@ class UnusableEvent(ValueError):
 
 
 @dataclass(frozen=True)
+class HazardFound:
+    """A hazard an inspection found, as the intake computed it (``computed.hazards[]`` of the payload)."""
+
+    item_code: str
+    severity: str  # general | major
+    category: str
+    deadline: date
+
+
+@dataclass(frozen=True)
 class Fact:
     lineage_id: str  # the first version's submission id
     submission_id: str  # the version that counts now
@@ -43,6 +53,20 @@ class Fact:
 
     def reviewed(self, status: str) -> Fact:
         return replace(self, review_status=status)
+
+    @property
+    def hazards(self) -> list[HazardFound]:
+        """The hazards an inspection found (none for other forms).  The one reading of that part of the
+        payload: the rollups, the hazard ledger and verify all use it.  Raises KeyError, TypeError or
+        ValueError on a payload that does not have the contract's shape."""
+        if self.form != "factory_inspection":
+            return []
+        found = []
+        for h in (self.payload.get("computed") or {}).get("hazards", []):
+            if not all(isinstance(h[k], str) for k in ("item_code", "severity", "category", "deadline")):
+                raise TypeError("a hazard's item_code, severity, category and deadline must be strings")
+            found.append(HazardFound(h["item_code"], h["severity"], h["category"], date.fromisoformat(h["deadline"])))
+        return found
 
 
 def local_day(timestamp: str) -> date:

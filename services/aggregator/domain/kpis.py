@@ -56,10 +56,10 @@ def contributions(fact: Fact) -> Counter[Cell]:
             add("score_tenths", round(float(score) * 10))  # scores carry one decimal: tenths are exact
         for module in p["data"].get("score_modules", []):
             add(f"module_{module}")
-        for hazard in computed.get("hazards", []):
+        for hazard in fact.hazards:
             add("hazards_found")
-            add(f"hazards_found_{hazard['severity']}")
-            add(f"hazards_found_category_{hazard['category']}")
+            add(f"hazards_found_{hazard.severity}")
+            add(f"hazards_found_category_{hazard.category}")
     elif fact.form == "worker_survey":
         d = p["data"]
         add("survey_responses")

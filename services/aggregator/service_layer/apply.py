@@ -13,7 +13,6 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
@@ -117,7 +116,7 @@ def apply_batch(
         # One round trip each for the whole batch: which events are new, which new submissions' lineages
         # are already stored (those take the careful path).
         claimed = store.claim_many([(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None])
-        lineages = store.existing_lineages(
+        lineages_stored = store.existing_lineages(
             [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
         )
         for d in fresh:
@@ -133,14 +132,14 @@ def apply_batch(
                 continue
             claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
             try:
-                _apply(store, changes, d.event, lineages)
+                _apply(store, changes, d.event, lineages_stored)
                 counts.applied += 1
             except f.UnusableEvent as exc:
                 log.warning("dead-lettering event %s: %s", d.event.id, exc)
                 store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
                 counts.dead_letters += 1
                 result.rejected.append((d, str(exc)))
-        store.flush()
+        store.flush()  # the buffered new facts
         store.add_cells({k: v for k, v in changes.cells.items() if v})
         store.add_members({k: v for k, v in changes.members.items() if v})
         if track_rollups:
@@ -159,24 +158,29 @@ def _raw(d: Delivery) -> str | None:
     return d.raw_value.decode("utf-8", "replace")
 
 
-def _apply(store: Store, changes: _Changes, event: Event, stored: set[str]) -> None:
-    """One event's effects; ``stored`` holds the batch's new-submission lineages already in the database."""
-    data = _payload(event)
-    if (
+def _is_brand_new(store: Store, event: Event, data: dict[str, Any], lineages_stored: set[str]) -> bool:
+    """The common case: a first version of an inspection or survey, whose lineage nothing in the database or
+    earlier in the batch has touched.  Nothing stored can change, so its rows can be buffered and written in
+    bulk.  Corrections (``replaces``), rectifications (they close a hazard elsewhere) and anything already
+    seen take the careful path."""
+    return (
         event.type == f.ACCEPTED
         and not data.get("replaces")
         and data.get("form") != "hazard_rectification"
         and data.get("submission_id") == event.subject
-        and event.subject not in stored
+        and event.subject not in lineages_stored
         and not store.pending(event.subject)
-    ):
-        # The common case, a new inspection or survey: nothing stored can change, so its rows are buffered
-        # and written in bulk at the end of the batch.
+    )
+
+
+def _apply(store: Store, changes: _Changes, event: Event, lineages_stored: set[str]) -> None:
+    """One event's effects; ``lineages_stored`` holds the batch's new-submission lineages already stored."""
+    data = _payload(event)
+    if _is_brand_new(store, event, data, lineages_stored):
         new = _checked(f.fact_from_submission(event.subject, data))
         store.add_new_fact(new)
         changes.change(None, new)
         return
-    store.flush()  # everything below reads what the batch wrote so far
     if event.type in (f.ACCEPTED, f.CORRECTED):
         sid = _str(data, "submission_id")
         replaces = data.get("replaces")
@@ -210,11 +214,7 @@ def _checked(fact: f.Fact) -> f.Fact:
         contributions(fact)
         members(fact)
         rectification(fact)
-        if fact.form == "factory_inspection":
-            for h in (fact.payload.get("computed") or {}).get("hazards", []):
-                date.fromisoformat(h["deadline"])
-                if not all(isinstance(h[k], str) for k in ("item_code", "severity", "category")):
-                    raise TypeError("a hazard's item_code, severity and category must be strings")
+        _ = fact.hazards
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise f.UnusableEvent(f"payload lacks what the rollups need: {exc!r}") from exc
     return fact

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, and_, delete, select
 
+from services.aggregator.adapters.store import as_date
 from services.aggregator.adapters.tables import rollup_changes
 from services.aggregator.domain.periods import period_of
 from services.aggregator.service_layer.reports import district_report
@@ -47,10 +48,7 @@ def publish_pending(
     as_of = today or clock.today()  # the day in China, not the host's
     events = []
     for r in rows:
-        start = (
-            r.period_start if isinstance(r.period_start, date) else date.fromisoformat(str(r.period_start))
-        )
-        period = period_of(r.period_kind, start)
+        period = period_of(r.period_kind, as_date(r.period_start))
         report: dict[str, Any] = district_report(engine, r.district, period, as_of=as_of)
         key = f"{r.district}:{r.period_kind}:{r.period_key}"
         events.append(

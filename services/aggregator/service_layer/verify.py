@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from services.aggregator.adapters.store import all_facts
+from services.aggregator.adapters.store import all_facts, as_date
 from services.aggregator.adapters.tables import (
     daily,
     daily_members,
@@ -44,10 +44,6 @@ class VerifyReport:
         return not self.differences
 
 
-def _day(v: Any) -> date:
-    return v if isinstance(v, date) else date.fromisoformat(str(v))
-
-
 def verify(engine: Engine) -> VerifyReport:
     report = VerifyReport()
     cells: Counter[Cell] = Counter()
@@ -59,25 +55,24 @@ def verify(engine: Engine) -> VerifyReport:
             report.facts += 1
             cells.update(contributions(fact))
             mems.update(members(fact))
-            if fact.form == "factory_inspection":
-                for h in (fact.payload.get("computed") or {}).get("hazards", []):
-                    expected_hazards[hazard_id(fact.lineage_id, h["item_code"])] = fact.counts
+            for h in fact.hazards:
+                expected_hazards[hazard_id(fact.lineage_id, h.item_code)] = fact.counts
             mark = rectification(fact)
             if mark is not None:
                 expected_rectifications[fact.lineage_id] = mark
         stored_cells = {
-            (r.district, _day(r.day), r.industry, r.metric): int(r.value)
+            (r.district, as_date(r.day), r.industry, r.metric): int(r.value)
             for r in conn.execute(select(daily))
             if r.value
         }
         stored_members = {
-            (r.district, _day(r.day), r.industry, r.metric, r.member): int(r._mapping["count"])
+            (r.district, as_date(r.day), r.industry, r.metric, r.member): int(r._mapping["count"])
             for r in conn.execute(select(daily_members))
             if r._mapping["count"]  # Row.count is the tuple method, hence the mapping
         }
         stored_hazards = {r.hazard_id: bool(r.counts) for r in conn.execute(select(hazards))}
         stored_rectifications = {
-            r.rectification_lineage: (r.hazard_id, _day(r.rectified_on), bool(r.on_time))
+            r.rectification_lineage: (r.hazard_id, as_date(r.rectified_on), bool(r.on_time))
             for r in conn.execute(select(hazard_rectifications))
         }
     recomputed_cells = {k: v for k, v in cells.items() if v}
