@@ -181,7 +181,9 @@ def rebuild_cmd(settings: Settings, yes: bool) -> None:
 
 @aggregator_group.command("verify")
 @click.option(
-    "--caught-up", is_flag=True, help="Also fail when records of the log are still waiting to be applied (lag)."
+    "--caught-up",
+    is_flag=True,
+    help="Also fail when records of the log are still waiting to be applied (lag).",
 )
 @click.pass_obj
 def verify_cmd(settings: Settings, caught_up: bool) -> None:

@@ -14,7 +14,7 @@ from kafka.structs import OffsetAndMetadata
 
 from services.common.config import Settings
 from services.eventlog.envelope import Event, MalformedEvent, from_kafka
-from services.eventlog.source import Delivery, LogRecord, PositionOf
+from services.eventlog.source import NOTHING, Delivery, LogRecord, PositionOf
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +189,19 @@ class KafkaEventSource:
             try:
                 last = self._position_of(tp.partition)
             except Exception as exc:  # noqa: BLE001 - see the class docstring: a later check catches any gap
-                log.warning("stored position of partition %d unreadable (%s); the apply step will check it",
-                            tp.partition, exc)
+                log.warning(
+                    "stored position of partition %d unreadable (%s); the apply step will check it",
+                    tp.partition,
+                    exc,
+                )
                 continue
-            if last is None:
-                self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, last + 1)
+            self._seek_after(tp, NOTHING if last is None else last)
+
+    def _seek_after(self, tp: TopicPartition, last: int) -> None:
+        if last == NOTHING:
+            self._consumer.seek_to_beginning(tp)
+        else:
+            self._consumer.seek(tp, last + 1)
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Delivery]:
         batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
@@ -215,7 +221,7 @@ class KafkaEventSource:
         assigned = {tp.partition for tp in self._consumer.assignment()}
         for partition, last in after.items():
             if partition in assigned:  # a partition revoked meanwhile is its new owner's to read
-                self._consumer.seek(TopicPartition(self._topic, partition), last + 1)
+                self._seek_after(TopicPartition(self._topic, partition), last)
 
     def committed(self, positions: dict[int, int]) -> None:
         offsets = {
@@ -266,7 +272,9 @@ class KafkaLogReader:
     def records_through(self, positions: dict[int, int]) -> dict[int, int]:
         bounds = self.bounds()
         return {
-            p: max(0, min(pos + 1, bounds[p][1]) - bounds[p][0]) for p, pos in positions.items() if p in bounds
+            p: max(0, min(pos + 1, bounds[p][1]) - bounds[p][0])
+            for p, pos in positions.items()
+            if p in bounds
         }
 
     def end_positions(self) -> dict[int, int]:
@@ -285,7 +293,9 @@ class KafkaLogReader:
             next_offset = start
             while next_offset < end:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"reading partition {partition} of {self._topic} took over {timeout_s}s")
+                    raise TimeoutError(
+                        f"reading partition {partition} of {self._topic} took over {timeout_s}s"
+                    )
                 for records in self._consumer.poll(timeout_ms=1000).values():
                     for r in records:
                         if r.offset < end:

@@ -156,7 +156,9 @@ class SqlLogReader:
             return {}
         t = outbox.outbox
         with self._engine.connect() as conn:
-            n = conn.execute(select(func.count()).select_from(t).where(t.c.position <= positions[0])).scalar_one()
+            n = conn.execute(
+                select(func.count()).select_from(t).where(t.c.position <= positions[0])
+            ).scalar_one()
         return {0: int(n)}
 
     def end_positions(self) -> dict[int, int]:

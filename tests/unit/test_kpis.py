@@ -57,7 +57,9 @@ def test_a_rejected_fact_contributes_nothing_and_a_retraction_is_exact() -> None
 
 def test_hazards_are_read_once_into_typed_values_and_a_bad_one_is_refused() -> None:
     h = {"item_code": "ELEC-02", "severity": "general", "category": "electrical", "deadline": "2026-12-05"}
-    assert _inspection(hazards=[h]).hazards == [HazardFound("ELEC-02", "general", "electrical", date(2026, 12, 5))]
+    assert _inspection(hazards=[h]).hazards == [
+        HazardFound("ELEC-02", "general", "electrical", date(2026, 12, 5))
+    ]
     with pytest.raises(TypeError):
         _ = _inspection(hazards=[{**h, "severity": 3}]).hazards
     with pytest.raises(ValueError):

@@ -65,7 +65,9 @@ class Fact:
         for h in (self.payload.get("computed") or {}).get("hazards", []):
             if not all(isinstance(h[k], str) for k in ("item_code", "severity", "category", "deadline")):
                 raise TypeError("a hazard's item_code, severity, category and deadline must be strings")
-            found.append(HazardFound(h["item_code"], h["severity"], h["category"], date.fromisoformat(h["deadline"])))
+            found.append(
+                HazardFound(h["item_code"], h["severity"], h["category"], date.fromisoformat(h["deadline"]))
+            )
         return found
 
 

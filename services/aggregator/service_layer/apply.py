@@ -115,7 +115,9 @@ def apply_batch(
         changes = _Changes()
         # One round trip each for the whole batch: which events are new, which new submissions' lineages
         # are already stored (those take the careful path).
-        claimed = store.claim_many([(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None])
+        claimed = store.claim_many(
+            [(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None]
+        )
         lineages_stored = store.existing_lineages(
             [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
         )
