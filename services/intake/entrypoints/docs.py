@@ -12,34 +12,13 @@ from typing import Any
 from apispec import APISpec
 from flask import Blueprint, jsonify
 
+from services.common.openapi import ERROR_SCHEMA
+from services.intake.entrypoints.app import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
+from services.intake.entrypoints.jsonbody import MAX_DEPTH
 from services.intake.forms.jsonschema_export import document
 from services.intake.forms.registry import FORMS
 
 docs = Blueprint("docs", __name__, url_prefix="/api/v1")
-
-_ERROR = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string", "description": "zh-CN or en, by Accept-Language"},
-                "errors": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "path": {"type": "string", "examples": ["data.items[3].hazard.severity"]},
-                            "code": {"type": "string"},
-                            "message": {"type": "string"},
-                        },
-                    },
-                },
-            },
-        }
-    },
-}
 
 
 def _json(schema_ref: str) -> dict[str, Any]:
@@ -48,12 +27,15 @@ def _json(schema_ref: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
-        400: "Malformed JSON",
+        400: f"Not one JSON value: not UTF-8 JSON (`malformed_json`) or nested deeper than {MAX_DEPTH} levels "
+        "(`nesting_too_deep`)",
         404: "Unknown submission",
         409: "Conflict (id reused with other content, version already replaced)",
-        413: "Body or batch too large",
+        413: "Body larger than SCORE_MAX_REQUEST_BYTES, or a batch longer than SCORE_BATCH_LIMIT",
         415: "Not application/json",
-        422: "Invalid: every error with its field path",
+        422: "Invalid: every error with its field path (including `duplicate_key` and `invalid_unicode`, "
+        "a lone UTF-16 surrogate, anywhere in the body)",
+        503: "The database is unavailable; nothing was stored, retry later",
     }
     return {str(c): {"description": text[c], "content": _json("Error")} for c in codes}
 
@@ -66,7 +48,7 @@ def openapi() -> dict[str, Any]:
         openapi_version="3.1.0",
         info={"description": "Field submissions for the ILO SCORE work-safety pilot (MEM, Zhejiang)."},
     )
-    spec.components.schema("Error", _ERROR)
+    spec.components.schema("Error", ERROR_SCHEMA)
     refs = []
     for form, versions in FORMS.items():
         for version, cls in versions.items():
@@ -81,19 +63,78 @@ def openapi() -> dict[str, Any]:
         "Receipt",
         {
             "type": "object",
+            "required": ["submission_id", "form", "form_version", "district", "received_at", "content_hash"],
             "properties": {
                 "submission_id": {"type": "string", "format": "uuid"},
+                "form": {"type": "string"},
+                "form_version": {"type": "integer"},
+                "district": {"type": "string"},
                 "received_at": {"type": "string"},
                 "content_hash": {"type": "string"},
+                "replaces": {"type": ["string", "null"]},
                 "computed": {"type": "object"},
             },
         },
     )
+    spec.components.schema(
+        "BatchResult",
+        {
+            "type": "object",
+            "required": ["accepted", "rejected", "results"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "rejected": {"type": "integer"},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "description": "the item's status and its receipt (2xx) or error (4xx, 503)",
+                        "required": ["index", "status"],
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "status": {"type": "integer"},
+                            "receipt": {"$ref": "#/components/schemas/Receipt"},
+                            "error": ERROR_SCHEMA["properties"]["error"],
+                        },
+                    },
+                },
+            },
+        },
+    )
+    spec.components.schema(
+        "SubmissionHistory",
+        {
+            "type": "object",
+            "required": ["submission_id", "form", "current", "review", "versions"],
+            "properties": {
+                "submission_id": {"type": "string"},
+                "form": {"type": "string"},
+                "current": {"type": "boolean"},
+                "superseded_by": {"type": ["string", "null"]},
+                "review": {"type": "object", "required": ["status", "history"]},
+                "versions": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    )
+    lang = {
+        "name": "Accept-Language",
+        "in": "header",
+        "description": "the language of error messages: Chinese (zh-CN) unless English is preferred",
+        "schema": {"type": "string", "examples": ["en", "zh-CN", "en-US,en;q=0.9"]},
+    }
+    id_param = {
+        "name": "submission_id",
+        "in": "path",
+        "required": True,
+        "description": "a submission's UUID (either case); anything else is 404",
+        "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
+    }
     spec.path(
         path="/api/v1/submissions",
         operations={
             "post": {
                 "summary": "Submit one form (idempotent by submission_id)",
+                "parameters": [lang],
                 "requestBody": {"required": True, "content": _json("Submission")},
                 "responses": {
                     "201": {"description": "Stored; the receipt", "content": _json("Receipt")},
@@ -101,7 +142,7 @@ def openapi() -> dict[str, Any]:
                         "description": "A retry of a stored submission; the original receipt",
                         "content": _json("Receipt"),
                     },
-                    **_errors(400, 409, 413, 415, 422),
+                    **_errors(400, 409, 413, 415, 422, 503),
                 },
             }
         },
@@ -111,6 +152,7 @@ def openapi() -> dict[str, Any]:
         operations={
             "post": {
                 "summary": "Submit an offline queue; each item is accepted or rejected on its own",
+                "parameters": [lang],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -121,6 +163,7 @@ def openapi() -> dict[str, Any]:
                                 "properties": {
                                     "submissions": {
                                         "type": "array",
+                                        "minItems": 1,
                                         "items": {"$ref": "#/components/schemas/Submission"},
                                     }
                                 },
@@ -129,8 +172,11 @@ def openapi() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "207": {"description": "Per-item status and receipt or errors"},
-                    **_errors(400, 413, 415, 422),
+                    "207": {
+                        "description": "Per-item status and receipt or errors",
+                        "content": _json("BatchResult"),
+                    },
+                    **_errors(400, 413, 415, 422, 503),
                 },
             }
         },
@@ -140,10 +186,11 @@ def openapi() -> dict[str, Any]:
         operations={
             "get": {
                 "summary": "A submission with its versions and review state",
-                "parameters": [
-                    {"name": "submission_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {"200": {"description": "The submission"}, **_errors(404)},
+                "parameters": [id_param, lang],
+                "responses": {
+                    "200": {"description": "The submission", "content": _json("SubmissionHistory")},
+                    **_errors(404, 503),
+                },
             }
         },
     )
@@ -152,9 +199,7 @@ def openapi() -> dict[str, Any]:
         operations={
             "post": {
                 "summary": "Approve, flag or reject the current version (a rejection needs a comment)",
-                "parameters": [
-                    {"name": "submission_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [id_param, lang],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -164,14 +209,31 @@ def openapi() -> dict[str, Any]:
                                 "required": ["status", "reviewer"],
                                 "properties": {
                                     "status": {"enum": ["approved", "has_issues", "rejected"]},
-                                    "reviewer": {"type": "string"},
-                                    "comment": {"type": "string"},
+                                    "reviewer": {"type": "string", "minLength": 1, "maxLength": REVIEWER_MAX},
+                                    "comment": {"type": "string", "maxLength": COMMENT_MAX},
                                 },
                             }
                         }
                     },
                 },
-                "responses": {"200": {"description": "Recorded"}, **_errors(404, 409, 415, 422)},
+                "responses": {
+                    "200": {
+                        "description": "Recorded",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["submission_id", "review_status"],
+                                    "properties": {
+                                        "submission_id": {"type": "string"},
+                                        "review_status": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(400, 404, 409, 413, 415, 422, 503),
+                },
             }
         },
     )
@@ -180,7 +242,20 @@ def openapi() -> dict[str, Any]:
         operations={
             "get": {
                 "summary": "The forms and versions a device may submit",
-                "responses": {"200": {"description": "List"}},
+                "responses": {
+                    "200": {
+                        "description": "List",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["forms"],
+                                    "properties": {"forms": {"type": "array", "items": {"type": "object"}}},
+                                }
+                            }
+                        },
+                    }
+                },
             }
         },
     )
