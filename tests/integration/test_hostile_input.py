@@ -239,3 +239,15 @@ def test_every_status_the_intake_answers_is_documented(client: FlaskClient, revi
     wrong_method = client.delete(SINGLE)
     assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["Allow"]
     assert wrong_method.get_json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("supplied", ["phone-7\r\n\tattempt-3", "a\x01b", "永康-1", "x" * 65])
+def test_a_request_id_that_cannot_be_echoed_is_replaced_not_a_500(client: FlaskClient, supplied: str) -> None:
+    # a folded header line reaches the app with its line break; Werkzeug refuses to write one back
+    resp = client.get("/api/v1/forms", environ_overrides={"HTTP_X_REQUEST_ID": supplied})
+    assert resp.status_code == 200
+    echoed = resp.headers["X-Request-ID"]
+    if supplied == "x" * 65:
+        assert echoed == "x" * 64  # a long but clean id is kept, cut to 64
+    else:
+        assert len(echoed) == 32 and all(c in "0123456789abcdef" for c in echoed)  # a fresh one
