@@ -7,6 +7,7 @@ logs by the id the phone shows.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -14,13 +15,16 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 log = logging.getLogger("score.http")
+_VISIBLE = re.compile(r"[\x21-\x7e]+")
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
-        supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied[:64] if supplied.isascii() and supplied else uuid.uuid4().hex
+        supplied = request.headers.get("X-Request-ID", "")[:64]
+        # only visible ASCII is echoed: a folded header can carry a line break, which Werkzeug refuses to
+        # write into the response (a 500 on every route), and control characters would garble log lines
+        g.request_id = supplied if _VISIBLE.fullmatch(supplied) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request

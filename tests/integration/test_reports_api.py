@@ -19,6 +19,7 @@ from services.aggregator.service_layer import export
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import verify
 from tests.conftest import System, build_system, migrated, sqlite_settings
+from tests.documented import breaches
 from tests.e2e.test_rollups_fixture import EXPECTED, run_scenario
 
 Q4 = {"period": "quarter", "date": "2026-11-27", "as_of": "2026-11-27"}
@@ -43,7 +44,7 @@ def _csv_rows(text: str) -> list[list[str]]:
 def test_csv_has_a_bom_a_header_chinese_labels_and_hides_small_cells(loaded: System) -> None:
     resp = _get(loaded, "/api/v1/reports/districts", codes="330100,330784", format="csv")
     assert resp.status_code == 200
-    assert resp.mimetype == "text/csv"
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"  # one charset, not two
     assert "attachment" in resp.headers["Content-Disposition"]
     text = resp.get_data(as_text=True)
     assert text.startswith("\ufeff")
@@ -142,6 +143,19 @@ def test_side_by_side_keeps_the_order_asked_and_defaults_to_the_four(loaded: Sys
         ("/api/v1/reports/districts/330784/trend", {"count": "many"}, 400, "count"),
         ("/api/v1/reports/districts/330784/trend", {"period": "decade"}, 400, "period"),
         ("/?period=fortnight", {}, 400, "period"),
+        # Python's date would overflow past 9999-12-31 or before 0001-01-01 (these were 500s)
+        ("/api/v1/reports/districts/330784", {"period": "week", "date": "9999-12-31"}, 400, "date"),
+        (
+            "/api/v1/reports/districts/330784/trend",
+            {"period": "year", "date": "0001-01-01", "count": "60"},
+            400,
+            "date",
+        ),
+        ("/api/v1/reports/districts/330784", {"as_of": "9999-12-31"}, 400, "as_of"),
+        # one documented form of a day; fromisoformat would also read these
+        ("/api/v1/reports/districts/330784", {"date": "20261127"}, 400, "date"),
+        ("/api/v1/reports/districts/330784", {"date": "2026-W48-5"}, 400, "date"),
+        ("/api/v1/reports/districts", {"codes": ",".join(["330784"] * 51)}, 400, "codes"),
     ],
 )
 def test_bad_queries_are_400_with_the_path(
@@ -181,3 +195,29 @@ def test_rebuild_gives_the_incremental_figures(loaded: System) -> None:
     assert stats.applied > 0 and stats.dead_letters == 0
     assert figures() == incremental
     assert verify(loaded.aggregator.engine).ok
+
+
+def test_the_reports_publish_an_openapi_document_of_every_route(loaded: System) -> None:
+    spec = loaded.reports.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"] == "3.1.0"
+    routes = {
+        str(rule).replace("<code>", "{code}")
+        for rule in loaded.reports.application.url_map.iter_rules()
+        if str(rule).startswith("/api/v1/") and not str(rule).endswith("/openapi.json")
+    }
+    assert routes == set(spec["paths"])
+    one = spec["paths"]["/api/v1/reports/districts/{code}"]["get"]
+    assert {p["name"] for p in one["parameters"]} == {"code", "period", "date", "as_of", "industry", "format"}
+    assert {"200", "400"} <= set(one["responses"])
+    resp = _get(loaded, "/api/v1/reports/districts/330784")
+    assert not breaches(spec, "/api/v1/reports/districts/{code}", "GET", resp)
+    bad = _get(loaded, "/api/v1/reports/districts/330784", period="fortnight")
+    assert bad.status_code == 400 and not breaches(spec, "/api/v1/reports/districts/{code}", "GET", bad)
+
+
+def test_unknown_addresses_and_methods_get_json_errors(loaded: System) -> None:
+    missing = loaded.reports.get("/api/v1/reports/nowhere")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    wrong = loaded.reports.post("/api/v1/reports/districts")
+    assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
+    assert wrong.get_json()["error"]["code"] == "method_not_allowed"

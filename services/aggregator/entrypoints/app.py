@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
 
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.periods import PERIODS
@@ -16,6 +20,7 @@ from services.common import clock, weblog
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
 
+log = logging.getLogger(__name__)
 # one log reader per app, used by one request at a time (a Kafka client is not thread-safe)
 _log_reader_lock = threading.Lock()
 api = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
@@ -27,34 +32,61 @@ def _agg() -> Aggregator:
     return agg
 
 
-def _bad(path: str, message: str) -> Response:
-    resp = jsonify(
-        {
-            "error": {
-                "code": "invalid_query",
-                "message": message,
-                "errors": [{"path": path, "code": "invalid", "message": message}],
-            }
-        }
-    )
-    resp.status_code = 400
+def _error_response(
+    status: int, code: str, message: str, errors: list[dict[str, str]] | None = None
+) -> Response:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if errors is not None:
+        body["error"]["errors"] = errors
+    resp = jsonify(body)
+    resp.status_code = status
     return resp
+
+
+def _bad(path: str, message: str) -> Response:
+    """400 for a query parameter (or path segment) the reports cannot answer, named by ``path``."""
+    return _error_response(
+        400, "invalid_query", message, [{"path": path, "code": "invalid", "message": message}]
+    )
+
+
+def _iso_day(name: str) -> str:
+    """The query parameter ``name`` if it is a ``YYYY-MM-DD`` day, "" when absent or empty (the default).
+
+    Python's ``date.fromisoformat`` also reads ``20261127`` and ``2026-W48-5``; the API promises one form.
+    """
+    raw = request.args.get(name) or ""
+    if raw and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+        raise reports.ReportError(name, f"{name} must be YYYY-MM-DD")
+    return raw
 
 
 def _query() -> tuple[reports.Period, str | None, date]:
     kind = request.args.get("period", "quarter")
     try:
-        anchor = date.fromisoformat(request.args.get("date") or clock.today().isoformat())
+        anchor = date.fromisoformat(_iso_day("date") or clock.today().isoformat())
     except ValueError:
         raise reports.ReportError("date", "date must be YYYY-MM-DD") from None
     try:
-        as_of = date.fromisoformat(request.args.get("as_of") or clock.today().isoformat())
+        as_of = date.fromisoformat(_iso_day("as_of") or clock.today().isoformat())
     except ValueError:
         raise reports.ReportError("as_of", "as_of must be YYYY-MM-DD") from None
     industry = request.args.get("industry") or None
     if industry and industry not in industries():
         raise reports.ReportError("industry", f"unknown GB/T 4754 division {industry}")
-    return reports.period_of(kind, anchor), industry, as_of
+    return reports.period_of(kind, _bounded("date", anchor)), industry, _bounded("as_of", as_of)
+
+
+#: The days a report may name: wide enough for any real question, narrow enough that a trend of 60 years
+#: before the first of them, or the end of a period holding the last, is still a day Python can represent.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+MAX_CODES = 50
+
+
+def _bounded(name: str, day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise reports.ReportError(name, f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def _respond(result: list[dict[str, Any]], name: str, single: bool = False) -> Any:
@@ -62,7 +94,7 @@ def _respond(result: list[dict[str, Any]], name: str, single: bool = False) -> A
     if fmt == "csv":
         return Response(
             export.csv_stream(result),
-            mimetype="text/csv; charset=utf-8",
+            content_type="text/csv; charset=utf-8",  # `mimetype=` would append a second charset
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
     if fmt == "xlsx":
@@ -93,6 +125,8 @@ def all_districts() -> Any:
     period, industry, as_of = _query()
     codes = request.args.get("codes")
     wanted = codes.split(",") if codes else reports.DEFAULT_DISTRICTS
+    if len(wanted) > MAX_CODES:
+        raise reports.ReportError("codes", f"at most {MAX_CODES} districts side by side")
     for c in wanted:
         reports.district_info(c)
     return _respond(
@@ -248,5 +282,28 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
     @app.get("/api/v1/codes/districts")
     def district_codes() -> Any:
         return {"districts": [d.__dict__ for d in districts().values()]}
+
+    from services.aggregator.entrypoints.docs import docs
+
+    app.register_blueprint(docs)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        """Unknown addresses and methods in the same JSON error shape as the report errors."""
+        code = (exc.name or "error").lower().replace(" ", "_")
+        resp = _error_response(exc.code or 500, code, exc.description or exc.name)
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":  # keep Allow (405); the body is ours
+                resp.headers[name] = value
+        return resp
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # A fault on our side (database down, bug): logged with its stack, answered without one.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        status = 503 if isinstance(exc, OperationalError) else 500
+        return _error_response(
+            status, "internal_error", "the reports are unavailable now; please retry later"
+        )
 
     return app

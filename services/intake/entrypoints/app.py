@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import timedelta
@@ -16,6 +15,7 @@ from services.common.config import Settings, from_env
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain.model import DomainError
+from services.intake.entrypoints import jsonbody
 from services.intake.forms.base import UUID_PATTERN
 from services.intake.service_layer import handlers
 
@@ -69,11 +69,13 @@ def _domain_error_body(exc: DomainError) -> dict[str, Any]:
     return {"error": {"code": exc.code, "message": _text(exc.message), "errors": errors}}
 
 
-_BAD_JSON = {"en": "the request body is not valid JSON", "zh": "请求体不是有效的 JSON"}
-
-
 def _json_body() -> Any:
-    """The parsed body, or an error response for the wrong media type or broken JSON."""
+    """The parsed body, or an error response for the wrong media type or a body that is not one JSON value.
+
+    What is refused here is refused for the body as a whole (400): not UTF-8 JSON, or nested deeper than
+    any form needs.  Duplicate keys and lone surrogates are found afterwards, with their paths
+    (:func:`_ambiguities`), so that a batch can refuse only the items that hold them.
+    """
     if not request.mimetype or request.mimetype != "application/json":
         return _error(
             415,
@@ -82,9 +84,16 @@ def _json_body() -> Any:
         )
     raw = request.get_data(cache=False)
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _error(400, "malformed_json", _BAD_JSON)
+        return jsonbody.loads(raw)
+    except jsonbody.Unreadable as exc:
+        return _error(400, exc.code, exc.message)
+
+
+def _ambiguities(problems: list[jsonbody.Problem], drop: int = 0) -> tuple[int, dict[str, Any]] | None:
+    """422 with every duplicate key and lone surrogate by path, or None when there is none."""
+    if not problems:
+        return None
+    return 422, _invalid_body([p.field_error(drop) for p in problems])
 
 
 def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
@@ -107,7 +116,7 @@ def post_submission() -> Any:
     body = _json_body()
     if isinstance(body, Response):
         return body
-    status, payload = _submit_one(body)
+    status, payload = _ambiguities(jsonbody.problems(body)) or _submit_one(body)
     resp = jsonify(payload)
     resp.status_code = status
     if status in (200, 201):
@@ -122,6 +131,18 @@ def post_batch() -> Any:
     if isinstance(body, Response):
         return body
     limit = _intake().settings.batch_limit
+    # A problem outside the items (two "submissions" keys, say) is the batch's; one inside an item is that
+    # item's alone, reported with the item's own paths like any other error of it.
+    by_item: dict[int, list[jsonbody.Problem]] = {}
+    outside: list[jsonbody.Problem] = []
+    for p in jsonbody.problems(body):
+        if len(p.parts) > 1 and p.parts[0] == "submissions" and isinstance(p.parts[1], int):
+            by_item.setdefault(p.parts[1], []).append(p)
+        else:
+            outside.append(p)
+    refused = _ambiguities(outside)
+    if refused:
+        return jsonify(refused[1]), refused[0]
     items = body.get("submissions") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
         return _error(
@@ -144,43 +165,75 @@ def post_batch() -> Any:
         )
     results = []
     for i, item in enumerate(items):
-        status, payload = _submit_one(item)
+        status, payload = _ambiguities(by_item.get(i, []), drop=2) or _submit_one(item)
         results.append({"index": i, "status": status, **({"receipt": payload} if status < 300 else payload)})
     accepted = sum(1 for r in results if r["status"] < 300)
     return jsonify({"accepted": accepted, "rejected": len(results) - accepted, "results": results}), 207
 
 
+#: A submission id as the forms accept it; anything else cannot name a stored submission.  Checked before
+#: the database sees it: PostgreSQL refuses a NUL character in a query parameter with an error, not a miss.
+#: a submission's or a review's id: a UUID in its 36-character form (the forms' pattern)
+SUBMISSION_ID = re.compile(UUID_PATTERN)
+
+
+def _no_such_submission(submission_id: str) -> Response:
+    shown = submission_id[:64]
+    return _error(404, "not_found", {"en": f"no submission {shown}", "zh": f"没有编号为 {shown} 的提交"})
+
+
 @api.get("/submissions/<submission_id>")
 def get_submission(submission_id: str) -> Any:
+    if not SUBMISSION_ID.fullmatch(submission_id):
+        return _no_such_submission(submission_id)
     try:
         return jsonify(handlers.get_submission(_intake().uow(), submission_id.lower()))
     except DomainError as exc:
         return _error(exc.status, exc.code, exc.message)
 
 
-_REVIEW_ID = re.compile(UUID_PATTERN)
+#: C0 controls and DEL; a comment keeps tabs and line breaks.  PostgreSQL cannot store NUL in text at all.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+REVIEWER_MAX = 64  # the reviewer columns' width
+COMMENT_MAX = 2000
 
 
-@api.post("/submissions/<submission_id>/review")
-def post_review(submission_id: str) -> Any:
-    """Record a review.  With a ``review_id`` (a UUID the client mints once per review and keeps for its
-    retries) the same review again is answered 200 with the original answer and stored once; the same id with
-    other content is 409.  Without one a retry records a second review: old clients still work, but are not
-    retry-safe."""
-    body = _json_body()
-    if isinstance(body, Response):
-        return body
-    errors = []
+def _review_errors(body: Any) -> list[dict[str, str]]:
+    """Every reason the review body cannot be recorded, by path (empty when it can)."""
     if not isinstance(body, dict):
-        body = {}
-        errors.append({"path": "", "code": "invalid_type", "message": "expected a JSON object"})
+        return [{"path": "", "code": "invalid_type", "message": "expected a JSON object"}]
+    ambiguous = jsonbody.problems(body)
+    if ambiguous:
+        return [
+            {"path": e.path, "code": e.code, "message": _text(e.message)}
+            for e in (p.field_error() for p in ambiguous)
+        ]
+    errors = []
     for name in ("status", "reviewer"):
         if not isinstance(body.get(name), str) or not body.get(name):
             errors.append({"path": name, "code": "required", "message": f"{name} is required (a string)"})
-    if body.get("comment") is not None and not isinstance(body.get("comment"), str):
+    reviewer, comment = body.get("reviewer"), body.get("comment")
+    if isinstance(reviewer, str) and (len(reviewer) > REVIEWER_MAX or _CONTROL.search(reviewer)):
+        errors.append(
+            {
+                "path": "reviewer",
+                "code": "invalid_format",
+                "message": f"reviewer must be 1 to {REVIEWER_MAX} characters without control characters",
+            }
+        )
+    if comment is not None and not isinstance(comment, str):
         errors.append({"path": "comment", "code": "invalid_type", "message": "comment must be a string"})
+    elif isinstance(comment, str) and (len(comment) > COMMENT_MAX or _CONTROL_IN_TEXT.search(comment)):
+        errors.append(
+            {
+                "path": "comment",
+                "code": "invalid_format",
+                "message": f"comment must be at most {COMMENT_MAX} characters without control characters",
+            }
+        )
     review_id = body.get("review_id")
-    if review_id is not None and not (isinstance(review_id, str) and _REVIEW_ID.fullmatch(review_id)):
+    if review_id is not None and not (isinstance(review_id, str) and SUBMISSION_ID.fullmatch(review_id)):
         errors.append(
             {
                 "path": "review_id",
@@ -193,8 +246,24 @@ def post_review(submission_id: str) -> Any:
                 ),
             }
         )
+    return errors
+
+
+@api.post("/submissions/<submission_id>/review")
+def post_review(submission_id: str) -> Any:
+    """Record a review.  With a ``review_id`` (a UUID the client mints once per review and keeps for its
+    retries) the same review again is answered 200 with the original answer and stored once; the same id with
+    other content is 409.  Without one a retry records a second review: old clients still work, but are not
+    retry-safe."""
+    body = _json_body()
+    if isinstance(body, Response):
+        return body
+    errors = _review_errors(body)
     if errors:
         return _error(422, "invalid", {"en": "the review is not valid", "zh": "审核内容未通过校验"}, errors)
+    if not SUBMISSION_ID.fullmatch(submission_id):
+        return _no_such_submission(submission_id)
+    review_id = body.get("review_id")
     intake = _intake()
     try:
         receipt = handlers.review(
@@ -255,10 +324,17 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
+        """Werkzeug's refusals (413, 404, 405, ...) in the API's error shape and language."""
         code = (exc.name or "error").lower().replace(" ", "_")
-        return _error(
-            exc.code or 500, code, {"en": exc.description or exc.name, "zh": exc.description or exc.name}
-        )
+        message = _HTTP_MESSAGES.get(exc.code or 0, {"en": exc.description or exc.name})
+        if exc.code == 413:
+            limit = settings.max_request_bytes
+            message = {k: v.format(limit=limit) for k, v in message.items()}
+        resp = _error(exc.code or 500, code, message)
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":  # keep Allow (405) and the like; the body is ours
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
@@ -274,6 +350,18 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
         )
 
     return app
+
+
+#: Werkzeug's own refusals, in both languages (its descriptions are English only).
+_HTTP_MESSAGES: dict[int, dict[str, str]] = {
+    400: {"en": "the request could not be understood", "zh": "无法理解该请求"},
+    404: {"en": "there is nothing at this address", "zh": "此地址没有对应的资源"},
+    405: {"en": "this address does not take this method", "zh": "此地址不支持该请求方法"},
+    413: {
+        "en": "the request body is larger than {limit} bytes; send fewer submissions at once",
+        "zh": "请求体超过 {limit} 字节，请分批发送",
+    },
+}
 
 
 def _is_db_outage(exc: Exception) -> bool:

@@ -12,35 +12,13 @@ from typing import Any
 from apispec import APISpec
 from flask import Blueprint, jsonify
 
-from services.intake.forms.base import UUID_PATTERN
+from services.common.openapi import ERROR_SCHEMA
+from services.intake.entrypoints.app import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
+from services.intake.entrypoints.jsonbody import MAX_DEPTH
 from services.intake.forms.jsonschema_export import document
 from services.intake.forms.registry import FORMS
 
 docs = Blueprint("docs", __name__, url_prefix="/api/v1")
-
-_ERROR = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string", "description": "zh-CN or en, by Accept-Language"},
-                "errors": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "path": {"type": "string", "examples": ["data.items[3].hazard.severity"]},
-                            "code": {"type": "string"},
-                            "message": {"type": "string"},
-                        },
-                    },
-                },
-            },
-        }
-    },
-}
 
 
 def _json(schema_ref: str) -> dict[str, Any]:
@@ -49,12 +27,15 @@ def _json(schema_ref: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
-        400: "Malformed JSON",
+        400: f"Not one JSON value: not UTF-8 JSON (`malformed_json`) or nested deeper than {MAX_DEPTH} levels "
+        "(`nesting_too_deep`)",
         404: "Unknown submission",
         409: "Conflict (id or review_id reused with other content, version already replaced)",
-        413: "Body or batch too large",
+        413: "Body larger than SCORE_MAX_REQUEST_BYTES, or a batch longer than SCORE_BATCH_LIMIT",
         415: "Not application/json",
-        422: "Invalid: every error with its field path",
+        422: "Invalid: every error with its field path (including `duplicate_key` and `invalid_unicode`, "
+        "a lone UTF-16 surrogate, anywhere in the body)",
+        503: "The database is unavailable; nothing was stored, retry later",
     }
     return {str(c): {"description": text[c], "content": _json("Error")} for c in codes}
 
@@ -67,7 +48,7 @@ def openapi() -> dict[str, Any]:
         openapi_version="3.1.0",
         info={"description": "Field submissions for the ILO SCORE work-safety pilot (MEM, Zhejiang)."},
     )
-    spec.components.schema("Error", _ERROR)
+    spec.components.schema("Error", ERROR_SCHEMA)
     refs = []
     for form, versions in FORMS.items():
         for version, cls in versions.items():
@@ -82,10 +63,15 @@ def openapi() -> dict[str, Any]:
         "Receipt",
         {
             "type": "object",
+            "required": ["submission_id", "form", "form_version", "district", "received_at", "content_hash"],
             "properties": {
                 "submission_id": {"type": "string", "format": "uuid"},
+                "form": {"type": "string"},
+                "form_version": {"type": "integer"},
+                "district": {"type": "string"},
                 "received_at": {"type": "string"},
                 "content_hash": {"type": "string"},
+                "replaces": {"type": ["string", "null"]},
                 "computed": {"type": "object"},
             },
         },
@@ -103,11 +89,65 @@ def openapi() -> dict[str, Any]:
             },
         },
     )
+    spec.components.schema(
+        "BatchResult",
+        {
+            "type": "object",
+            "required": ["accepted", "rejected", "results"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "rejected": {"type": "integer"},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "description": "the item's status and its receipt (2xx) or error (4xx, 503)",
+                        "required": ["index", "status"],
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "status": {"type": "integer"},
+                            "receipt": {"$ref": "#/components/schemas/Receipt"},
+                            "error": ERROR_SCHEMA["properties"]["error"],
+                        },
+                    },
+                },
+            },
+        },
+    )
+    spec.components.schema(
+        "SubmissionHistory",
+        {
+            "type": "object",
+            "required": ["submission_id", "form", "current", "review", "versions"],
+            "properties": {
+                "submission_id": {"type": "string"},
+                "form": {"type": "string"},
+                "current": {"type": "boolean"},
+                "superseded_by": {"type": ["string", "null"]},
+                "review": {"type": "object", "required": ["status", "history"]},
+                "versions": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    )
+    lang = {
+        "name": "Accept-Language",
+        "in": "header",
+        "description": "the language of error messages: Chinese (zh-CN) unless English is preferred",
+        "schema": {"type": "string", "examples": ["en", "zh-CN", "en-US,en;q=0.9"]},
+    }
+    id_param = {
+        "name": "submission_id",
+        "in": "path",
+        "required": True,
+        "description": "a submission's UUID (either case); anything else is 404",
+        "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
+    }
     spec.path(
         path="/api/v1/submissions",
         operations={
             "post": {
                 "summary": "Submit one form (idempotent by submission_id)",
+                "parameters": [lang],
                 "requestBody": {"required": True, "content": _json("Submission")},
                 "responses": {
                     "201": {"description": "Stored; the receipt", "content": _json("Receipt")},
@@ -115,7 +155,7 @@ def openapi() -> dict[str, Any]:
                         "description": "A retry of a stored submission; the original receipt",
                         "content": _json("Receipt"),
                     },
-                    **_errors(400, 409, 413, 415, 422),
+                    **_errors(400, 409, 413, 415, 422, 503),
                 },
             }
         },
@@ -125,6 +165,7 @@ def openapi() -> dict[str, Any]:
         operations={
             "post": {
                 "summary": "Submit an offline queue; each item is accepted or rejected on its own",
+                "parameters": [lang],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -135,6 +176,7 @@ def openapi() -> dict[str, Any]:
                                 "properties": {
                                     "submissions": {
                                         "type": "array",
+                                        "minItems": 1,
                                         "items": {"$ref": "#/components/schemas/Submission"},
                                     }
                                 },
@@ -143,8 +185,11 @@ def openapi() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "207": {"description": "Per-item status and receipt or errors"},
-                    **_errors(400, 413, 415, 422),
+                    "207": {
+                        "description": "Per-item status and receipt or errors",
+                        "content": _json("BatchResult"),
+                    },
+                    **_errors(400, 413, 415, 422, 503),
                 },
             }
         },
@@ -154,10 +199,11 @@ def openapi() -> dict[str, Any]:
         operations={
             "get": {
                 "summary": "A submission with its versions and review state",
-                "parameters": [
-                    {"name": "submission_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {"200": {"description": "The submission"}, **_errors(404)},
+                "parameters": [id_param, lang],
+                "responses": {
+                    "200": {"description": "The submission", "content": _json("SubmissionHistory")},
+                    **_errors(404, 503),
+                },
             }
         },
     )
@@ -174,9 +220,7 @@ def openapi() -> dict[str, Any]:
                     "`review_id_reused`. `review_id` is optional so that older clients keep working, but a "
                     "review sent without it is **not retry-safe**: a retry records a second review."
                 ),
-                "parameters": [
-                    {"name": "submission_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [id_param, lang],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -186,12 +230,12 @@ def openapi() -> dict[str, Any]:
                                 "required": ["status", "reviewer"],
                                 "properties": {
                                     "status": {"enum": ["approved", "has_issues", "rejected"]},
-                                    "reviewer": {"type": "string"},
-                                    "comment": {"type": "string"},
+                                    "reviewer": {"type": "string", "minLength": 1, "maxLength": REVIEWER_MAX},
+                                    "comment": {"type": "string", "maxLength": COMMENT_MAX},
                                     "review_id": {
                                         "type": "string",
                                         "format": "uuid",
-                                        "pattern": UUID_PATTERN,
+                                        "pattern": f"^{SUBMISSION_ID.pattern}$",
                                         "description": "The client's idempotency key for this review",
                                     },
                                 },
@@ -210,7 +254,7 @@ def openapi() -> dict[str, Any]:
                         },
                         "content": _json("ReviewReceipt"),
                     },
-                    **_errors(404, 409, 415, 422),
+                    **_errors(400, 404, 409, 413, 415, 422, 503),
                 },
             }
         },
@@ -220,7 +264,20 @@ def openapi() -> dict[str, Any]:
         operations={
             "get": {
                 "summary": "The forms and versions a device may submit",
-                "responses": {"200": {"description": "List"}},
+                "responses": {
+                    "200": {
+                        "description": "List",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["forms"],
+                                    "properties": {"forms": {"type": "array", "items": {"type": "object"}}},
+                                }
+                            }
+                        },
+                    }
+                },
             }
         },
     )

@@ -1,0 +1,269 @@
+"""OpenAPI 3.1 description of the report API (``/api/v1/openapi.json`` on the reports app).
+
+The enums come from the same tables the API checks against (periods, GB/T 2260 districts, GB/T 4754
+industries), so the document cannot promise a value the API refuses or refuse one it takes.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from apispec import APISpec
+from flask import Blueprint, jsonify
+
+from services.aggregator.domain.periods import PERIODS
+from services.common.codes import districts, industries
+from services.common.openapi import ERROR_SCHEMA
+
+docs = Blueprint("reports_docs", __name__, url_prefix="/api/v1")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+_RATE = {"type": ["number", "null"], "description": "a fraction from 0 to 1; null when nothing to divide by"}
+_COUNT = {"type": "integer", "minimum": 0}
+
+_DAY = {"anyOf": [{"type": "string", "format": "date"}, {"const": ""}]}
+
+REPORT: dict[str, Any] = {
+    "type": "object",
+    "required": ["district", "period", "industry", "as_of", "covers", "figures"],
+    "properties": {
+        "district": {
+            "type": "object",
+            "required": ["code", "level", "name_zh", "name_en"],
+            "properties": {
+                "code": {"type": "string"},
+                "level": {"enum": ["province", "prefecture", "county"]},
+                "name_zh": {"type": "string"},
+                "name_en": {"type": "string"},
+            },
+        },
+        "period": {
+            "type": "object",
+            "required": ["kind", "key", "start", "end"],
+            "properties": {
+                "kind": {"enum": list(PERIODS)},
+                "key": {"type": "string", "examples": ["2026-Q4", "2026-W48"]},
+                "start": {"type": "string", "format": "date"},
+                "end": {"type": "string", "format": "date"},
+            },
+        },
+        "industry": {"type": ["string", "null"]},
+        "as_of": {"type": "string", "format": "date"},
+        "covers": {"type": "array", "items": {"type": "string"}},
+        "figures": {
+            "type": "object",
+            "required": [
+                "inspections",
+                "enterprises_inspected",
+                "items_checked",
+                "items_failed",
+                "compliance_rate",
+                "mean_inspection_score",
+                "module_coverage",
+                "hazards",
+                "worker_survey",
+            ],
+            "properties": {
+                "inspections": _COUNT,
+                "enterprises_inspected": _COUNT,
+                "items_checked": _COUNT,
+                "items_failed": _COUNT,
+                "compliance_rate": _RATE,
+                "mean_inspection_score": {"type": ["number", "null"]},
+                "module_coverage": {"type": "object", "additionalProperties": _COUNT},
+                "hazards": {
+                    "type": "object",
+                    "required": ["found", "rectified", "rectification_rate", "open", "overdue"],
+                    "properties": {
+                        "found": _COUNT,
+                        "found_general": _COUNT,
+                        "found_major": _COUNT,
+                        "found_by_category": {"type": "object", "additionalProperties": _COUNT},
+                        "rectified": _COUNT,
+                        "rectified_on_time": _COUNT,
+                        "rectification_rate": _RATE,
+                        "open": {"type": "integer"},
+                        "overdue": _COUNT,
+                    },
+                },
+                "worker_survey": {
+                    "type": "object",
+                    "description": "figures from fewer than 5 respondents (or that would reveal such a group) "
+                    'are left out and `responses` reads "suppressed"',
+                    "required": ["responses", "suppressed"],
+                    "properties": {
+                        "responses": {"oneOf": [_COUNT, {"const": "suppressed"}]},
+                        "suppressed": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "period",
+            "in": "query",
+            "description": "the period containing `date` (Asia/Shanghai days, ISO weeks)",
+            "schema": {"enum": list(PERIODS), "default": "quarter"},
+        },
+        {
+            "name": "date",
+            "in": "query",
+            "description": "a day of the period, 1900-01-01 to 2999-12-31; empty or left out: today",
+            "schema": _DAY,
+        },
+        {
+            "name": "as_of",
+            "in": "query",
+            "description": "the day 'overdue' is judged on, 1900-01-01 to 2999-12-31; empty or left out: today",
+            "schema": _DAY,
+        },
+        {
+            "name": "industry",
+            "in": "query",
+            "description": "a GB/T 4754-2017 division; all industries when left out or empty",
+            "schema": {"enum": ["", *sorted(industries())]},
+        },
+        {
+            "name": "format",
+            "in": "query",
+            "schema": {"enum": ["json", "csv", "xlsx"], "default": "json"},
+        },
+    ]
+
+
+def _code_parameter() -> dict[str, Any]:
+    return {
+        "name": "code",
+        "in": "path",
+        "required": True,
+        "description": "a GB/T 2260 code of Zhejiang; a division includes everything below it",
+        "schema": {"enum": sorted(districts())},
+    }
+
+
+def _reports(single: bool) -> dict[str, Any]:
+    body = (
+        {"$ref": "#/components/schemas/Report"}
+        if single
+        else {
+            "type": "object",
+            "required": ["reports"],
+            "properties": {"reports": {"type": "array", "items": {"$ref": "#/components/schemas/Report"}}},
+        }
+    )
+    return {
+        "200": {
+            "description": "The report (JSON), or its rows with Chinese and English labels (CSV with a BOM, XLSX)",
+            "content": {
+                "application/json": {"schema": body},
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        "400": {
+            "description": "A query parameter or district the reports cannot answer; `errors[0].path` names it",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+        "503": {
+            "description": "The aggregator's database is unavailable; retry later",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    }
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    spec = APISpec(
+        title="SCORE reports API",
+        version="1.0.0",
+        openapi_version="3.1.0",
+        info={
+            "description": "Exact per-district rollups of the ILO SCORE work-safety pilot (MEM, Zhejiang): "
+            "inspections, hazards and their rectification, worker surveys."
+        },
+    )
+    spec.components.schema("Error", ERROR_SCHEMA)
+    spec.components.schema("Report", REPORT)
+    spec.path(
+        path="/api/v1/reports/districts/{code}",
+        operations={
+            "get": {
+                "summary": "One division's figures for a period",
+                "parameters": [_code_parameter(), *_query_parameters()],
+                "responses": _reports(single=True),
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/reports/districts",
+        operations={
+            "get": {
+                "summary": "Several divisions side by side (default: Zhejiang, Hangzhou, Jinhua, Yongkang)",
+                "parameters": [
+                    {
+                        "name": "codes",
+                        "in": "query",
+                        "description": "comma-separated GB/T 2260 codes, at most 50, in the order wanted",
+                        "schema": {"type": "string", "examples": ["330100,330700,330784"]},
+                    },
+                    *_query_parameters(),
+                ],
+                "responses": _reports(single=False),
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/reports/districts/{code}/trend",
+        operations={
+            "get": {
+                "summary": "The last `count` periods up to the one containing `date`, oldest first",
+                "parameters": [
+                    _code_parameter(),
+                    {
+                        "name": "count",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 60, "default": 4},
+                    },
+                    *_query_parameters(),
+                ],
+                "responses": _reports(single=False),
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/codes/districts",
+        operations={
+            "get": {
+                "summary": "The GB/T 2260 divisions the reports know, retired ones with their successor",
+                "responses": {
+                    "200": {
+                        "description": "The code table",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["districts"],
+                                    "properties": {
+                                        "districts": {"type": "array", "items": {"type": "object"}}
+                                    },
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+    )
+    return spec.to_dict()
+
+
+@docs.get("/openapi.json")
+def openapi_json() -> Any:
+    return jsonify(openapi())

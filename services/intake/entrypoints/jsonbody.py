@@ -1,0 +1,169 @@
+"""Reading a request body as JSON that means exactly one thing, or saying precisely why it does not.
+
+Python's ``json`` module is lenient where a form must not be: it recurses once per nesting level (100,000
+``[`` end in a ``RecursionError``), keeps the last of two equal keys without a word, lets a lone UTF-16
+surrogate (``"\\ud800"``) through into a ``str`` that cannot be encoded again, and reads ``NaN``,
+``Infinity`` and ``1e999`` as numbers JSON does not have.  Here:
+
+- a body that is not UTF-8 JSON, or uses those non-JSON numbers, is :class:`Unreadable` (400);
+- a body nested deeper than :data:`MAX_DEPTH` is :class:`Unreadable` too, found by a scan of the brackets
+  *before* the parser runs, so no recursion limit is ever approached;
+- a duplicate key or a lone surrogate anywhere (in a key or a value) is a :class:`Problem` with the path where
+  it was found: the caller answers 422 with the paths (for a batch, each item on its own).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from services.intake.forms.errors import FieldError
+
+#: The deepest nesting any request needs is 7 (a batch, its list, a submission, data, items, an item, its
+#: hazard); 32 leaves room for forms to come and is far below where recursion could matter.
+MAX_DEPTH = 32
+
+# A JSON string (escapes included) as one token; the unrolled loop is linear and never backtracks.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class Unreadable(ValueError):
+    """The body as a whole cannot be read as one JSON value (answered 400, no field path)."""
+
+    def __init__(self, code: str, message: dict[str, str]) -> None:
+        super().__init__(message["en"])
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in a readable body that keeps it from meaning one thing, at ``parts`` (keys and indexes)."""
+
+    parts: tuple[str | int, ...]
+    code: str  #: ``duplicate_key`` or ``invalid_unicode``
+
+    def field_error(self, drop: int = 0) -> FieldError:
+        """As a field error, its path without the first ``drop`` parts (a batch item's own paths)."""
+        return FieldError(path=path_of(self.parts[drop:]), code=self.code, message=dict(_MESSAGES[self.code]))
+
+
+_MESSAGES = {
+    "duplicate_key": {
+        "en": "appears twice in the same object; a form must say each thing once",
+        "zh": "在同一对象中出现了两次；每个字段只能出现一次",
+    },
+    "invalid_unicode": {
+        "en": "contains a lone UTF-16 surrogate (such as \\ud800), which is not a character",
+        "zh": "包含单独的 UTF-16 代理码元（如 \\ud800），不是有效字符",
+    },
+}
+
+NOT_JSON = {"en": "the request body is not valid JSON", "zh": "请求体不是有效的 JSON"}
+
+
+class _Duplicated(dict[str, Any]):
+    """An object in which some key appeared more than once (the parser kept the last value)."""
+
+    duplicates: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    marked = _Duplicated(obj)
+    seen: set[str] = set()
+    marked.duplicates = []
+    for key, _ in pairs:
+        if key in seen and key not in marked.duplicates:
+            marked.duplicates.append(key)
+        seen.add(key)
+    return marked
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit`` (linear, no recursion)."""
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def loads(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """The one JSON value ``raw`` holds; :class:`Unreadable` when there is none (or it is too deep)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unreadable("malformed_json", NOT_JSON) from None
+    if too_deep(text, max_depth):
+        raise Unreadable(
+            "nesting_too_deep",
+            {
+                "en": f"the request body is nested deeper than {max_depth} levels",
+                "zh": f"请求体的嵌套层数超过 {max_depth} 层",
+            },
+        )
+    try:
+        return json.loads(text, object_pairs_hook=_object, parse_float=_finite, parse_constant=_no_constant)
+    except ValueError:  # JSONDecodeError; NaN, Infinity, 1e999; an integer of more than 4300 digits
+        raise Unreadable("malformed_json", NOT_JSON) from None
+
+
+def problems(value: Any, parts: tuple[str | int, ...] = ()) -> list[Problem]:
+    """Every duplicate key and lone surrogate in a value :func:`loads` returned, each with its path.
+
+    Recursive, which is safe: :func:`loads` has bounded the depth.
+    """
+    found: list[Problem] = []
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            found.append(Problem(parts, "invalid_unicode"))
+    elif isinstance(value, dict):
+        for key in getattr(value, "duplicates", ()):
+            found.append(Problem((*parts, key), "duplicate_key"))
+        for key, sub in value.items():
+            if _SURROGATE.search(key):
+                found.append(Problem((*parts, key), "invalid_unicode"))
+            found.extend(problems(sub, (*parts, key)))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            found.extend(problems(sub, (*parts, i)))
+    return found
+
+
+def path_of(parts: tuple[str | int, ...]) -> str:
+    """``("data", "items", 3, "hazard")`` -> ``data.items[3].hazard``, the forms' path syntax.
+
+    A key holding a lone surrogate is written with the surrogate escaped (``\\ud800``): the path goes back to
+    the client in a UTF-8 body, where the raw surrogate cannot be encoded.
+    """
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            key = part.encode("utf-8", "backslashreplace").decode("utf-8")
+            out = f"{out}.{key}" if out else key
+    return out

@@ -1,0 +1,93 @@
+"""Reading a body as JSON that means one thing: depth, duplicate keys, lone surrogates, non-JSON numbers."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from services.intake.entrypoints import jsonbody
+from services.intake.entrypoints.jsonbody import MAX_DEPTH, Unreadable, loads, path_of, problems, too_deep
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        b'{"submissions": [' + b"[" * 5_000 + b"]" * 5_000 + b"]}",
+    ],
+    ids=["open-brackets", "balanced-brackets", "objects", "inside-a-batch"],
+)
+def test_nesting_far_deeper_than_any_form_is_refused_before_parsing(raw: bytes) -> None:
+    limit = sys.getrecursionlimit()
+    with pytest.raises(Unreadable) as refused:
+        loads(raw)
+    assert refused.value.code == "nesting_too_deep"
+    assert str(MAX_DEPTH) in refused.value.message["en"] and str(MAX_DEPTH) in refused.value.message["zh"]
+    assert sys.getrecursionlimit() == limit
+
+
+def test_the_depth_limit_is_exact_and_brackets_inside_strings_do_not_count() -> None:
+    assert loads(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+    with pytest.raises(Unreadable):
+        loads(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
+    text = '{"note": "' + "[{" * 1000 + '\\"[[[", "n": 1}'
+    assert not too_deep(text)
+    assert loads(text.encode())["n"] == 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b"\x00",
+        b"\xff\xfe",
+        b"[NaN]",
+        b'{"x": Infinity}',
+        b"[-Infinity]",
+        b"[1e999]",
+        b"9" * 5000,
+    ],
+)
+def test_what_is_not_json_is_malformed(raw: bytes) -> None:
+    with pytest.raises(Unreadable) as refused:
+        loads(raw)
+    assert refused.value.code == "malformed_json"
+
+
+def test_duplicate_keys_are_found_with_their_paths() -> None:
+    body = loads(
+        b'{"submission_id": "a", "submission_id": "b", '
+        b'"data": {"safety_climate": {"sc1": 9, "sc1": 4, "sc1": 2}, "items": [{}, {"code": 1, "code": 1}]}}'
+    )
+    assert [(path_of(p.parts), p.code) for p in problems(body)] == [
+        ("submission_id", "duplicate_key"),
+        ("data.safety_climate.sc1", "duplicate_key"),
+        ("data.items[1].code", "duplicate_key"),
+    ]
+
+
+def test_lone_surrogates_are_found_in_values_and_keys_and_their_paths_can_be_sent_back() -> None:
+    body = loads(b'{"data": {"enterprise": {"name": "\\ud800abc"}, "\\udc00": 1, "ok": "\\ud83d\\ude00"}}')
+    found = [p.field_error() for p in problems(body)]
+    assert [(e.path, e.code) for e in found] == [
+        ("data.enterprise.name", "invalid_unicode"),
+        ("data.\\udc00", "invalid_unicode"),
+    ]
+    for e in found:  # a path goes back to the client in UTF-8
+        e.path.encode("utf-8")
+        assert e.message["en"] and e.message["zh"]
+
+
+def test_a_problem_inside_a_batch_item_is_reported_with_the_items_own_path() -> None:
+    [problem] = problems(loads(b'{"submissions": [{}, {"form": "x", "form": "y"}]}'))
+    assert problem.parts == ("submissions", 1, "form")
+    assert problem.field_error(drop=2).path == "form"
+
+
+def test_a_clean_body_has_no_problems_and_plain_dicts() -> None:
+    body = loads('{"a": [1, 2.5, "永康", {"b": null}], "c": true}'.encode())
+    assert problems(body) == []
+    assert type(body) is dict and not isinstance(body, jsonbody._Duplicated)
