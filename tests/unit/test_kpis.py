@@ -13,8 +13,8 @@ from services.aggregator.domain.kpis import (
     delta,
     derive,
     members,
+    published_survey_sums,
     rectification,
-    survey_suppressed,
 )
 from services.aggregator.domain.periods import UnknownPeriod, period_of
 
@@ -77,14 +77,27 @@ def test_a_rectification_counts_on_time_by_its_hazards_deadline() -> None:
 
 
 def test_rates_and_suppression_are_derived_at_read_time() -> None:
-    sums = {"hazards_found": 4, "items_checked": 10, "items_failed": 2, "survey_responses": 3}
+    sums = {"hazards_found": 4, "items_checked": 10, "items_failed": 2}
     figures = derive(sums, {}, {"rectified": 1, "overdue": 2})
     assert figures["hazards"]["rectification_rate"] == 0.25 and figures["hazards"]["open"] == 3
     assert figures["compliance_rate"] == 0.8
     assert figures["worker_survey"] == {"responses": "suppressed", "suppressed": True}
-    # a parent with 9 respondents whose only hidden child holds 4 is hidden too: 9 - 5 would give the 4 away
-    assert survey_suppressed("330000", {"330106": 4, "330784": 5})
-    assert not survey_suppressed("330000", {"330106": 5, "330784": 5})
+    shown = derive({}, {}, {}, {"survey_responses": 5, "survey_injury_12m": 1})["worker_survey"]
+    assert (shown["responses"], shown["injuries_per_100"]) == (5, 20.0)
+
+
+def test_survey_figures_come_from_visible_base_cells_only() -> None:
+    cells = {
+        ("330784", "2026-11"): {"survey_responses": 5, "safety_climate_sum": 60},
+        ("330106", "2026-11"): {"survey_responses": 4, "safety_climate_sum": 80},  # hidden: enters nothing
+        ("330106", "2026-10"): {"survey_responses": 7, "safety_climate_sum": 70},
+    }
+    assert published_survey_sums(cells) == {"survey_responses": 12, "safety_climate_sum": 130}
+    for n in range(5):  # whatever the hidden cell holds, the same figures
+        cells[("330106", "2026-11")] = {"survey_responses": n, "safety_climate_sum": 20 * n}
+        assert published_survey_sums(cells) == {"survey_responses": 12, "safety_climate_sum": 130}
+    assert published_survey_sums({("330784", "2026-11"): {"survey_responses": 4}}) is None
+    assert published_survey_sums({}) is None
 
 
 @pytest.mark.parametrize(

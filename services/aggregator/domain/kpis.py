@@ -109,26 +109,44 @@ def rectification(fact: Fact) -> tuple[str, date, bool] | None:
     )
 
 
-def survey_suppressed(code: str, responses: dict[str, int]) -> bool:
-    """Whether the survey figures of division ``code`` must be hidden, given responses per division.
+#: the base metrics a worker survey contributes (every other metric is inspection data)
+SURVEY_METRICS = (
+    "survey_responses",
+    "safety_climate_sum",
+    "safety_climate_items",
+    "cooperation_sum",
+    "cooperation_items",
+    *(f"survey_{flag}" for flag in SURVEY_FLAGS),
+)
 
-    A cell is hidden when it has 1 to K_ANONYMITY - 1 respondents.  It is also hidden when the divisions
-    directly below it that are hidden hold 1 to K_ANONYMITY - 1 respondents together: otherwise the parent
-    minus its visible children would give them away (Zhejiang 9 - Jinhua 5 = Hangzhou's hidden 4).  Applied
-    at every level, nearest first.  (Differences across periods or industries are not covered: see README.)
+#: survey figures are published from whole calendar months only (see ``published_survey_sums``)
+SURVEY_PERIODS = ("month", "quarter", "year")
+
+SurveyCell = tuple[str, str]  # district as stored, calendar month "YYYY-MM"
+
+
+def published_survey_sums(cells: dict[SurveyCell, dict[str, int]]) -> dict[str, int] | None:
+    """The survey sums a report may publish, given the survey base cells it covers; None: nothing to publish.
+
+    The rule (statistical disclosure control by safe base cells): the survey base cell is one district (as
+    the survey named it) in one calendar month.  A base cell with K_ANONYMITY respondents or more is
+    *visible*; one with fewer, zero included, is *hidden*.  Every published survey figure, whatever the
+    division, period (month, quarter, year: unions of whole months) or breakdown, is derived from visible
+    cells only; hidden cells enter no published number at all.
+
+    Why it holds: whether a cell is visible depends on that cell alone, and a hidden cell's content changes
+    no published figure.  So for any hidden cell, data sets in which it holds 0, 1, 2, 3 or 4 respondents
+    publish exactly the same figures: no sum or difference of published figures (across the hierarchy,
+    periods, industries or outputs) can recover it or narrow it to 1-4.  The price: a total leaves out its
+    hidden cells (it is the total of the visible ones, and says so), and survey figures are not published
+    for days or weeks.
     """
-    from services.common.codes import children, covered
-
-    def total(c: str) -> int:
-        return sum(responses.get(d, 0) for d in covered(c))
-
-    n = total(code)
-    if n == 0:
-        return False
-    if n < K_ANONYMITY:
-        return True
-    hidden = sum(total(c) for c in children(code) if survey_suppressed(c, responses))
-    return 0 < hidden < K_ANONYMITY
+    out: dict[str, int] = {}
+    for metrics in cells.values():
+        if metrics.get("survey_responses", 0) >= K_ANONYMITY:
+            for metric, value in metrics.items():
+                out[metric] = out.get(metric, 0) + value
+    return out or None
 
 
 def delta(old: Counter[Any], new: Counter[Any]) -> dict[Any, int]:
@@ -142,11 +160,14 @@ def _ratio(num: int, den: int, scale: float = 1.0, digits: int = 4) -> float | N
 
 
 def derive(
-    sums: dict[str, int], distinct: dict[str, int], ledger: dict[str, int], survey_hidden: bool = False
+    sums: dict[str, int],
+    distinct: dict[str, int],
+    ledger: dict[str, int],
+    survey: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Report figures from summed base metrics, distinct counts and the hazard ledger's counts (rectified,
-    rectified_on_time, overdue). Survey figures below K_ANONYMITY, or hidden by ``survey_suppressed``
-    (``survey_hidden``), become ``"suppressed"``."""
+    rectified_on_time, overdue); survey figures from ``survey``, the sums ``published_survey_sums`` allows
+    (None: the survey figures are ``"suppressed"``)."""
     g = sums.get
     found, rectified = g("hazards_found", 0), ledger.get("rectified", 0)
     report: dict[str, Any] = {
@@ -173,20 +194,21 @@ def derive(
             "overdue": ledger.get("overdue", 0),
         },
     }
-    n = g("survey_responses", 0)
-    if n < K_ANONYMITY or (n and survey_hidden):
-        report["worker_survey"] = {"responses": "suppressed" if n else 0, "suppressed": bool(n)}
+    if survey is None:
+        report["worker_survey"] = {"responses": "suppressed", "suppressed": True}
     else:
+        v = survey.get
+        n = v("survey_responses", 0)
         report["worker_survey"] = {
             "responses": n,
             "suppressed": False,
-            "safety_climate_index": _ratio(g("safety_climate_sum", 0), g("safety_climate_items", 0), 1, 3),
-            "cooperation_index": _ratio(g("cooperation_sum", 0), g("cooperation_items", 0), 1, 3),
-            "share_trained": _ratio(g("survey_trained_on_hazards", 0), n),
-            "share_ppe_provided": _ratio(g("survey_ppe_provided", 0), n),
-            "share_wages_on_time": _ratio(g("survey_wages_on_time", 0), n),
-            "share_insured": _ratio(g("survey_social_insurance", 0), n),
-            "injuries_per_100": _ratio(g("survey_injury_12m", 0), n, 100, 2),
-            "near_misses_per_100": _ratio(g("survey_near_miss_12m", 0), n, 100, 2),
+            "safety_climate_index": _ratio(v("safety_climate_sum", 0), v("safety_climate_items", 0), 1, 3),
+            "cooperation_index": _ratio(v("cooperation_sum", 0), v("cooperation_items", 0), 1, 3),
+            "share_trained": _ratio(v("survey_trained_on_hazards", 0), n),
+            "share_ppe_provided": _ratio(v("survey_ppe_provided", 0), n),
+            "share_wages_on_time": _ratio(v("survey_wages_on_time", 0), n),
+            "share_insured": _ratio(v("survey_social_insurance", 0), n),
+            "injuries_per_100": _ratio(v("survey_injury_12m", 0), n, 100, 2),
+            "near_misses_per_100": _ratio(v("survey_near_miss_12m", 0), n, 100, 2),
         }
     return report

@@ -9,7 +9,13 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, exists, func, se
 
 from services.aggregator.adapters.tables import daily, daily_members, hazard_rectifications, hazards
 from services.aggregator.domain import periods
-from services.aggregator.domain.kpis import derive, survey_suppressed
+from services.aggregator.domain.kpis import (
+    SURVEY_METRICS,
+    SURVEY_PERIODS,
+    SurveyCell,
+    derive,
+    published_survey_sums,
+)
 from services.aggregator.domain.periods import Period
 from services.common import clock
 from services.common.codes import District, covered, districts
@@ -71,14 +77,9 @@ def district_report(
                 .group_by(daily_members.c.metric)
             )
         }
-        survey_by_district = {
-            r.district: int(r.total)
-            for r in conn.execute(
-                select(daily.c.district, func.sum(daily.c.value).label("total"))
-                .where(in_cells, daily.c.metric == "survey_responses")
-                .group_by(daily.c.district)
-            )
-        }
+        survey = (
+            published_survey_sums(_survey_cells(conn, in_cells)) if period.kind in SURVEY_PERIODS else None
+        )
         ledger = _hazard_ledger(conn, in_hazards, as_of)
     return {
         "district": {
@@ -91,8 +92,25 @@ def district_report(
         "period": period.as_dict(),
         "industry": industry,
         "as_of": as_of.isoformat(),
-        "figures": derive(sums, distinct, ledger, survey_suppressed(code, survey_by_district)),
+        "figures": derive(sums, distinct, ledger, survey),
     }
+
+
+def _survey_cells(conn: Connection, in_cells: ColumnElement[bool]) -> dict[SurveyCell, dict[str, int]]:
+    """The survey base cells (district x calendar month) a report covers, with their metric sums."""
+    if conn.dialect.name == "postgresql":
+        month = func.to_char(daily.c.day, "YYYY-MM")
+    else:
+        month = func.strftime("%Y-%m", daily.c.day)
+    cells: dict[SurveyCell, dict[str, int]] = {}
+    rows = conn.execute(
+        select(daily.c.district, month.label("month"), daily.c.metric, func.sum(daily.c.value).label("total"))
+        .where(in_cells, daily.c.metric.in_(SURVEY_METRICS))
+        .group_by(daily.c.district, month, daily.c.metric)
+    )
+    for r in rows:
+        cells.setdefault((r.district, r.month), {})[r.metric] = int(r.total)
+    return cells
 
 
 def _hazard_ledger(conn: Connection, in_hazards: ColumnElement[bool], as_of: date) -> dict[str, int]:
