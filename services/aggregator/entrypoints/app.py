@@ -168,8 +168,9 @@ value="{{i.code}}" {% if i.code == industry %}selected{% endif %}>{{i.code}} {{i
 {{r.district.code}}</span></th>{% endfor %}</tr>
 {% for key, zh, en in rows %}<tr><td>{{zh}} <span class="muted">{{en}}</span></td>
 {% for r in reps %}<td>{{ value(r, key) }}</td>{% endfor %}</tr>{% endfor %}
-</table><p class="muted">职工问卷少于 5 份、或可据此推算出此类单元格的数据不显示 / survey figures from fewer than 5
-respondents, or from which such a group could be worked out, are hidden.</p>
+</table><p class="muted">职工问卷按区县×自然月统计，少于 5 份的单元格不显示，也不计入任何合计；日、周不发布问卷数据 /
+survey figures count only district x month cells of 5 respondents or more (smaller ones enter no total);
+none are published for days or weeks.</p>
 </body></html>"""
 
 _DASHBOARD_ROWS = [

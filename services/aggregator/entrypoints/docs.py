@@ -90,8 +90,9 @@ REPORT: dict[str, Any] = {
                 },
                 "worker_survey": {
                     "type": "object",
-                    "description": "figures from fewer than 5 respondents (or that would reveal such a group) "
-                    'are left out and `responses` reads "suppressed"',
+                    "description": "derived from district x calendar-month cells of 5 respondents or more only "
+                    '(smaller cells enter no figure); with no such cell, or for a day or week, `responses` '
+                    'reads "suppressed"',
                     "required": ["responses", "suppressed"],
                     "properties": {
                         "responses": {"oneOf": [_COUNT, {"const": "suppressed"}]},
