@@ -91,7 +91,7 @@ REPORT: dict[str, Any] = {
                 "worker_survey": {
                     "type": "object",
                     "description": "derived from district x calendar-month cells of 5 respondents or more only "
-                    '(smaller cells enter no figure); with no such cell, or for a day or week, `responses` '
+                    "(smaller cells enter no figure); with no such cell, or for a day or week, `responses` "
                     'reads "suppressed"',
                     "required": ["responses", "suppressed"],
                     "properties": {
