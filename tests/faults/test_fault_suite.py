@@ -288,6 +288,8 @@ def test_acknowledged_equals_stored_equals_on_topic_equals_applied_through_crash
         for consumer in consumers:
             after = rng.randint(20, 150)
             progress(f"{after} more applied events before killing {consumer.name}", applied=after)
+            # the membership the dead member leaves behind, read once the group is stable
+            wait_for(alive_and(probe.group_shares_all), 90, "the group to be stable before the kill")
             before = frozenset(probe.group()[1])
             consumer.kill()
             timeline.faults += 1
@@ -339,7 +341,7 @@ def test_acknowledged_equals_stored_equals_on_topic_equals_applied_through_crash
         batch_failures = sum(count_lines(c.log_text(), FAILED_BATCH) for c in consumers) - failures_before
         timeline.note(
             f"(c) PostgreSQL back after {outage:.1f}s; 503 answers {ledger.statuses[503] - unavailable_before}"
-            f", consumer batch failures logged {batch_failures}"
+            f", consumers' 'batch failed' log lines {batch_failures}"
         )
         progress(
             "accepting, publishing and applying after the outage", acknowledged=20, published=20, applied=20
@@ -380,6 +382,12 @@ def test_acknowledged_equals_stored_equals_on_topic_equals_applied_through_crash
             timeout=120,
             check=False,
         )
+    except BaseException as exc:
+        # a wait that timed out or a process that died: the timeline says how far the scenario got
+        fault_summary.extend(
+            [f"fault suite: seed {SEED}, aborted: {type(exc).__name__}", *(f"  {e}" for e in timeline.events)]
+        )
+        raise
     finally:
         stop.set()
         for p in everything:
