@@ -285,8 +285,13 @@ class PostgresServer:
 
     def restart(self, *, timeout: float = POSTGRES_START_TIMEOUT) -> None:
         """Stop and start again on the same dir and port; data survives."""
-        dir = self._owned_dir("restart")
+        self._owned_dir("restart")
         self.stop()
+        self.start_again(timeout=timeout)
+
+    def start_again(self, *, timeout: float = POSTGRES_START_TIMEOUT) -> None:
+        """Start after :meth:`stop` (an outage of any length) on the same dir and port; data survives."""
+        dir = self._owned_dir("start")
         started = PostgresServer.start(dir, timeout=timeout)
         if started.url != self.url:
             raise ServerError(f"PostgreSQL came back as {started.url}, expected {self.url}")
