@@ -444,7 +444,9 @@ class Client(threading.Thread):
     def review(self, i: Inspection) -> None:
         decision = self.rng.choice(("approved", "approved", "has_issues", "rejected"))
         token = f"fault-suite review {self._uuid()}"
-        payload = json.dumps({"status": decision, "reviewer": "bureau-07", "comment": token}).encode()
+        # a review_id minted once and sent again on every retry: a retry after a lost answer records it once
+        review = {"status": decision, "reviewer": "bureau-07", "comment": token, "review_id": self._uuid()}
+        payload = json.dumps(review).encode()
         with self.ledger.lock:
             self.ledger.sent += 1
         target = i.newest

@@ -563,8 +563,10 @@ def _check_facts(ledger: Ledger, rows: dict[str, Any]) -> list[str]:
 
 
 def _check_figures(ledger: Ledger, settings: Settings, days: list[date], today: date) -> list[str]:
-    """Report figures per district and day against counts from the clients' own ledger."""
-    surveys: Counter[tuple[str, date]] = Counter((d, day) for _, d, day in ledger.surveys)
+    """Report figures against counts from the clients' own ledger: inspections and rectified hazards per
+    district and day; survey responses per district and month (surveys are published for whole months, from
+    district x month cells of 5 or more)."""
+    surveys: Counter[tuple[str, str]] = Counter((d, day.isoformat()[:7]) for _, d, day in ledger.surveys)
     inspections: Counter[tuple[str, date]] = Counter()
     rectified: Counter[tuple[str, date]] = Counter()
     for i in ledger.inspections:
@@ -573,24 +575,35 @@ def _check_figures(ledger: Ledger, settings: Settings, days: list[date], today: 
             rectified[(i.district, i.day)] += len(i.rectified)
     reports = reports_app(settings, agg_bootstrap(settings)).test_client()
     wrong: list[str] = []
+
+    def figures(district: str, period: str, day: date) -> Any:
+        resp = reports.get(
+            f"/api/v1/reports/districts/{district}",
+            query_string={"period": period, "date": day.isoformat(), "as_of": today.isoformat()},
+        )
+        if resp.status_code != 200:
+            wrong.append(f"report {district} {period} {day}: {resp.status_code}")
+            return None
+        return resp.get_json()["figures"]
+
     for district in DISTRICTS:
         for day in days:
-            resp = reports.get(
-                f"/api/v1/reports/districts/{district}",
-                query_string={"period": "day", "date": day.isoformat(), "as_of": today.isoformat()},
-            )
-            if resp.status_code != 200:
-                wrong.append(f"report {district} {day}: {resp.status_code}")
+            fig = figures(district, "day", day)
+            if fig is None:
                 continue
-            fig = resp.get_json()["figures"]
-            n = surveys[(district, day)]
-            want_surveys: Any = n if n >= 5 else ("suppressed" if n else 0)
-            got = (fig["worker_survey"]["responses"], fig["inspections"], fig["hazards"]["rectified"])
-            want = (want_surveys, inspections[(district, day)], rectified[(district, day)])
+            got = (fig["inspections"], fig["hazards"]["rectified"])
+            want = (inspections[(district, day)], rectified[(district, day)])
             if got != want:
-                wrong.append(
-                    f"{district} {day}: (surveys, inspections, rectified) {got}, clients sent {want}"
-                )
+                wrong.append(f"{district} {day}: (inspections, rectified) {got}, clients sent {want}")
+        for month in sorted({day.isoformat()[:7] for day in days}):
+            fig = figures(district, "month", date.fromisoformat(f"{month}-01"))
+            if fig is None:
+                continue
+            n = surveys[(district, month)]
+            want_surveys: Any = n if n >= 5 else "suppressed"
+            if fig["worker_survey"]["responses"] != want_surveys:
+                got_surveys = fig["worker_survey"]["responses"]
+                wrong.append(f"{district} {month}: surveys {got_surveys}, clients sent {n}")
     if not wrong:
         return []
     return [f"report figures differ from what the clients sent: {'; '.join(wrong[:4])}"]

@@ -24,7 +24,7 @@ from services.aggregator.adapters.tables import (
     versions,
 )
 from services.aggregator.domain.facts import Fact
-from services.aggregator.domain.kpis import Cell, MemberCell, hazard_id
+from services.aggregator.domain.kpis import Cell, MemberCell, hazard_id, rectification
 from services.aggregator.domain.periods import PERIODS, period_of
 from services.common.codes import ancestors
 from services.eventlog.source import NOTHING
@@ -58,6 +58,7 @@ class Store:
         self._new_facts: list[dict[str, Any]] = []
         self._new_versions: list[dict[str, Any]] = []
         self._new_hazards: list[dict[str, Any]] = []
+        self._new_rectifications: list[dict[str, Any]] = []
         self._pending: set[str] = set()
 
     # -- idempotence and positions ---------------------------------------------------------------------
@@ -91,12 +92,22 @@ class Store:
         return lineage_id in self._pending
 
     def add_new_fact(self, fact: Fact) -> None:
-        """Buffer a fact whose lineage is new (nothing stored to read or replace)."""
+        """Buffer a fact whose lineage is new (nothing stored to read or replace), with its ledger rows."""
         self._pending.add(fact.lineage_id)
         self._new_facts.append({"lineage_id": fact.lineage_id, **_fact_values(fact)})
         self._new_versions.append({"submission_id": fact.submission_id, "lineage_id": fact.lineage_id})
-        if fact.form == "factory_inspection":
-            self._new_hazards.extend(_hazard_rows(fact))
+        self._new_hazards.extend(_hazard_rows(fact))
+        mark = rectification(fact)
+        if mark is not None:
+            hazard, on, on_time = mark
+            self._new_rectifications.append(
+                {
+                    "rectification_lineage": fact.lineage_id,
+                    "hazard_id": hazard,
+                    "rectified_on": on,
+                    "on_time": on_time,
+                }
+            )
 
     def flush(self) -> None:
         if self._new_facts:
@@ -104,7 +115,9 @@ class Store:
             self.conn.execute(insert(versions), self._new_versions)
         if self._new_hazards:
             self.conn.execute(insert(hazards), self._new_hazards)
-        self._new_facts, self._new_versions, self._new_hazards = [], [], []
+        if self._new_rectifications:
+            self.conn.execute(insert(hazard_rectifications), self._new_rectifications)
+        self._new_facts, self._new_versions, self._new_hazards, self._new_rectifications = [], [], [], []
         self._pending.clear()
 
     def position(self, source: str, partition: int) -> int | None:

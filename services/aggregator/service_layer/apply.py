@@ -161,14 +161,14 @@ def _raw(d: Delivery) -> str | None:
 
 
 def _is_brand_new(store: Store, event: Event, data: dict[str, Any], lineages_stored: set[str]) -> bool:
-    """The common case: a first version of an inspection or survey, whose lineage nothing in the database or
-    earlier in the batch has touched.  Nothing stored can change, so its rows can be buffered and written in
-    bulk.  Corrections (``replaces``), rectifications (they close a hazard elsewhere) and anything already
-    seen take the careful path."""
+    """The common case: a first version of an inspection, survey or rectification, whose lineage nothing in
+    the database or earlier in the batch has touched.  Nothing stored can change (a rectification only adds
+    its own ledger row; whether a hazard counts as rectified is read from those rows), so its rows can be
+    buffered and written in bulk.  Corrections (``replaces``), reviews and anything already seen take the
+    careful path."""
     return (
         event.type == f.ACCEPTED
         and not data.get("replaces")
-        and data.get("form") != "hazard_rectification"
         and data.get("submission_id") == event.subject
         and event.subject not in lineages_stored
         and not store.pending(event.subject)
