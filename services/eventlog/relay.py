@@ -21,6 +21,7 @@ from typing import Protocol
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from services.common.backoff import retry_forever
 from services.eventlog import outbox as ob
 from services.eventlog.envelope import Event
 
@@ -151,25 +152,22 @@ class Relay:
         return (datetime.now(UTC) - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds()
 
     def run_forever(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                n = self.run_once()
-                backoff = 0.5
-                if n == 0:
-                    stop.wait(idle_seconds)
-            except Exception as exc:  # noqa: BLE001 - broker or database down: wait and retry, never drop
-                self.metrics.errors += 1
-                self.metrics.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("relay publish failed, retrying in %.1fs: %s", backoff, self.metrics.last_error)
-                self._reset_publisher()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+        def attempt() -> None:
+            if self.run_once() == 0:
+                stop.wait(idle_seconds)
+
+        retry_forever(stop, attempt, self._failed)  # broker or database down: wait and retry, never drop
         self._reset_publisher()
         try:
             self.release_lease()  # a clean stop hands over at once instead of after the lease runs out
         except Exception:
             log.warning("could not release the relay lease; it expires in %.0fs", self.lease_seconds)
+
+    def _failed(self, exc: Exception, wait: float) -> None:
+        self.metrics.errors += 1
+        self.metrics.last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("relay publish failed, retrying in %.1fs: %s", wait, self.metrics.last_error)
+        self._reset_publisher()  # a producer that saw the broker fail is not trusted again
 
     def _reset_publisher(self) -> None:
         if self._publisher is not None:
