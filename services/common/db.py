@@ -41,10 +41,6 @@ def make_engine(url: str, read_only: bool = False, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 def _ensure_parent_dir(url: str) -> None:
     from pathlib import Path
 

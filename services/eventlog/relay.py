@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -41,7 +41,6 @@ class RelayMetrics:
     published: int = 0
     errors: int = 0
     last_error: str | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 def _iso(t: datetime) -> str:
@@ -142,14 +141,6 @@ class Relay:
         t = ob.outbox
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.count()).where(t.c.published_at.is_(None))).scalar_one())
-
-    def oldest_unpublished_age(self) -> float | None:
-        t = ob.outbox
-        with self._engine.connect() as conn:
-            oldest = conn.execute(select(func.min(t.c.time)).where(t.c.published_at.is_(None))).scalar()
-        if oldest is None:
-            return None
-        return (datetime.now(UTC) - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds()
 
     def run_forever(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
         def attempt() -> None:

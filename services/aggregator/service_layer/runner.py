@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
@@ -33,7 +33,6 @@ class ConsumerStats:
     #: batches refused because they did not follow the stored position (each is an ERROR in the log)
     gaps_refused: int = 0
     last_error: str | None = None
-    started: float = field(default_factory=time.monotonic)
 
     def add(self, r: BatchResult) -> None:
         self.applied += r.applied
