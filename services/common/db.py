@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -42,8 +43,6 @@ def make_engine(url: str, read_only: bool = False, **kwargs: Any) -> Engine:
 
 
 def _ensure_parent_dir(url: str) -> None:
-    from pathlib import Path
-
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:" and not path.startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
