@@ -3,5 +3,5 @@
 A submission travels: ``intake`` (validate, store with its outbox event in one transaction) ->
 ``eventlog`` (the outbox table itself on the embedded default, or Kafka via the relay) ->
 ``aggregator`` (exact district rollups, reports). ``common`` holds what both services share:
-configuration and the code tables.
+configuration, database engines and migrations, the code tables, the clock, and the parts of both web apps.
 """

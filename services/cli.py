@@ -6,14 +6,21 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
 
 import click
+from werkzeug.serving import make_server
 
+from services.aggregator.bootstrap import bootstrap
+from services.aggregator.entrypoints.app import create_app as reports_app
+from services.aggregator.service_layer.rebuild import rebuild
+from services.aggregator.service_layer.verify import reconcile, verify
 from services.common.config import Settings, from_env
 from services.common.db import make_engine
 from services.common.logs import configure_logging
 from services.common.migrate import upgrade
+from services.eventlog.kafka import KafkaPublisher, ensure_topics
+from services.eventlog.relay import Relay
+from services.intake.entrypoints.app import create_app as intake_app
 
 
 def _setup_logging(settings: Settings, verbose: bool = False) -> None:
@@ -46,8 +53,6 @@ def _migrate(settings: Settings) -> None:
     upgrade("intake", make_engine(settings.intake_database_url))
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
     if settings.uses_kafka:
-        from services.eventlog.kafka import ensure_topics
-
         ensure_topics(settings)
 
 
@@ -58,12 +63,6 @@ def _migrate(settings: Settings) -> None:
 @click.pass_obj
 def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) -> None:
     """Run the whole system in one process: intake API, relay (with Kafka), aggregator and reports."""
-    from werkzeug.serving import make_server
-
-    from services.aggregator.bootstrap import bootstrap as agg_bootstrap
-    from services.aggregator.entrypoints.app import create_app as reports_app
-    from services.intake.entrypoints.app import create_app as intake_app
-
     _migrate(settings)
     stop = threading.Event()
     threads: list[threading.Thread] = []
@@ -78,7 +77,7 @@ def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) 
         relay = _relay(settings)
         intake.extensions["score.relay"] = relay
         threads.append(threading.Thread(target=relay.run_forever, args=(stop,), daemon=True))
-    consumer = agg_bootstrap(settings).consumer()
+    consumer = bootstrap(settings).consumer()
     threads.append(threading.Thread(target=consumer.run_forever, args=(stop,), daemon=True))
     for t in threads:
         t.start()
@@ -108,10 +107,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _relay(settings: Settings) -> Any:
-    from services.eventlog.kafka import KafkaPublisher
-    from services.eventlog.relay import Relay
-
+def _relay(settings: Settings) -> Relay:
     return Relay(
         make_engine(settings.intake_database_url),
         lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic),
@@ -126,8 +122,6 @@ def relay_cmd(settings: Settings, drain: bool) -> None:
     """Publish outbox events to Kafka (needs SCORE_KAFKA_BOOTSTRAP_SERVERS)."""
     if not settings.uses_kafka:
         raise click.UsageError("the relay publishes to Kafka: set SCORE_KAFKA_BOOTSTRAP_SERVERS")
-    from services.eventlog.kafka import ensure_topics
-
     ensure_topics(settings)
     relay = _relay(settings)
     if drain:
@@ -146,8 +140,6 @@ def aggregator_group() -> None:
 @click.pass_obj
 def consume_cmd(settings: Settings) -> None:
     """Consume the event log for ever (one member of the consumer group)."""
-    from services.aggregator.bootstrap import bootstrap
-
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
     consumer = bootstrap(settings).consumer()
     try:
@@ -161,9 +153,6 @@ def consume_cmd(settings: Settings) -> None:
 @click.pass_obj
 def rebuild_cmd(settings: Settings, yes: bool) -> None:
     """Wipe the rollups and replay the whole event log into fresh ones, showing progress."""
-    from services.aggregator.bootstrap import bootstrap
-    from services.aggregator.service_layer.rebuild import rebuild
-
     if not yes:
         click.confirm("Wipe every rollup and replay the whole log?", abort=True)
     agg = bootstrap(settings)
@@ -194,9 +183,6 @@ def verify_cmd(settings: Settings, caught_up: bool) -> None:
     2. Read the whole log (Kafka topic or SQL outbox) and account for every record at or before the stored
        position: applied, a duplicate of an event applied elsewhere, or a dead letter. Any other is a gap.
     """
-    from services.aggregator.bootstrap import bootstrap
-    from services.aggregator.service_layer.verify import reconcile, verify
-
     agg = bootstrap(settings)
     report = verify(agg.engine)
     for d in report.differences[:50]:

@@ -1,7 +1,8 @@
 """Aggregator service: events in, exact district rollups and MEM reports out.
 
-The way through: ``entrypoints.consumer`` reads the event log -> ``service_layer.consumer`` applies each event
-once, in one transaction with its position -> ``domain`` (facts and the KPI definitions) -> ``adapters``
-(tables).  ``service_layer.reports`` and ``entrypoints.app`` read the rollups back; ``service_layer.verify``
-recomputes them from the stored facts with the same KPI definitions.
+The way through: ``service_layer.runner`` (the consume loop) reads the event log (``services.eventlog.source``)
+-> ``service_layer.apply`` applies each event once, in one transaction with its position -> ``domain`` (facts,
+the KPI definitions, periods) -> ``adapters`` (tables, the store).  ``service_layer.reports`` and
+``entrypoints.app`` read the rollups back; ``service_layer.verify`` recomputes them from the stored facts with
+the same KPI definitions; ``bootstrap`` wires the log and the database the settings name.
 """

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from services.aggregator.service_layer.rollup_topic import publish_pending
 from services.aggregator.service_layer.runner import Consumer
 from services.common.config import Settings
 from services.common.db import make_engine
+from services.eventlog.kafka import DeadLetterPublisher, KafkaEventSource, KafkaLogReader, KafkaPublisher
 from services.eventlog.source import EventSource, LogReader, PositionOf, SqlEventSource, SqlLogReader
 
 
@@ -26,8 +28,6 @@ class Aggregator:
         """The log as it is, read outside the consumer group (verify, the /metrics reconciliation)."""
         s = self.settings
         if s.uses_kafka:
-            from services.eventlog.kafka import KafkaLogReader
-
             return KafkaLogReader(s.kafka_bootstrap_servers, s.topic)
         return SqlLogReader(make_engine(s.event_log_url, read_only=True))
 
@@ -36,17 +36,12 @@ class Aggregator:
 
         def make_source(position_of: PositionOf) -> EventSource:
             if s.uses_kafka:
-                from services.eventlog.kafka import KafkaEventSource
-
                 return KafkaEventSource(s.kafka_bootstrap_servers, s.topic, s.consumer_group, position_of)
             return SqlEventSource(make_engine(s.event_log_url, read_only=True), position_of)
 
         sink = None
         rollups = None
         if s.uses_kafka:
-            from services.aggregator.service_layer.rollup_topic import publish_pending
-            from services.eventlog.kafka import DeadLetterPublisher, KafkaPublisher
-
             sink = DeadLetterPublisher(s.kafka_bootstrap_servers, s.dead_letter_topic, self.source_name).send
             publisher: list[KafkaPublisher] = []  # created on first use: the broker may be down at start-up
 

@@ -25,10 +25,6 @@ def problem(code: str) -> str | None:
     return None
 
 
-def is_valid(code: str) -> bool:
-    return problem(code) is None
-
-
 def make(first17: str) -> str:
     """Complete 17 characters with their check character (for tests and fixtures)."""
     return first17 + check_character(first17)

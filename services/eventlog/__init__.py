@@ -5,4 +5,6 @@
 - ``source``: what a consumer reads: ``SqlEventSource`` (the outbox table in order; the embedded default)
   and ``KafkaEventSource`` behind one interface.
 - ``relay``: moves outbox rows to Kafka, marking them only after the broker acknowledged them.
+- ``kafka``: the Kafka side of all of these (topics, producers, the group member, the log reader).
+- ``metrics``: the outbox's backlog and the relay's counters, for the intake's ``/metrics``.
 """

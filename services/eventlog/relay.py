@@ -14,13 +14,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from services.common.backoff import retry_forever
 from services.eventlog import outbox as ob
 from services.eventlog.envelope import Event
 
@@ -40,7 +41,6 @@ class RelayMetrics:
     published: int = 0
     errors: int = 0
     last_error: str | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 def _iso(t: datetime) -> str:
@@ -142,34 +142,23 @@ class Relay:
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.count()).where(t.c.published_at.is_(None))).scalar_one())
 
-    def oldest_unpublished_age(self) -> float | None:
-        t = ob.outbox
-        with self._engine.connect() as conn:
-            oldest = conn.execute(select(func.min(t.c.time)).where(t.c.published_at.is_(None))).scalar()
-        if oldest is None:
-            return None
-        return (datetime.now(UTC) - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds()
-
     def run_forever(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                n = self.run_once()
-                backoff = 0.5
-                if n == 0:
-                    stop.wait(idle_seconds)
-            except Exception as exc:  # noqa: BLE001 - broker or database down: wait and retry, never drop
-                self.metrics.errors += 1
-                self.metrics.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("relay publish failed, retrying in %.1fs: %s", backoff, self.metrics.last_error)
-                self._reset_publisher()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+        def attempt() -> None:
+            if self.run_once() == 0:
+                stop.wait(idle_seconds)
+
+        retry_forever(stop, attempt, self._failed)  # broker or database down: wait and retry, never drop
         self._reset_publisher()
         try:
             self.release_lease()  # a clean stop hands over at once instead of after the lease runs out
         except Exception:
             log.warning("could not release the relay lease; it expires in %.0fs", self.lease_seconds)
+
+    def _failed(self, exc: Exception, wait: float) -> None:
+        self.metrics.errors += 1
+        self.metrics.last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("relay publish failed, retrying in %.1fs: %s", wait, self.metrics.last_error)
+        self._reset_publisher()  # a producer that saw the broker fail is not trusted again
 
     def _reset_publisher(self) -> None:
         if self._publisher is not None:

@@ -18,7 +18,6 @@ TZ = CHINA  # a fact's day is its day in China (services.common.clock), whatever
 ACCEPTED = "org.ilo.score.submission.accepted.v1"
 CORRECTED = "org.ilo.score.submission.corrected.v1"
 REVIEWED = "org.ilo.score.submission.reviewed.v1"
-KNOWN_TYPES = (ACCEPTED, CORRECTED, REVIEWED)
 
 
 class UnusableEvent(ValueError):

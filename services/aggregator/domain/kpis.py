@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from services.aggregator.domain.facts import Fact
+from services.common.codes import SCORE_MODULES
 
 #: worker-survey cells built from fewer respondents than this are suppressed in every output
 K_ANONYMITY = 5
@@ -23,7 +24,6 @@ K_ANONYMITY = 5
 Cell = tuple[str, date, str, str]  # district, day, industry, metric
 MemberCell = tuple[str, date, str, str, str]  # district, day, industry, metric, member
 
-SCORE_MODULES = ("M1", "M2", "M3", "M4", "M5")
 SURVEY_FLAGS = (
     "trained_on_hazards",
     "ppe_provided",

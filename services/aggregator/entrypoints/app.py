@@ -10,15 +10,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
 
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.periods import PERIODS
+from services.aggregator.entrypoints.docs import docs
 from services.aggregator.service_layer import export, reports
-from services.common import clock, weblog
+from services.common import clock
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
+from services.common.webapp import error_response, make_flask_app
 
 log = logging.getLogger(__name__)
 # one log reader per app, used by one request at a time (a Kafka client is not thread-safe)
@@ -32,20 +32,9 @@ def _agg() -> Aggregator:
     return agg
 
 
-def _error_response(
-    status: int, code: str, message: str, errors: list[dict[str, str]] | None = None
-) -> Response:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    if errors is not None:
-        body["error"]["errors"] = errors
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
-
-
 def _bad(path: str, message: str) -> Response:
     """400 for a query parameter (or path segment) the reports cannot answer, named by ``path``."""
-    return _error_response(
+    return error_response(
         400, "invalid_query", message, [{"path": path, "code": "invalid", "message": message}]
     )
 
@@ -231,17 +220,15 @@ def page() -> Any:
 
 
 def create_app(settings: Settings | None = None, aggregator: Aggregator | None = None) -> Flask:
+    """Application factory: ``flask --app services.aggregator.entrypoints.app run`` or ``score run``."""
     settings = settings or from_env()
-    app = Flask(__name__)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["score.aggregator"] = aggregator or bootstrap(settings)
-    weblog.init_app(app)
-    app.register_blueprint(api)
-    app.register_blueprint(dashboard)
-
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return {"status": "ok"}
+    app = make_flask_app(
+        __name__,
+        extensions={"score.aggregator": aggregator or bootstrap(settings)},
+        blueprints=[api, dashboard, docs],
+        log=log,
+        fault_message=lambda: "the reports are unavailable now; please retry later",
+    )
 
     @app.get("/metrics")
     def metrics() -> Any:
@@ -283,28 +270,5 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
     @app.get("/api/v1/codes/districts")
     def district_codes() -> Any:
         return {"districts": [d.__dict__ for d in districts().values()]}
-
-    from services.aggregator.entrypoints.docs import docs
-
-    app.register_blueprint(docs)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        """Unknown addresses and methods in the same JSON error shape as the report errors."""
-        code = (exc.name or "error").lower().replace(" ", "_")
-        resp = _error_response(exc.code or 500, code, exc.description or exc.name)
-        for name, value in exc.get_headers():
-            if name.lower() != "content-type":  # keep Allow (405); the body is ours
-                resp.headers[name] = value
-        return resp
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:
-        # A fault on our side (database down, bug): logged with its stack, answered without one.
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        status = 503 if isinstance(exc, OperationalError) else 500
-        return _error_response(
-            status, "internal_error", "the reports are unavailable now; please retry later"
-        )
 
     return app

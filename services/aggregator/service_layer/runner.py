@@ -11,12 +11,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Store
 from services.aggregator.service_layer.apply import BatchResult, PositionGap, apply_batch, batch_start
+from services.common.backoff import retry_forever
 from services.eventlog.source import Delivery, EventSource, PositionOf
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ class ConsumerStats:
     #: batches refused because they did not follow the stored position (each is an ERROR in the log)
     gaps_refused: int = 0
     last_error: str | None = None
-    started: float = field(default_factory=time.monotonic)
 
     def add(self, r: BatchResult) -> None:
         self.applied += r.applied
@@ -142,17 +142,13 @@ class Consumer:
             self.step()
 
     def run_forever(self, stop: threading.Event) -> None:
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                self.step()
-                backoff = 0.5
-            except Exception as exc:  # database or broker down: wait, rewind, retry; never skip
-                self.stats.errors += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("consumer batch failed, retrying in %.1fs: %s", backoff, self.stats.last_error)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+        # database or broker down: wait, then read again from where the failed batch began; never skip
+        retry_forever(stop, self.step, self._failed)
+
+    def _failed(self, exc: Exception, wait: float) -> None:
+        self.stats.errors += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("consumer batch failed, retrying in %.1fs: %s", wait, self.stats.last_error)
 
     def close(self) -> None:
         self.source.close()

@@ -17,6 +17,10 @@ from pathlib import Path
 
 _HERE = Path(__file__).parent
 
+#: The five ILO SCORE training modules (M1 workplace cooperation ... M5 occupational safety and health): the
+#: intake's inspection form accepts these and the aggregator counts coverage per module, so both read them here.
+SCORE_MODULES = ("M1", "M2", "M3", "M4", "M5")
+
 
 @dataclass(frozen=True)
 class District:

@@ -10,8 +10,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from services.common import weblog
 from services.common.config import Settings, from_env
+from services.common.webapp import make_flask_app
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain.model import DomainError
@@ -297,20 +297,17 @@ def list_forms() -> Any:
 def create_app(settings: Settings | None = None, intake: Intake | None = None) -> Flask:
     """Application factory: ``flask --app services.intake.entrypoints.app run`` or ``score run``."""
     settings = settings or from_env()
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["score.intake"] = intake or bootstrap(settings)
-    weblog.init_app(app)
-    app.register_blueprint(api)
+    from services.intake.entrypoints.docs import docs  # docs imports this module: here, not at the top
 
-    from services.intake.entrypoints.docs import docs
-
-    app.register_blueprint(docs)
-
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return {"status": "ok"}
+    app = make_flask_app(
+        __name__,
+        extensions={"score.intake": intake or bootstrap(settings)},
+        blueprints=[api, docs],
+        log=log,
+        http_message=_http_message,
+        fault_message=lambda: _text(_FAULT_MESSAGE),
+        max_request_bytes=settings.max_request_bytes,
+    )
 
     @app.get("/metrics")
     def metrics() -> Any:
@@ -322,35 +319,14 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
         relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
         return outbox_metrics(intake.engine, relay, relayed=intake.settings.uses_kafka)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Any:
-        """Werkzeug's refusals (413, 404, 405, ...) in the API's error shape and language."""
-        code = (exc.name or "error").lower().replace(" ", "_")
-        message = _HTTP_MESSAGES.get(exc.code or 0, {"en": exc.description or exc.name})
-        if exc.code == 413:
-            limit = settings.max_request_bytes
-            message = {k: v.format(limit=limit) for k, v in message.items()}
-        resp = _error(exc.code or 500, code, message)
-        for name, value in exc.get_headers():
-            if name.lower() != "content-type":  # keep Allow (405) and the like; the body is ours
-                resp.headers[name] = value
-        return resp
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Any:
-        # A fault on our side (database down, bug): log it with the stack, answer without one.
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(
-            503 if _is_db_outage(exc) else 500,
-            "internal_error",
-            {
-                "en": "the service could not store this now; please retry later",
-                "zh": "服务暂时无法保存，请稍后重试",
-            },
-        )
-
     return app
 
+
+#: what a client is told when storing failed on our side (database down, a bug)
+_FAULT_MESSAGE = {
+    "en": "the service could not store this now; please retry later",
+    "zh": "服务暂时无法保存，请稍后重试",
+}
 
 #: Werkzeug's own refusals, in both languages (its descriptions are English only).
 _HTTP_MESSAGES: dict[int, dict[str, str]] = {
@@ -364,7 +340,10 @@ _HTTP_MESSAGES: dict[int, dict[str, str]] = {
 }
 
 
-def _is_db_outage(exc: Exception) -> bool:
-    from sqlalchemy.exc import OperationalError
-
-    return isinstance(exc, OperationalError)
+def _http_message(exc: HTTPException) -> str:
+    """A Werkzeug refusal in the language asked for (413 names the limit)."""
+    message = _HTTP_MESSAGES.get(exc.code or 0, {"en": exc.description or exc.name})
+    if exc.code == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        message = {k: v.format(limit=limit) for k, v in message.items()}
+    return _text(message)

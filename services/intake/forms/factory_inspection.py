@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import ValidationError, validates, validates_schema
 
-from services.common.codes import industries
+from services.common.codes import SCORE_MODULES, industries
 
 from . import scoring
 from .base import (
@@ -30,7 +30,6 @@ from .base import (
 )
 from .errors import Err, Tr
 
-SCORE_MODULES = ("M1", "M2", "M3", "M4", "M5")
 CATEGORIES = (
     "machinery",
     "electrical",
