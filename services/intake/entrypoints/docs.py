@@ -13,8 +13,8 @@ from apispec import APISpec
 from flask import Blueprint, jsonify
 
 from services.common.openapi import ERROR_SCHEMA
-from services.intake.entrypoints.app import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
 from services.intake.entrypoints.jsonbody import MAX_DEPTH
+from services.intake.entrypoints.review_request import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
 from services.intake.forms.jsonschema_export import document
 from services.intake.forms.registry import FORMS
 
