@@ -19,6 +19,7 @@ from services.aggregator.service_layer import export, reports
 from services.common import clock, weblog
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
+from services.common.errorbody import error_response
 
 log = logging.getLogger(__name__)
 # one log reader per app, used by one request at a time (a Kafka client is not thread-safe)
@@ -32,20 +33,9 @@ def _agg() -> Aggregator:
     return agg
 
 
-def _error_response(
-    status: int, code: str, message: str, errors: list[dict[str, str]] | None = None
-) -> Response:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    if errors is not None:
-        body["error"]["errors"] = errors
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
-
-
 def _bad(path: str, message: str) -> Response:
     """400 for a query parameter (or path segment) the reports cannot answer, named by ``path``."""
-    return _error_response(
+    return error_response(
         400, "invalid_query", message, [{"path": path, "code": "invalid", "message": message}]
     )
 
@@ -291,7 +281,7 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
     def http_error(exc: HTTPException) -> Response:
         """Unknown addresses and methods in the same JSON error shape as the report errors."""
         code = (exc.name or "error").lower().replace(" ", "_")
-        resp = _error_response(exc.code or 500, code, exc.description or exc.name)
+        resp = error_response(exc.code or 500, code, exc.description or exc.name)
         for name, value in exc.get_headers():
             if name.lower() != "content-type":  # keep Allow (405); the body is ours
                 resp.headers[name] = value
@@ -302,8 +292,6 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
         # A fault on our side (database down, bug): logged with its stack, answered without one.
         log.exception("unhandled error on %s %s", request.method, request.path)
         status = 503 if isinstance(exc, OperationalError) else 500
-        return _error_response(
-            status, "internal_error", "the reports are unavailable now; please retry later"
-        )
+        return error_response(status, "internal_error", "the reports are unavailable now; please retry later")
 
     return app
