@@ -1,4 +1,4 @@
-"""Run a service's Alembic migrations programmatically (``score db upgrade`` and the tests use this).
+"""Run a service's Alembic migrations programmatically (``score migrate`` and the tests use this).
 
 Each service has its own migration history and version table, so the two services can share one database
 (the embedded default may) or use separate ones without stepping on each other.
