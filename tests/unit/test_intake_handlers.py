@@ -333,4 +333,4 @@ def test_the_events_a_submission_raised_are_handed_over_once(store: FakeStore) -
         uow.commit()
         assert sub.events == []
     [reviewed] = store.events[1:]
-    assert isinstance(reviewed, SubmissionReviewed) and reviewed.status == "approved"
+    assert isinstance(reviewed, SubmissionReviewed) and reviewed.review["status"] == "approved"

@@ -202,7 +202,11 @@ def test_a_review_moves_the_state_and_is_announced_with_its_number() -> None:
     assert (sub.review_status, sub.reviewer, sub.reviewed_at) == ("approved", "bureau-2", AT.isoformat())
     first, second = sub.events
     assert isinstance(first, SubmissionReviewed) and isinstance(second, SubmissionReviewed)
-    assert (first.seq, first.previous_status, second.previous_status) == (1, "pending", "rejected")
+    assert (first.seq, first.review["previous_status"], second.review["previous_status"]) == (
+        1,
+        "pending",
+        "rejected",
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,26 +6,11 @@ the public contract (``schemas/events/``) when the unit of work writes it into t
 
 from __future__ import annotations
 
-from typing import TypedDict
-
 from services.eventlog.contracts import SUBMISSION_ACCEPTED, SUBMISSION_CORRECTED, SUBMISSION_REVIEWED
 from services.eventlog.envelope import Event
 from services.intake.domain.events import DomainEvent, SubmissionReceived
 
 SOURCE = "/score/intake"
-
-
-class ReviewPayload(TypedDict):
-    """The data of ``submission.reviewed.v1``."""
-
-    submission_id: str
-    form: str
-    district: str
-    status: str
-    previous_status: str
-    comment: str | None
-    reviewer: str
-    reviewed_at: str
 
 
 def envelope(event: DomainEvent) -> Event:
@@ -43,22 +28,12 @@ def envelope(event: DomainEvent) -> Event:
             id=f"{version['submission_id']}:received",
             time=event.at,
         )
-    payload: ReviewPayload = {
-        "submission_id": event.submission_id,
-        "form": event.form,
-        "district": event.district,
-        "status": event.status,
-        "previous_status": event.previous_status,
-        "comment": event.comment,
-        "reviewer": event.reviewer,
-        "reviewed_at": event.at.isoformat(),
-    }
     return Event.new(
         type=SUBMISSION_REVIEWED,
         source=SOURCE,
-        subject=event.submission_id,
+        subject=event.review["submission_id"],
         key=event.order_key,
-        data=payload,
-        id=f"{event.submission_id}:review:{event.seq}",
+        data=event.review,
+        id=f"{event.review['submission_id']}:review:{event.seq}",
         time=event.at,
     )

@@ -39,9 +39,8 @@ class SubmissionReceived:
     at: datetime
 
 
-@dataclass(frozen=True)
-class SubmissionReviewed:
-    """The current version was reviewed; ``seq`` numbers the submission's reviews from 1."""
+class Review(TypedDict):
+    """A review of a submission's current version, as it is published (``submission.reviewed.v1``)."""
 
     submission_id: str
     form: str
@@ -50,6 +49,14 @@ class SubmissionReviewed:
     previous_status: str
     comment: str | None
     reviewer: str
+    reviewed_at: str
+
+
+@dataclass(frozen=True)
+class SubmissionReviewed:
+    """The current version was reviewed; ``seq`` numbers the submission's reviews from 1."""
+
+    review: Review
     seq: int
     order_key: str
     at: datetime

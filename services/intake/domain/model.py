@@ -315,13 +315,16 @@ class Submission:
         self.reviewed_at = at.isoformat()
         self.events.append(
             SubmissionReviewed(
-                submission_id=self.id,
-                form=self.form,
-                district=self.district,
-                status=decision,
-                previous_status=previous,
-                comment=comment,
-                reviewer=reviewer,
+                review={
+                    "submission_id": self.id,
+                    "form": self.form,
+                    "district": self.district,
+                    "status": decision,
+                    "previous_status": previous,
+                    "comment": comment,
+                    "reviewer": reviewer,
+                    "reviewed_at": self.reviewed_at,
+                },
                 seq=seq,
                 order_key=self.order_key,
                 at=at,

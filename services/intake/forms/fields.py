@@ -88,10 +88,28 @@ class Contract:
         return schema
 
 
-class Text(Contract, fields.Field[str]):
+class Scalar(Contract, fields.Field[_T]):
+    """A field whose JSON value must be of one type (``json_type``, as ``json.loads`` gives it; ``true`` is
+    never a number): ``invalid_type`` naming :attr:`expected` otherwise, then the field's own :meth:`check`."""
+
+    json_type: ClassVar[type]
+
+    def check(self, value: Any) -> _T:
+        """The loaded value of a JSON value of the right type, or raise the rule it breaks."""
+        result: _T = value
+        return result
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> _T:
+        if not isinstance(value, self.json_type) or (isinstance(value, bool) and self.json_type is not bool):
+            raise fail("invalid_type", expected=self.expected)
+        return self.check(value)
+
+
+class Text(Scalar[str]):
     """A string, by default non-blank, with a length range and optionally a pattern."""
 
     expected = STRING
+    json_type = str
 
     def __init__(
         self,
@@ -112,11 +130,7 @@ class Text(Contract, fields.Field[str]):
         )
         self.blank_ok = blank_ok
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> str:
-        if not isinstance(value, str):
-            raise fail("invalid_type", expected=STRING)
+    def check(self, value: str) -> str:
         if self.pattern is not None and not full(self.pattern).fullmatch(value):
             raise fail("invalid_format", expected=self.pattern_expected)
         if self.pattern is None and not self.blank_ok and value.strip() == "":
@@ -144,10 +158,11 @@ class Text(Contract, fields.Field[str]):
         return schema
 
 
-class Choice(Contract, fields.Field[str]):
+class Choice(Scalar[str]):
     """One of a fixed list of strings (an enum), e.g. an inspection result or a code from a table."""
 
     expected = STRING
+    json_type = str
 
     def __init__(
         self, choices: Sequence[str], *, labels: Mapping[str, str] | None = None, **kwargs: Any
@@ -159,11 +174,7 @@ class Choice(Contract, fields.Field[str]):
     def _labels(self) -> str:
         return "; ".join(f"{code} {self.labels[code]}" for code in self.choices if code in self.labels)
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> str:
-        if not isinstance(value, str):
-            raise fail("invalid_type", expected=STRING)
+    def check(self, value: str) -> str:
         if value not in self.choices:
             raise fail("invalid_choice", choices=", ".join(self.choices))
         return value
@@ -172,21 +183,18 @@ class Choice(Contract, fields.Field[str]):
         return {"type": "string", "enum": list(self.choices)}
 
 
-class Integer(Contract, fields.Field[int]):
+class Integer(Scalar[int]):
     """A JSON integer in a range: not ``"3"``, not ``1.5``, not ``3.0``, not ``true``."""
 
     expected = INTEGER
+    json_type = int
 
     def __init__(self, *, minimum: int, maximum: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.minimum = minimum
         self.maximum = maximum
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail("invalid_type", expected=INTEGER)
+    def check(self, value: int) -> int:
         if value < self.minimum or (self.maximum is not None and value > self.maximum):
             raise fail(
                 "range", min=self.minimum, max=self.maximum if self.maximum is not None else "∞", actual=value
@@ -200,32 +208,26 @@ class Integer(Contract, fields.Field[int]):
         return schema
 
 
-class Boolean(Contract, fields.Field[bool]):
+class Boolean(Scalar[bool]):
     """A JSON ``true`` or ``false``; ``"yes"``, ``1`` and ``"true"`` are refused."""
 
     expected = BOOLEAN
-
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> bool:
-        if not isinstance(value, bool):
-            raise fail("invalid_type", expected=BOOLEAN)
-        return value
+    json_type = bool
 
     def _json_schema(self) -> dict[str, Any]:
         return {"type": "boolean"}
 
 
-class Formatted(Contract, fields.Field[_T]):
+class Formatted(Scalar[_T]):
     """A string in one textual format (:attr:`expected`), parsed: ``invalid_type`` for anything but a
     string, ``invalid_format`` for a string :meth:`parse` does not read."""
 
     def parse(self, value: str) -> _T | None:
         raise NotImplementedError
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> _T:
-        if not isinstance(value, str):
-            raise fail("invalid_type", expected=self.expected)
+    json_type = str
+
+    def check(self, value: str) -> _T:
         parsed = self.parse(value)
         if parsed is None:
             raise fail("invalid_format", expected=self.expected)
@@ -274,16 +276,13 @@ class Uuid(Formatted[str]):
         return {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
 
 
-class CreditCode(Contract, fields.Field[str]):
+class CreditCode(Scalar[str]):
     """A unified social credit code (GB 32100-2015) whose check character is right."""
 
     expected = STRING
+    json_type = str
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> str:
-        if not isinstance(value, str):
-            raise fail("invalid_type", expected=STRING)
+    def check(self, value: str) -> str:
         problem = uscc.problem(value)
         if problem is not None:
             raise fail("uscc", detail=_uscc_detail(value, problem))
@@ -308,7 +307,7 @@ def submission_districts() -> list[str]:
     return [d.code for d in districts().values() if d.active and d.level in ("county", "prefecture")]
 
 
-class DistrictCode(Contract, fields.Field[str]):
+class DistrictCode(Scalar[str]):
     """A GB/T 2260 code a submission may be filed under: active, county-level or prefecture, not province.
 
     Retired codes (Hangzhou's 2021 reorganisation: 330103 下城, 330104 江干) are refused with their successor
@@ -316,12 +315,9 @@ class DistrictCode(Contract, fields.Field[str]):
     """
 
     expected = STRING
+    json_type = str
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> str:
-        if not isinstance(value, str):
-            raise fail("invalid_type", expected=STRING)
+    def check(self, value: str) -> str:
         table = districts()
         district = table.get(value)
         if district is None:
@@ -351,17 +347,11 @@ class DistrictCode(Contract, fields.Field[str]):
         )
 
 
-class AnyObject(Contract, fields.Field[dict[str, Any]]):
+class AnyObject(Scalar[dict[str, Any]]):
     """A JSON object checked elsewhere (the envelope's ``data``, by the form's own schema)."""
 
     expected = OBJECT
-
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise fail("invalid_type", expected=OBJECT)
-        return value
+    json_type = dict
 
     def _json_schema(self) -> dict[str, Any]:
         return {"type": "object"}
