@@ -39,9 +39,10 @@ from services.aggregator.service_layer import reports  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.db import make_engine  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
+from services.eventlog.contracts import SUBMISSION_ACCEPTED as ACCEPTED  # noqa: E402
 from services.eventlog.envelope import Event  # noqa: E402
 from services.eventlog.kafka import ensure_topics  # noqa: E402
-from services.intake.domain.model import ACCEPTED, SOURCE  # noqa: E402
+from services.intake.adapters.events import SOURCE  # noqa: E402
 from services.intake.forms import scoring  # noqa: E402
 from tests.builders import credit_code, inspection, survey  # noqa: E402
 from tests.servers import KafkaBroker, PostgresServer  # noqa: E402

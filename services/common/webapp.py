@@ -13,23 +13,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from services.common import weblog
-
-
-def error_response(
-    status: int, code: str, message: str, errors: list[dict[str, str]] | None = None
-) -> Response:
-    """``{"error": {"code", "message", "errors"?}}`` with ``status``: the body of every 4xx and 5xx."""
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    if errors is not None:
-        body["error"]["errors"] = errors
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
+from services.common.errorbody import error_response
 
 
 def _code(exc: HTTPException) -> str:

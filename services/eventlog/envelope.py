@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from services.common.canonical import canonical_json
+
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 TYPE_PREFIX = "org.ilo.score."
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Event:
         source: str,
         subject: str,
         key: str,
-        data: dict[str, Any],
+        data: Mapping[str, Any],
         id: str | None = None,
         time: datetime | None = None,
     ) -> Event:

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from services.common.config import Settings
 from services.common.db import make_engine
 from services.intake.service_layer.handlers import Clock, utcnow
-from services.intake.service_layer.unit_of_work import UnitOfWork
+from services.intake.service_layer.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Intake:
 
     def uow(self) -> UnitOfWork:
         # When the outbox itself is the event log (no Kafka), its positions must become visible in order.
-        return UnitOfWork(self.engine, serialize_outbox=not self.settings.uses_kafka)
+        return SqlUnitOfWork(self.engine, serialize_outbox=not self.settings.uses_kafka)
 
 
 def bootstrap(settings: Settings, engine: Engine | None = None, clock: Clock | None = None) -> Intake:

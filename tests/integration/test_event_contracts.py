@@ -17,8 +17,10 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from sqlalchemy import select
 
+from services.eventlog.contracts import SUBMISSION_ACCEPTED as ACCEPTED
+from services.eventlog.contracts import SUBMISSION_CORRECTED as CORRECTED
+from services.eventlog.contracts import SUBMISSION_REVIEWED as REVIEWED
 from services.eventlog.outbox import outbox, row_to_event
-from services.intake.domain.model import ACCEPTED, CORRECTED, REVIEWED
 from tests.builders import credit_code, inspection, rectification, survey
 from tests.conftest import System
 from tests.topics import read_topic

@@ -10,9 +10,9 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from services.eventlog.contracts import SUBMISSION_REVIEWED as REVIEWED
 from services.eventlog.outbox import outbox
 from services.intake.adapters.tables import reviews
-from services.intake.domain.model import REVIEWED
 from tests.builders import inspection
 
 

@@ -12,12 +12,21 @@ from typing import Any
 
 from services.common.clock import CHINA
 from services.common.codes import canonical_district
+from services.eventlog.contracts import SUBMISSION_ACCEPTED as ACCEPTED
+from services.eventlog.contracts import SUBMISSION_CORRECTED as CORRECTED
+from services.eventlog.contracts import SUBMISSION_REVIEWED as REVIEWED
 
 TZ = CHINA  # a fact's day is its day in China (services.common.clock), whatever the host's zone
 
-ACCEPTED = "org.ilo.score.submission.accepted.v1"
-CORRECTED = "org.ilo.score.submission.corrected.v1"
-REVIEWED = "org.ilo.score.submission.reviewed.v1"
+__all__ = [
+    "ACCEPTED",
+    "CORRECTED",
+    "REVIEWED",
+    "Fact",
+    "HazardFound",
+    "UnusableEvent",
+    "fact_from_submission",
+]
 
 
 class UnusableEvent(ValueError):

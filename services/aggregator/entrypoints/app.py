@@ -18,7 +18,8 @@ from services.aggregator.service_layer import export, reports
 from services.common import clock
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
-from services.common.webapp import error_response, make_flask_app
+from services.common.errorbody import error_response
+from services.common.webapp import make_flask_app
 
 log = logging.getLogger(__name__)
 # one log reader per app, used by one request at a time (a Kafka client is not thread-safe)

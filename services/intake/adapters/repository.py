@@ -1,14 +1,118 @@
-"""Submissions in and out of their table; the domain never sees a row."""
+"""Submissions in and out of storage; the domain never sees a row.
+
+:class:`SubmissionRepository` is the port the use cases talk to (``tests/unit/fakes.py`` holds a fake of it);
+:class:`SqlSubmissionRepository` keeps submissions in the ``submissions`` and ``reviews`` tables.
+
+The repository is also the transaction's identity map: a submission asked for twice in one transaction is the
+same object, so a change made through one reference cannot be overwritten by a stale copy (a lost update).
+"""
 
 from __future__ import annotations
 
+import abc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from services.intake.adapters.tables import reviews, submissions
-from services.intake.domain.model import StoredReview, Submission
+from services.intake.domain.model import ReviewEntry, StoredReview, Submission
+
+
+class RaceLost(Exception):
+    """A write lost a race: another transaction stored the same key first (a submission id, a replaced
+    version, a review id or a review's number).  The transaction is lost; the caller answers from the
+    winner's state in a new one."""
+
+
+class SubmissionRepository(abc.ABC):
+    """Submissions and their reviews, within one transaction of a unit of work."""
+
+    def __init__(self) -> None:
+        self._identity: dict[str, Submission] = {}
+        self._locked: set[str] = set()
+
+    @property
+    def seen(self) -> list[Submission]:
+        """Every submission this transaction loaded or added (their events are collected at commit)."""
+        return list(self._identity.values())
+
+    def get(self, submission_id: str, for_update: bool = False) -> Submission | None:
+        """The submission, or None.  ``for_update``: lock it until the transaction ends, so that rules judged
+        on it are judged one transaction after the other."""
+        sub = self._identity.get(submission_id)
+        if sub is None:
+            sub = self._load(submission_id, for_update)
+            if sub is None:
+                return None
+            self._identity[submission_id] = sub
+        elif for_update and submission_id not in self._locked:
+            self._lock(submission_id)
+        if for_update:
+            self._locked.add(submission_id)
+        return sub
+
+    def add(self, sub: Submission) -> None:
+        self._insert(sub)
+        self._identity[sub.id] = sub
+
+    def history(self, submission_id: str) -> list[Submission]:
+        """Every version in the lineage of ``submission_id``, oldest first (empty when it is unknown)."""
+        first = self.get(submission_id)
+        if first is None:
+            return []
+        # walk back to the root, then forward to the newest
+        root = first
+        while root.replaces:
+            prev = self.get(root.replaces)
+            if prev is None:
+                break
+            root = prev
+        chain = [root]
+        while (newer := chain[-1].superseded_by) is not None:
+            nxt = self.get(newer)
+            if nxt is None:
+                break
+            chain.append(nxt)
+        return chain
+
+    @abc.abstractmethod
+    def save(self, sub: Submission) -> None:
+        """Write back a changed submission (superseded, reviewed)."""
+
+    @abc.abstractmethod
+    def current_rectification(self, hazard_ref: str) -> str | None:
+        """The id of the rectification that counts now for a hazard (``<inspection root>:<item code>``)."""
+
+    @abc.abstractmethod
+    def next_review_seq(self, submission_id: str) -> int:
+        """The number the next review of this submission gets (unique with the submission: a race loses)."""
+
+    @abc.abstractmethod
+    def record_review(
+        self, sub: Submission, seq: int, review_id: str | None, request_hash: str | None
+    ) -> None:
+        """Record the review ``sub`` was just given, under its number and the client's ``review_id``."""
+
+    @abc.abstractmethod
+    def review_by_id(self, review_id: str) -> StoredReview | None:
+        """The review recorded under a client's idempotency key, if any."""
+
+    @abc.abstractmethod
+    def reviews_of(self, submission_id: str) -> list[ReviewEntry]:
+        """A submission's reviews, oldest first."""
+
+    @abc.abstractmethod
+    def _load(self, submission_id: str, for_update: bool) -> Submission | None: ...
+
+    @abc.abstractmethod
+    def _lock(self, submission_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def _insert(self, sub: Submission) -> None: ...
 
 
 def _to_row(s: Submission) -> dict[str, Any]:
@@ -25,19 +129,14 @@ def _to_row(s: Submission) -> dict[str, Any]:
         "data": json.dumps(s.data, ensure_ascii=False, sort_keys=True),
         "computed": json.dumps(s.computed, ensure_ascii=False, sort_keys=True),
         "replaces": s.replaces,
-        "event_key": s.event_key or None,
-        "hazard_ref": _hazard_ref(s),
+        "event_key": s.order_key or None,
+        "hazard_ref": s.hazard_ref,
         "superseded_by": s.superseded_by,
         "review_status": s.review_status,
         "review_comment": s.review_comment,
         "reviewer": s.reviewer,
         "reviewed_at": s.reviewed_at,
     }
-
-
-def _hazard_ref(s: Submission) -> str | None:
-    hazard = s.computed.get("hazard") if s.form == "hazard_rectification" else None
-    return f"{hazard['inspection_root']}:{hazard['item_code']}" if hazard else None
 
 
 def _from_row(row: Any) -> Submission:
@@ -54,7 +153,8 @@ def _from_row(row: Any) -> Submission:
         data=json.loads(row.data),
         computed=json.loads(row.computed),
         replaces=row.replaces,
-        event_key=row.event_key or "",
+        # rows from before migration 0002 have no key stored: theirs was the enterprise, else the district
+        order_key=row.event_key or row.enterprise or row.district,
         superseded_by=row.superseded_by,
         review_status=row.review_status,
         review_comment=row.review_comment,
@@ -63,32 +163,46 @@ def _from_row(row: Any) -> Submission:
     )
 
 
-class SubmissionRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.seen: list[Submission] = []
+@contextmanager
+def race_lost() -> Iterator[None]:
+    """A unique constraint refused the write: say so in the port's terms."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise RaceLost(str(exc.orig)) from exc
 
-    def get(self, submission_id: str, for_update: bool = False) -> Submission | None:
+
+class SqlSubmissionRepository(SubmissionRepository):
+    def __init__(self, conn: Connection) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def _locking(self) -> bool:
+        # SQLite has no row locks: its BEGIN IMMEDIATE (services.common.db) serialises whole transactions.
+        return self._conn.dialect.name == "postgresql"
+
+    def _load(self, submission_id: str, for_update: bool) -> Submission | None:
         stmt = select(submissions).where(submissions.c.id == submission_id)
-        if for_update and self._conn.dialect.name == "postgresql":
+        if for_update and self._locking():
             stmt = stmt.with_for_update()
         row = self._conn.execute(stmt).first()
-        if row is None:
-            return None
-        sub = _from_row(row)
-        self.seen.append(sub)
-        return sub
+        return None if row is None else _from_row(row)
 
-    def add(self, sub: Submission) -> None:
-        self._conn.execute(insert(submissions).values(_to_row(sub)))
-        self.seen.append(sub)
+    def _lock(self, submission_id: str) -> None:
+        if self._locking():
+            self._conn.execute(
+                select(submissions.c.id).where(submissions.c.id == submission_id).with_for_update()
+            )
+
+    def _insert(self, sub: Submission) -> None:
+        with race_lost():
+            self._conn.execute(insert(submissions).values(_to_row(sub)))
 
     def save(self, sub: Submission) -> None:
-        row = _to_row(sub)
-        self._conn.execute(update(submissions).where(submissions.c.id == sub.id).values(row))
+        with race_lost():
+            self._conn.execute(update(submissions).where(submissions.c.id == sub.id).values(_to_row(sub)))
 
     def current_rectification(self, hazard_ref: str) -> str | None:
-        """The id of the rectification that counts now for a hazard (``<inspection root>:<item code>``)."""
         return self._conn.execute(
             select(submissions.c.id).where(
                 submissions.c.hazard_ref == hazard_ref,
@@ -98,30 +212,29 @@ class SubmissionRepository:
         ).scalar()
 
     def next_review_seq(self, submission_id: str) -> int:
-        """The number the next review of this submission gets (unique with the submission: a race loses)."""
         done = self._conn.execute(
             select(func.count()).select_from(reviews).where(reviews.c.submission_id == submission_id)
         ).scalar_one()
         return int(done) + 1
 
     def record_review(
-        self, sub: Submission, seq: int, review_id: str | None = None, request_hash: str | None = None
+        self, sub: Submission, seq: int, review_id: str | None, request_hash: str | None
     ) -> None:
-        self._conn.execute(
-            insert(reviews).values(
-                submission_id=sub.id,
-                seq=seq,
-                status=sub.review_status,
-                comment=sub.review_comment,
-                reviewer=sub.reviewer,
-                reviewed_at=sub.reviewed_at,
-                review_id=review_id,
-                request_hash=request_hash,
+        with race_lost():
+            self._conn.execute(
+                insert(reviews).values(
+                    submission_id=sub.id,
+                    seq=seq,
+                    status=sub.review_status,
+                    comment=sub.review_comment,
+                    reviewer=sub.reviewer,
+                    reviewed_at=sub.reviewed_at,
+                    review_id=review_id,
+                    request_hash=request_hash,
+                )
             )
-        )
 
     def review_by_id(self, review_id: str) -> StoredReview | None:
-        """The review recorded under a client's idempotency key, if any."""
         row = self._conn.execute(select(reviews).where(reviews.c.review_id == review_id)).first()
         if row is None:
             return None
@@ -133,27 +246,7 @@ class SubmissionRepository:
             request_hash=row.request_hash or "",
         )
 
-    def history(self, submission_id: str) -> list[Submission]:
-        """Every version in the lineage of ``submission_id``, oldest first."""
-        first = self.get(submission_id)
-        if first is None:
-            return []
-        # walk back to the root, then forward to the newest
-        root = first
-        while root.replaces:
-            prev = self.get(root.replaces)
-            if prev is None:
-                break
-            root = prev
-        chain = [root]
-        while chain[-1].superseded_by:
-            nxt = self.get(chain[-1].superseded_by)
-            if nxt is None:
-                break
-            chain.append(nxt)
-        return chain
-
-    def reviews_of(self, submission_id: str) -> list[dict[str, Any]]:
+    def reviews_of(self, submission_id: str) -> list[ReviewEntry]:
         rows = self._conn.execute(
             select(reviews).where(reviews.c.submission_id == submission_id).order_by(reviews.c.seq)
         ).all()

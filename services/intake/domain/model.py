@@ -1,59 +1,41 @@
-"""A submission, its versions and its review: the rules a field submission lives by.
+"""A submission, its versions and its reviews: the rules a field submission lives by.
 
 Rules (ODK Central's model, which field teams already know):
 - the client names each submission with a UUID; the same id with the same content is the same submission
   (a retry), the same id with other content is a conflict;
-- a correction is a new submission naming the one it ``replaces``; only the newest version counts, the old
-  stays readable as history, and a version can be replaced only once;
+- a correction is a new submission naming the one it ``replaces``, of the same form; only the newest version
+  counts, the old stays readable as history, and a version can be replaced only once;
+- a rectification names a factory inspection and one of its failed items: the hazard must be one the
+  newest version of that inspection found, it cannot be fixed before it was found, and a hazard has one
+  counting rectification (a second is a correction of the first, or comes after the first was rejected);
 - bureau staff review the current version: approved, has_issues or rejected (a rejection needs a comment);
   a review may carry the client's ``review_id`` (a UUID), which makes its retries safe in the same way.
-Every change raises an event, written to the outbox in the same transaction.
+Every change raises a domain event (``events``), written to the outbox in the same transaction.
+
+Only the standard library (and the shared canonical JSON) here: these rules are tested without a database.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypedDict
 
-from services.eventlog.envelope import TYPE_PREFIX, Event, canonical_json
+from services.common.canonical import canonical_json
+from services.intake.domain import errors
+from services.intake.domain.errors import DomainError
+from services.intake.domain.events import DomainEvent, SubmissionReceived, SubmissionReviewed, Version
 
-SOURCE = "/score/intake"
-ACCEPTED = TYPE_PREFIX + "submission.accepted.v1"
-CORRECTED = TYPE_PREFIX + "submission.corrected.v1"
-REVIEWED = TYPE_PREFIX + "submission.reviewed.v1"
-
-REVIEW_STATES = ("pending", "approved", "has_issues", "rejected")
+INSPECTION = "factory_inspection"
+RECTIFICATION = "hazard_rectification"
 REVIEW_DECISIONS = ("approved", "has_issues", "rejected")
 
 
-class DomainError(Exception):
-    """A request that is well-formed but breaks a rule; ``status`` is the HTTP status it maps to."""
-
-    status = 422
-
-    def __init__(self, code: str, message: dict[str, str], path: str = "") -> None:
-        super().__init__(message.get("en", code))
-        self.code = code
-        self.message = message
-        self.path = path
-
-
-class Conflict(DomainError):
-    status = 409
-
-
-class NotFound(DomainError):
-    status = 404
-
-
-def content_hash(canonical: dict[str, Any]) -> str:
+def content_hash(canonical: Mapping[str, Any]) -> str:
+    """What identifies a submission's (or a review's) content: a retry must hash the same."""
     return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat()
 
 
 def review_request_hash(submission_id: str, decision: str, comment: str | None, reviewer: str) -> str:
@@ -61,6 +43,23 @@ def review_request_hash(submission_id: str, decision: str, comment: str | None, 
     return content_hash(
         {"submission_id": submission_id, "status": decision, "comment": comment, "reviewer": reviewer}
     )
+
+
+class ReviewAnswer(TypedDict, total=False):
+    submission_id: str
+    review_status: str
+    seq: int
+    review_id: str  # only when the client sent one
+
+
+class ReviewEntry(TypedDict):
+    """One review in a submission's history."""
+
+    seq: int
+    status: str
+    comment: str | None
+    reviewer: str
+    at: str
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class StoredReview:
     status: str
     request_hash: str
 
-    def answer(self) -> dict[str, Any]:
+    def answer(self) -> ReviewAnswer:
         """The answer the first request got; a retry gets it again, word for word."""
         return {
             "submission_id": self.submission_id,
@@ -81,6 +80,94 @@ class StoredReview:
             "seq": self.seq,
             "review_id": self.review_id,
         }
+
+    def retried(self, request_hash: str) -> ReviewAnswer:
+        """The answer to a retry under this ``review_id``, which must ask for what the first request did."""
+        if request_hash != self.request_hash:
+            raise DomainError(errors.REVIEW_ID_REUSED, path="review_id", review_id=self.review_id)
+        return self.answer()
+
+
+class FoundHazard(TypedDict):
+    """A hazard as the inspection that found it computed it (``computed.hazards[]``)."""
+
+    hazard_id: str
+    item_code: str
+    category: str
+    severity: str
+    deadline: str
+
+
+class HazardFacts(FoundHazard):
+    """What a rectification's ``computed.hazard`` carries, so a consumer can place it without a lookup."""
+
+    inspection_id: str  # the inspection's newest version, on which the hazard was judged
+    inspection_root: str  # its first version, which names the hazard across corrections
+    found_on: str
+    district: str
+    industry: str
+
+
+@dataclass(frozen=True)
+class HazardToRectify:
+    """The hazard a rectification closes, judged on the newest version of the inspection that found it."""
+
+    facts: HazardFacts
+    named_as: str  # the inspection id the rectification gave (any version of it), for messages
+    enterprise: str | None  # the inspected enterprise: a rectification is about it
+    order_key: str  # the inspection's: the rectification is read after the inspection it closes
+
+    @property
+    def ref(self) -> str:
+        """``<inspection's first version>:<item code>``: the same hazard whatever corrections came since."""
+        return hazard_ref(self.facts["inspection_root"], self.facts["item_code"])
+
+    def claim(self, counting_rectification: str | None, replaces: str | None) -> None:
+        """One counting rectification per hazard: a second one must be a correction of the first."""
+        if counting_rectification is not None and counting_rectification != replaces:
+            raise DomainError(
+                errors.ALREADY_RECTIFIED,
+                path="data.item_code",
+                inspection_id=self.named_as,
+                item_code=self.facts["item_code"],
+                by=counting_rectification,
+            )
+
+
+def hazard_ref(inspection_root: str, item_code: str) -> str:
+    return f"{inspection_root}:{item_code}"
+
+
+def hazard_to_rectify(
+    lineage: Sequence[Submission], inspection_id: str, item_code: str, rectified_on: date
+) -> HazardToRectify:
+    """The hazard at ``item_code`` of the inspection ``inspection_id`` names, given that inspection's
+    ``lineage`` (every version, oldest first; empty when nothing by that id was received).
+
+    The hazard is judged on the newest version (a correction may have removed it) and named by the first.
+    """
+    if not lineage or lineage[-1].form != INSPECTION:
+        raise DomainError(errors.UNKNOWN_INSPECTION, path="data.inspection_id", inspection_id=inspection_id)
+    root, newest = lineage[0], lineage[-1]
+    found: dict[str, FoundHazard] = {h["item_code"]: h for h in newest.computed.get("hazards", [])}
+    if item_code not in found:
+        raise DomainError(
+            errors.UNKNOWN_HAZARD, path="data.item_code", inspection_id=inspection_id, item_code=item_code
+        )
+    found_on = str(newest.data["inspection_date"])
+    if rectified_on < date.fromisoformat(found_on):
+        raise DomainError(errors.RECTIFIED_BEFORE_FOUND, path="data.rectified_on", found_on=found_on)
+    facts: HazardFacts = {
+        **found[item_code],
+        "inspection_id": newest.id,
+        "inspection_root": root.id,
+        "found_on": found_on,
+        "district": newest.district,
+        "industry": newest.data["enterprise"]["industry"],
+    }
+    return HazardToRectify(
+        facts=facts, named_as=inspection_id, enterprise=newest.enterprise, order_key=newest.order_key
+    )
 
 
 @dataclass
@@ -97,19 +184,75 @@ class Submission:
     data: dict[str, Any]
     computed: dict[str, Any]
     replaces: str | None = None
-    #: the Kafka key of every event of this submission's lineage; fixed by its first version, so a
-    #: correction that fixes a mistyped credit code still follows the versions it replaces in order
-    event_key: str = ""
+    #: the key that keeps every event of this submission's lineage in order; fixed by its first version, so
+    #: a correction that fixes a mistyped credit code still follows the versions it replaces
+    order_key: str = ""
     superseded_by: str | None = None
     review_status: str = "pending"
     review_comment: str | None = None
     reviewer: str | None = None
     reviewed_at: str | None = None
-    events: list[Event] = field(default_factory=list, repr=False, compare=False)
+    events: list[DomainEvent] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def receive(
+        cls,
+        *,
+        id: str,
+        form: str,
+        form_version: int,
+        district: str,
+        enterprise: str | None,
+        collector: dict[str, Any],
+        collected_at: datetime,
+        received_at: datetime,
+        content_hash: str,
+        data: dict[str, Any],
+        computed: Mapping[str, Any],
+        replaces: str | None = None,
+        replacing: Submission | None = None,
+        rectifies: HazardToRectify | None = None,
+    ) -> Submission:
+        """A new version, announced: a first one, or a correction of ``replacing`` (the stored version its
+        ``replaces`` names; None when nothing by that id is stored).  A rectification names the hazard it
+        closes (``rectifies``) and takes its enterprise and order from the inspection that found it."""
+        computed = dict(computed)
+        order_key = enterprise or district
+        if rectifies is not None:
+            enterprise = rectifies.enterprise
+            order_key = rectifies.order_key
+            computed["hazard"] = dict(rectifies.facts)
+        sub = cls(
+            id=id,
+            form=form,
+            form_version=form_version,
+            district=district,
+            enterprise=enterprise,
+            collector=collector,
+            collected_at=collected_at.isoformat(),
+            received_at=received_at.isoformat(),
+            content_hash=content_hash,
+            data=data,
+            computed=computed,
+            replaces=replaces,
+            order_key=order_key,
+        )
+        if replaces is not None:
+            if replacing is None:
+                raise DomainError(errors.UNKNOWN_SUBMISSION, path="replaces", submission_id=replaces)
+            replacing.supersede(sub)
+        sub.events.append(SubmissionReceived(version=sub.version(), order_key=sub.order_key, at=received_at))
+        return sub
 
     @property
     def current(self) -> bool:
         return self.superseded_by is None
+
+    @property
+    def hazard_ref(self) -> str | None:
+        """For a rectification: the hazard it closes (``<inspection's first version>:<item code>``)."""
+        hazard = self.computed.get("hazard") if self.form == RECTIFICATION else None
+        return hazard_ref(hazard["inspection_root"], hazard["item_code"]) if hazard else None
 
     def receipt(self) -> dict[str, Any]:
         """What the client keeps as proof: identical on every retry of the same submission."""
@@ -124,7 +267,13 @@ class Submission:
             "computed": self.computed,
         }
 
-    def event_data(self) -> dict[str, Any]:
+    def retried(self, content_hash: str) -> dict[str, Any]:
+        """The receipt for a retry of this submission, which must send the same content."""
+        if content_hash != self.content_hash:
+            raise DomainError(errors.ID_REUSED, path="submission_id", submission_id=self.id)
+        return self.receipt()
+
+    def version(self) -> Version:
         return {
             "submission_id": self.id,
             "form": self.form,
@@ -139,82 +288,34 @@ class Submission:
             "computed": self.computed,
         }
 
-    def key(self) -> str:
-        # Kafka key: one enterprise's events (inspection, rectifications, corrections, reviews) stay in order.
-        return self.event_key or self.enterprise or self.district
-
-    def announce_received(self) -> None:
-        self.events.append(
-            Event.new(
-                type=CORRECTED if self.replaces else ACCEPTED,
-                source=SOURCE,
-                subject=self.id,
-                key=self.key(),
-                data=self.event_data(),
-                # Stable id: the event of a submission version is minted from its id, so no retry can mint
-                # a second one.
-                id=f"{self.id}:received",
-                time=datetime.fromisoformat(self.received_at),
-            )
-        )
-
     def supersede(self, by: Submission) -> None:
+        """``by`` replaces this version; it keeps the lineage's order even if it names another enterprise."""
         if self.superseded_by is not None:
-            raise Conflict(
-                "already_replaced",
-                {
-                    "en": f"submission {self.id} was already replaced by {self.superseded_by}",
-                    "zh": f"提交 {self.id} 已被 {self.superseded_by} 更正，不能再次更正",
-                },
-                path="replaces",
+            raise DomainError(
+                errors.ALREADY_REPLACED, path="replaces", submission_id=self.id, by=self.superseded_by
             )
         if by.form != self.form:
             raise DomainError(
-                "replaces_other_form",
-                {
-                    "en": f"a {by.form} cannot replace a {self.form}",
-                    "zh": f"{by.form} 表单不能更正 {self.form} 表单",
-                },
-                path="replaces",
+                errors.REPLACES_OTHER_FORM, path="replaces", form=by.form, replaced_form=self.form
             )
         self.superseded_by = by.id
+        by.order_key = self.order_key
 
     def review(self, decision: str, comment: str | None, reviewer: str, at: datetime, seq: int) -> None:
         if decision not in REVIEW_DECISIONS:
-            raise DomainError(
-                "invalid_choice",
-                {
-                    "en": f"must be one of {', '.join(REVIEW_DECISIONS)}",
-                    "zh": f"必须是以下之一：{', '.join(REVIEW_DECISIONS)}",
-                },
-                path="status",
-            )
+            raise DomainError(errors.INVALID_CHOICE, path="status", choices=", ".join(REVIEW_DECISIONS))
         if decision == "rejected" and not (comment or "").strip():
-            raise DomainError(
-                "comment_required",
-                {"en": "a rejection needs a comment", "zh": "驳回时必须填写意见"},
-                path="comment",
-            )
-        if not self.current:
-            raise Conflict(
-                "not_current",
-                {
-                    "en": f"submission {self.id} was replaced by {self.superseded_by}; review the newest version",
-                    "zh": f"提交 {self.id} 已被 {self.superseded_by} 更正，请审核最新版本",
-                },
-            )
+            raise DomainError(errors.COMMENT_REQUIRED, path="comment")
+        if self.superseded_by is not None:
+            raise DomainError(errors.NOT_CURRENT, submission_id=self.id, by=self.superseded_by)
         previous = self.review_status
         self.review_status = decision
         self.review_comment = comment
         self.reviewer = reviewer
-        self.reviewed_at = iso(at)
+        self.reviewed_at = at.isoformat()
         self.events.append(
-            Event.new(
-                type=REVIEWED,
-                source=SOURCE,
-                subject=self.id,
-                key=self.key(),
-                data={
+            SubmissionReviewed(
+                review={
                     "submission_id": self.id,
                     "form": self.form,
                     "district": self.district,
@@ -224,7 +325,8 @@ class Submission:
                     "reviewer": reviewer,
                     "reviewed_at": self.reviewed_at,
                 },
-                id=f"{self.id}:review:{seq}",
-                time=at,
+                seq=seq,
+                order_key=self.order_key,
+                at=at,
             )
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +11,23 @@ from werkzeug.exceptions import HTTPException
 
 from services.common.config import Settings, from_env
 from services.common.webapp import make_flask_app
+from services.eventlog.metrics import outbox_metrics
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
-from services.intake.domain.model import DomainError
+from services.intake.domain import errors as rules
+from services.intake.domain.errors import DomainError
 from services.intake.entrypoints import jsonbody
-from services.intake.forms.base import UUID_PATTERN
+from services.intake.entrypoints.docs import docs
+from services.intake.entrypoints.responses import (
+    INVALID_REVIEW,
+    domain_error,
+    error,
+    field_error,
+    invalid_body,
+    lang,
+    text,
+)
+from services.intake.entrypoints.review_request import SUBMISSION_ID, review_errors
 from services.intake.service_layer import handlers
 
 log = logging.getLogger(__name__)
@@ -28,45 +39,10 @@ def _intake() -> Intake:
     return intake
 
 
-def _lang() -> str:
-    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh")
-    return "en" if best and best.startswith("en") else "zh"
-
-
 @api.after_request
 def _content_language(response: Response) -> Response:
-    response.headers["Content-Language"] = "zh-CN" if _lang() == "zh" else "en"
+    response.headers["Content-Language"] = "zh-CN" if lang() == "zh" else "en"
     return response
-
-
-def _error(
-    status: int, code: str, message: dict[str, str], errors: list[dict[str, str]] | None = None
-) -> Response:
-    body: dict[str, Any] = {"error": {"code": code, "message": _text(message) or code}}
-    if errors is not None:
-        body["error"]["errors"] = errors
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
-
-
-def _text(message: dict[str, str]) -> str:
-    return message.get(_lang()) or message.get("en", "")
-
-
-def _invalid_body(errors: list[forms.FieldError]) -> dict[str, Any]:
-    return {
-        "error": {
-            "code": "invalid",
-            "message": _text({"en": "the submission is not valid", "zh": "提交内容未通过校验"}),
-            "errors": [{"path": e.path, "code": e.code, "message": _text(e.message)} for e in errors],
-        }
-    }
-
-
-def _domain_error_body(exc: DomainError) -> dict[str, Any]:
-    errors = [{"path": exc.path, "code": exc.code, "message": _text(exc.message)}] if exc.path else []
-    return {"error": {"code": exc.code, "message": _text(exc.message), "errors": errors}}
 
 
 def _json_body() -> Any:
@@ -77,7 +53,7 @@ def _json_body() -> Any:
     (:func:`_ambiguities`), so that a batch can refuse only the items that hold them.
     """
     if not request.mimetype or request.mimetype != "application/json":
-        return _error(
+        return error(
             415,
             "unsupported_media_type",
             {"en": "send the body as application/json", "zh": "请求体必须是 application/json"},
@@ -86,14 +62,14 @@ def _json_body() -> Any:
     try:
         return jsonbody.loads(raw)
     except jsonbody.Unreadable as exc:
-        return _error(400, exc.code, exc.message)
+        return error(400, exc.code, exc.message)
 
 
 def _ambiguities(problems: list[jsonbody.Problem], drop: int = 0) -> tuple[int, dict[str, Any]] | None:
     """422 with every duplicate key and lone surrogate by path, or None when there is none."""
     if not problems:
         return None
-    return 422, _invalid_body([p.field_error(drop) for p in problems])
+    return 422, invalid_body([p.field_error(drop) for p in problems])
 
 
 def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
@@ -105,9 +81,9 @@ def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
         )
         receipt = handlers.submit(intake.uow(), valid, intake.clock)
     except forms.Invalid as exc:
-        return 422, _invalid_body(exc.errors)
+        return 422, invalid_body(exc.errors)
     except DomainError as exc:
-        return exc.status, _domain_error_body(exc)
+        return domain_error(exc)
     return (201 if receipt.created else 200), receipt.body
 
 
@@ -145,7 +121,7 @@ def post_batch() -> Any:
         return jsonify(refused[1]), refused[0]
     items = body.get("submissions") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
-        return _error(
+        return error(
             422,
             "invalid",
             {
@@ -155,7 +131,7 @@ def post_batch() -> Any:
             [{"path": "submissions", "code": "required", "message": "expected a non-empty list"}],
         )
     if len(items) > limit:
-        return _error(
+        return error(
             413,
             "batch_too_large",
             {
@@ -171,15 +147,16 @@ def post_batch() -> Any:
     return jsonify({"accepted": accepted, "rejected": len(results) - accepted, "results": results}), 207
 
 
-#: A submission id as the forms accept it; anything else cannot name a stored submission.  Checked before
-#: the database sees it: PostgreSQL refuses a NUL character in a query parameter with an error, not a miss.
-#: a submission's or a review's id: a UUID in its 36-character form (the forms' pattern)
-SUBMISSION_ID = re.compile(UUID_PATTERN)
+def _domain_error_response(exc: DomainError) -> Response:
+    status, body = domain_error(exc)
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
 
 
 def _no_such_submission(submission_id: str) -> Response:
-    shown = submission_id[:64]
-    return _error(404, "not_found", {"en": f"no submission {shown}", "zh": f"没有编号为 {shown} 的提交"})
+    """404 for an id that is not a UUID: it cannot name a stored submission (the database never sees it)."""
+    return _domain_error_response(DomainError(rules.NOT_FOUND, submission_id=submission_id[:64]))
 
 
 @api.get("/submissions/<submission_id>")
@@ -189,64 +166,7 @@ def get_submission(submission_id: str) -> Any:
     try:
         return jsonify(handlers.get_submission(_intake().uow(), submission_id.lower()))
     except DomainError as exc:
-        return _error(exc.status, exc.code, exc.message)
-
-
-#: C0 controls and DEL; a comment keeps tabs and line breaks.  PostgreSQL cannot store NUL in text at all.
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-REVIEWER_MAX = 64  # the reviewer columns' width
-COMMENT_MAX = 2000
-
-
-def _review_errors(body: Any) -> list[dict[str, str]]:
-    """Every reason the review body cannot be recorded, by path (empty when it can)."""
-    if not isinstance(body, dict):
-        return [{"path": "", "code": "invalid_type", "message": "expected a JSON object"}]
-    ambiguous = jsonbody.problems(body)
-    if ambiguous:
-        return [
-            {"path": e.path, "code": e.code, "message": _text(e.message)}
-            for e in (p.field_error() for p in ambiguous)
-        ]
-    errors = []
-    for name in ("status", "reviewer"):
-        if not isinstance(body.get(name), str) or not body.get(name):
-            errors.append({"path": name, "code": "required", "message": f"{name} is required (a string)"})
-    reviewer, comment = body.get("reviewer"), body.get("comment")
-    if isinstance(reviewer, str) and (len(reviewer) > REVIEWER_MAX or _CONTROL.search(reviewer)):
-        errors.append(
-            {
-                "path": "reviewer",
-                "code": "invalid_format",
-                "message": f"reviewer must be 1 to {REVIEWER_MAX} characters without control characters",
-            }
-        )
-    if comment is not None and not isinstance(comment, str):
-        errors.append({"path": "comment", "code": "invalid_type", "message": "comment must be a string"})
-    elif isinstance(comment, str) and (len(comment) > COMMENT_MAX or _CONTROL_IN_TEXT.search(comment)):
-        errors.append(
-            {
-                "path": "comment",
-                "code": "invalid_format",
-                "message": f"comment must be at most {COMMENT_MAX} characters without control characters",
-            }
-        )
-    review_id = body.get("review_id")
-    if review_id is not None and not (isinstance(review_id, str) and SUBMISSION_ID.fullmatch(review_id)):
-        errors.append(
-            {
-                "path": "review_id",
-                "code": "invalid_format",
-                "message": _text(
-                    {
-                        "en": "review_id must be a UUID in its 36-character form",
-                        "zh": "review_id 必须是 36 位格式的 UUID",
-                    }
-                ),
-            }
-        )
-    return errors
+        return _domain_error_response(exc)
 
 
 @api.post("/submissions/<submission_id>/review")
@@ -258,9 +178,9 @@ def post_review(submission_id: str) -> Any:
     body = _json_body()
     if isinstance(body, Response):
         return body
-    errors = _review_errors(body)
+    errors = review_errors(body)
     if errors:
-        return _error(422, "invalid", {"en": "the review is not valid", "zh": "审核内容未通过校验"}, errors)
+        return error(422, "invalid", INVALID_REVIEW, [field_error(e) for e in errors])
     if not SUBMISSION_ID.fullmatch(submission_id):
         return _no_such_submission(submission_id)
     review_id = body.get("review_id")
@@ -276,12 +196,7 @@ def post_review(submission_id: str) -> Any:
             review_id=review_id.lower() if review_id else None,
         )
     except DomainError as exc:
-        errs = (
-            [{"path": exc.path, "code": exc.code, "message": exc.message.get(_lang(), "")}]
-            if exc.path
-            else None
-        )
-        return _error(exc.status, exc.code, exc.message, errs)
+        return _domain_error_response(exc)
     resp = jsonify(receipt.body)
     if receipt.replayed:
         # As payment APIs do: tell a client (and its logs) that this answer is a replay, nothing new happened.
@@ -297,15 +212,13 @@ def list_forms() -> Any:
 def create_app(settings: Settings | None = None, intake: Intake | None = None) -> Flask:
     """Application factory: ``flask --app services.intake.entrypoints.app run`` or ``score run``."""
     settings = settings or from_env()
-    from services.intake.entrypoints.docs import docs  # docs imports this module: here, not at the top
-
     app = make_flask_app(
         __name__,
         extensions={"score.intake": intake or bootstrap(settings)},
         blueprints=[api, docs],
         log=log,
         http_message=_http_message,
-        fault_message=lambda: _text(_FAULT_MESSAGE),
+        fault_message=lambda: text(_FAULT_MESSAGE),
         max_request_bytes=settings.max_request_bytes,
     )
 
@@ -313,8 +226,6 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
     def metrics() -> Any:
         """Outbox backlog, oldest unpublished age and what has been published (JSON, for alerting); on the
         embedded default, where the outbox is the event log itself, the log's end and no backlog."""
-        from services.eventlog.metrics import outbox_metrics
-
         intake: Intake = app.extensions["score.intake"]
         relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
         return outbox_metrics(intake.engine, relay, relayed=intake.settings.uses_kafka)
@@ -346,4 +257,4 @@ def _http_message(exc: HTTPException) -> str:
     if exc.code == 413:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         message = {k: v.format(limit=limit) for k, v in message.items()}
-    return _text(message)
+    return text(message)

@@ -13,8 +13,9 @@ from apispec import APISpec
 from flask import Blueprint, jsonify
 
 from services.common.openapi import ERROR_SCHEMA
-from services.intake.entrypoints.app import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
+from services.intake.domain.model import REVIEW_DECISIONS
 from services.intake.entrypoints.jsonbody import MAX_DEPTH
+from services.intake.entrypoints.review_request import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
 from services.intake.forms.jsonschema_export import document
 from services.intake.forms.registry import FORMS
 
@@ -229,7 +230,7 @@ def openapi() -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["status", "reviewer"],
                                 "properties": {
-                                    "status": {"enum": ["approved", "has_issues", "rejected"]},
+                                    "status": {"enum": list(REVIEW_DECISIONS)},
                                     "reviewer": {"type": "string", "minLength": 1, "maxLength": REVIEWER_MAX},
                                     "comment": {"type": "string", "maxLength": COMMENT_MAX},
                                     "review_id": {

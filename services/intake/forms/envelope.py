@@ -13,8 +13,10 @@ from typing import Any
 
 from marshmallow import ValidationError, validates, validates_schema
 
-from .base import AnyObject, Choice, DistrictCode, FormSchema, Integer, Obj, Person, Timestamp, Uuid
 from .errors import Err, Tr
+from .fields import AnyObject, Choice, DistrictCode, Integer, Timestamp, Uuid
+from .objects import FormSchema, Obj
+from .people import Person
 from .registry import FORMS
 
 SERVER_CLOCK = Tr(

@@ -64,8 +64,9 @@ def fail(code: str, **params: Any) -> ValidationError:
     return ValidationError([Err(code, **params)])
 
 
-#: code -> (English, Chinese) templates; parameters in braces.  Every code the forms can produce is here:
-#: a test checks that each message renders in both languages.
+#: code -> (English, Chinese) templates; parameters in braces.  Every code the forms and the domain
+#: (``services.intake.domain.errors``) can produce is here: a test checks that each message renders in both
+#: languages.
 MESSAGES: dict[str, tuple[str, str]] = {
     "required": ("is required", "为必填项"),
     "unknown_field": (
@@ -127,6 +128,56 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "must name an earlier submission, not this submission's own id",
         "必须是之前某次提交的编号，不能是本次提交自己的 submission_id",
     ),
+    # --- the domain's rules (services.intake.domain): whole sentences, since they may concern no field ---
+    "id_reused": (
+        "submission {submission_id} was already received with different content; "
+        "send a correction with a new id and replaces set instead",
+        "提交编号 {submission_id} 已用于内容不同的提交；如需更正，请使用新编号并填写 replaces",
+    ),
+    "already_replaced": (
+        "submission {submission_id} was already replaced by {by}",
+        "提交 {submission_id} 已被 {by} 更正，不能再次更正",
+    ),
+    "replaces_other_form": (
+        "a {form} cannot replace a {replaced_form}",
+        "{form} 表单不能更正 {replaced_form} 表单",
+    ),
+    "unknown_submission": (
+        "replaces names submission {submission_id}, which does not exist",
+        "replaces 指向的提交 {submission_id} 不存在",
+    ),
+    "unknown_inspection": (
+        "no factory inspection {inspection_id} was received",
+        "未收到编号为 {inspection_id} 的工厂检查",
+    ),
+    "unknown_hazard": (
+        "inspection {inspection_id} found no hazard at item {item_code}",
+        "检查 {inspection_id} 中检查项 {item_code} 没有隐患",
+    ),
+    "rectified_before_found": (
+        "must not be before the inspection date {found_on}",
+        "整改日期不能早于检查日期 {found_on}",
+    ),
+    "already_rectified": (
+        "hazard {item_code} of inspection {inspection_id} was already rectified by {by}; "
+        "send a correction with replaces set to change it",
+        "检查 {inspection_id} 的隐患 {item_code} 已由 {by} 整改；如需修改，请提交更正并填写 replaces",
+    ),
+    "comment_required": ("a rejection needs a comment", "驳回时必须填写意见"),
+    "not_current": (
+        "submission {submission_id} was replaced by {by}; review the newest version",
+        "提交 {submission_id} 已被 {by} 更正，请审核最新版本",
+    ),
+    "review_id_reused": (
+        "review {review_id} was already recorded with different content; "
+        "send a new review with a new review_id instead",
+        "审核编号 {review_id} 已用于内容不同的审核；如需重新审核，请使用新的审核编号",
+    ),
+    "concurrent_review": (
+        "another review was recorded at the same moment; reload and retry",
+        "同时有另一条审核记录，请刷新后重试",
+    ),
+    "not_found": ("no submission {submission_id}", "没有编号为 {submission_id} 的提交"),
 }
 
 

@@ -16,19 +16,11 @@ from marshmallow import ValidationError, validates, validates_schema
 from services.common.codes import SCORE_MODULES, industries
 
 from . import scoring
-from .base import (
-    Choice,
-    CreditCode,
-    DataSchema,
-    FormSchema,
-    Integer,
-    IsoDate,
-    ListOf,
-    Obj,
-    Text,
-    parse_date,
-)
+from .dataschema import DataSchema
 from .errors import Err, Tr
+from .fields import Choice, CreditCode, Integer, IsoDate, ListOf, Text
+from .formats import parse_date
+from .objects import FormSchema, Obj
 
 CATEGORIES = (
     "machinery",

@@ -12,9 +12,12 @@ from typing import Any
 
 from marshmallow import validates
 
-from .base import DataSchema, IsoDate, Obj, Person, Text, Uuid
+from .dataschema import DataSchema
 from .errors import Tr
 from .factory_inspection import ITEM_CODE, ITEM_CODE_PATTERN
+from .fields import IsoDate, Text, Uuid
+from .objects import Obj
+from .people import Person
 
 
 class HazardRectification(DataSchema):

@@ -20,8 +20,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import DataSchema, object_json_schema
+from .dataschema import DataSchema
 from .envelope import Envelope
+from .objects import object_json_schema
 from .registry import FORMS, schema_path
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

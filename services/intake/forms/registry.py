@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import DataSchema
+from .dataschema import DataSchema
 from .factory_inspection import FactoryInspection
 from .hazard_rectification import HazardRectification
 from .worker_survey import WorkerSurvey

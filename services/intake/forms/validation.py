@@ -15,9 +15,9 @@ from marshmallow import ValidationError
 
 from services.common import clock
 
-from .base import OBJECT
 from .envelope import Envelope
 from .errors import FieldError, Invalid, field_errors, make
+from .formats import OBJECT
 from .registry import FORMS
 
 

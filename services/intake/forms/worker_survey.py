@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import scoring
-from .base import Boolean, Choice, CreditCode, DataSchema, FormSchema, Integer, Obj
+from .dataschema import DataSchema
 from .errors import Tr
+from .fields import Boolean, Choice, CreditCode, Integer
+from .objects import FormSchema, Obj
 
 AGE_BANDS = ("16-24", "25-34", "35-44", "45-54", "55+")
 TENURE_BANDS = ("<1y", "1-3y", "3-5y", "5y+")
