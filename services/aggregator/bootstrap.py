@@ -61,7 +61,9 @@ class Aggregator:
 
             def rollups() -> int:
                 if not publisher:
-                    publisher.append(KafkaPublisher(s.kafka_bootstrap_servers, s.rollup_topic, security=security))
+                    publisher.append(
+                        KafkaPublisher(s.kafka_bootstrap_servers, s.rollup_topic, security=security)
+                    )
                 return publish_pending(self.engine, publisher[0], s.rollup_topic)
 
         return Consumer(

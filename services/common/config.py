@@ -76,7 +76,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         )
     mechanism = env.get("SCORE_KAFKA_SASL_MECHANISM") or Settings.kafka_sasl_mechanism
     if mechanism not in KAFKA_SASL_MECHANISMS:
-        raise ConfigError(f"SCORE_KAFKA_SASL_MECHANISM={mechanism!r}: one of {', '.join(KAFKA_SASL_MECHANISMS)}")
+        raise ConfigError(
+            f"SCORE_KAFKA_SASL_MECHANISM={mechanism!r}: one of {', '.join(KAFKA_SASL_MECHANISMS)}"
+        )
     if protocol.startswith("SASL_") and not username:
         raise ConfigError(f"SCORE_KAFKA_SECURITY_PROTOCOL={protocol} needs SCORE_KAFKA_USERNAME")
     return Settings(

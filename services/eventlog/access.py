@@ -104,8 +104,13 @@ def _user_acls(admin: KafkaAdminClient, user: str) -> set[tuple[int, str, int, i
 
 def _key(acl: ACL) -> tuple[int, str, int, int, int]:
     p = acl.resource_pattern
-    return (int(p.resource_type), str(p.resource_name), int(p.pattern_type), int(acl.operation),
-            int(acl.permission_type))
+    return (
+        int(p.resource_type),
+        str(p.resource_name),
+        int(p.pattern_type),
+        int(acl.operation),
+        int(acl.permission_type),
+    )
 
 
 def grant(

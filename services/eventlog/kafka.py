@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
+import ssl
+import struct
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -14,11 +15,8 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     ClusterAuthorizationFailedError,
     KafkaTimeoutError,
-    NoBrokersAvailable,
-    SaslAuthenticationFailedError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
-    UnsupportedSaslMechanismError,
 )
 from kafka.structs import OffsetAndMetadata
 
@@ -49,35 +47,6 @@ class KafkaLoginError(ConfigError):
     """The broker refused our login, or closed every request of a client that gave none."""
 
 
-class _LoginFailures(logging.Handler):
-    """Remembers when kafka-python last logged a refused login, and the broker's reason.
-
-    kafka-python treats a refused login like a broker that is down: it retries until its bootstrap timeout
-    and then raises only ``KafkaTimeoutError: Unable to bootstrap``; the real cause,
-    ``SaslAuthenticationFailedError``, reaches nothing but its log records (as an argument of the message).
-    """
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self._lock_ = threading.Lock()
-        self._last: tuple[float, str] | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        for arg in args:
-            if isinstance(arg, SaslAuthenticationFailedError | UnsupportedSaslMechanismError):
-                with self._lock_:
-                    self._last = (time.monotonic(), str(arg))
-
-    def since(self, started: float) -> str | None:
-        with self._lock_:
-            last = self._last
-        return last[1] if last is not None and last[0] >= started else None
-
-
-_login_failures = _LoginFailures()
-logging.getLogger("kafka.net").addHandler(_login_failures)
-
 _Client = TypeVar("_Client")
 
 
@@ -91,32 +60,125 @@ def connect(
     client without one; any other failure is raised as it is.
     """
     security = dict(security or {})
-    started = time.monotonic()
     try:
         return make(bootstrap_servers=bootstrap_servers, **security, **kwargs)
-    except (KafkaTimeoutError, NoBrokersAvailable) as exc:
-        error = _login_error(bootstrap_servers, security, started)
+    except KafkaTimeoutError as exc:
+        error = _login_error(bootstrap_servers, security)
         if error is None:
             raise
         log.error("%s", error)
         raise error from exc
 
 
-def _login_error(bootstrap_servers: str, security: Mapping[str, Any], started: float) -> KafkaLoginError | None:
-    reason = _login_failures.since(started)
-    if reason is not None:
-        return KafkaLoginError(
-            f"Kafka at {bootstrap_servers} refused the login of user {security.get('sasl_plain_username')!r} "
-            f"({security.get('sasl_mechanism')}): {reason}. Check SCORE_KAFKA_USERNAME and "
-            "SCORE_KAFKA_PASSWORD / SCORE_KAFKA_PASSWORD_FILE (and SCORE_KAFKA_SASL_MECHANISM)."
-        )
-    if security.get("security_protocol", "PLAINTEXT") == "PLAINTEXT" and _accepts_tcp(bootstrap_servers):
+def _login_error(bootstrap_servers: str, security: Mapping[str, Any]) -> KafkaLoginError | None:
+    protocol = security.get("security_protocol", "PLAINTEXT")
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL") and str(security.get("sasl_mechanism", "")).startswith(
+        "SCRAM-"
+    ):
+        reason = _scram_refusal(bootstrap_servers, security)
+        if reason is not None:
+            return KafkaLoginError(
+                f"Kafka at {bootstrap_servers} refused the login of user {security.get('sasl_plain_username')!r} "
+                f"({security.get('sasl_mechanism')}): {reason}. Check SCORE_KAFKA_USERNAME and "
+                "SCORE_KAFKA_PASSWORD / SCORE_KAFKA_PASSWORD_FILE (and SCORE_KAFKA_SASL_MECHANISM)."
+            )
+    if protocol == "PLAINTEXT" and _accepts_tcp(bootstrap_servers):
         return KafkaLoginError(
             f"Kafka at {bootstrap_servers} accepts connections but answered no request of a client without a "
             "login: the broker requires authentication. Set SCORE_KAFKA_USERNAME and "
             "SCORE_KAFKA_PASSWORD_FILE (SCORE_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL)."
         )
     return None
+
+
+def _scram_refusal(
+    bootstrap_servers: str, security: Mapping[str, Any], timeout_s: float = 10.0
+) -> str | None:
+    """Log in once with SCRAM, by hand, and say why the broker refused (None: accepted, or no answer).
+
+    kafka-python cannot tell: a Kafka 4 broker usually closes the connection after a wrong password's proof
+    instead of answering with the error, so kafka-python sees "socket disconnected" and retries as if the
+    broker were down. Here that close, right after the proof, is the refusal. SaslHandshake v1 and
+    SaslAuthenticate v0 are the two requests (KIP-152); the SCRAM arithmetic is kafka-python's own.
+    """
+    from kafka.net.sasl.scram import ScramClient
+
+    server = bootstrap_servers.split(",")[0].strip()
+    host, _, port = server.rpartition(":")
+    scram = ScramClient(
+        str(security.get("sasl_plain_username", "")),
+        str(security.get("sasl_plain_password", "")),
+        str(security["sasl_mechanism"]),
+    )
+    try:
+        sock: socket.socket = socket.create_connection(
+            (host.strip("[]") or "localhost", int(port)), timeout_s
+        )
+    except (OSError, ValueError):
+        return None  # down or unreachable: not a login problem
+    try:
+        if security.get("security_protocol") == "SASL_SSL":
+            context = ssl.create_default_context(cafile=security.get("ssl_cafile") or None)
+            sock = context.wrap_socket(sock, server_hostname=host.strip("[]"))
+        error, mechanisms = _handshake(sock, str(security["sasl_mechanism"]))
+        if error:
+            return f"the broker offers {', '.join(mechanisms) or 'no SASL mechanism'} (error {error})"
+        error, message, server_first = _authenticate(sock, 2, scram.first_message())
+        if error:
+            return message or f"error {error}"
+        scram.process_server_first_message(server_first)
+        try:
+            error, message, _ = _authenticate(sock, 3, scram.final_message())
+        except ConnectionError:
+            return "the broker closed the connection on the password's proof: wrong user name or password"
+        return (message or f"error {error}") if error else None
+    except (OSError, ValueError, struct.error):
+        return None
+    finally:
+        sock.close()
+
+
+def _request(sock: socket.socket, api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
+    """Send one request (header v1) and return the response body after its correlation id."""
+    client_id = b"score-login-check"
+    header = struct.pack(">hhih", api_key, version, correlation_id, len(client_id)) + client_id
+    sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+    size = struct.unpack(">i", _read(sock, 4))[0]
+    response = _read(sock, size)
+    if struct.unpack(">i", response[:4])[0] != correlation_id:
+        raise ValueError("unexpected correlation id")
+    return response[4:]
+
+
+def _read(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed by the broker")
+        data += chunk
+    return data
+
+
+def _handshake(sock: socket.socket, mechanism: str) -> tuple[int, list[str]]:
+    name = mechanism.encode()
+    body = _request(sock, 17, 1, 1, struct.pack(">h", len(name)) + name)  # SaslHandshake v1
+    error, count = struct.unpack(">hi", body[:6])
+    mechanisms, at = [], 6
+    for _ in range(max(count, 0)):
+        (length,) = struct.unpack(">h", body[at : at + 2])
+        mechanisms.append(body[at + 2 : at + 2 + length].decode())
+        at += 2 + length
+    return error, mechanisms
+
+
+def _authenticate(sock: socket.socket, correlation_id: int, token: bytes) -> tuple[int, str, bytes]:
+    body = _request(sock, 36, 0, correlation_id, struct.pack(">i", len(token)) + token)  # SaslAuthenticate v0
+    error, length = struct.unpack(">hh", body[:4])
+    message = body[4 : 4 + length].decode("utf-8", "replace") if length > 0 else ""
+    at = 4 + max(length, 0)
+    (size,) = struct.unpack(">i", body[at : at + 4])
+    return error, message, body[at + 4 : at + 4 + max(size, 0)]
 
 
 def _accepts_tcp(bootstrap_servers: str) -> bool:
@@ -386,7 +448,9 @@ class KafkaLogReader:
     """Reads the submissions topic outside any consumer group: verify's view of the log, and the /metrics
     reconciliation (how many records lie at or before a position)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, *, security: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, *, security: Mapping[str, Any] | None = None
+    ) -> None:
         self._topic = topic
         self._consumer = connect(
             KafkaConsumer,
