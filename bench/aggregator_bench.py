@@ -175,8 +175,9 @@ def make_events(n: int) -> list[Event]:
     return out[:n]
 
 
-def produce(bootstrap_servers: str, topic: str, events: list[Event]) -> float:
+def produce(bootstrap_servers: str, topic: str, events: list[Event], login: dict[str, Any]) -> float:
     producer = KafkaProducer(
+        **login,
         bootstrap_servers=bootstrap_servers,
         acks="all",
         linger_ms=20,
@@ -191,10 +192,10 @@ def produce(bootstrap_servers: str, topic: str, events: list[Event]) -> float:
     return time.perf_counter() - t0
 
 
-def raw_read(bootstrap_servers: str, topic: str, partitions: int) -> tuple[int, float]:
+def raw_read(bootstrap_servers: str, topic: str, partitions: int, login: dict[str, Any]) -> tuple[int, float]:
     """Read the whole topic with a bare KafkaConsumer (no group, no decoding): (records, seconds)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, max_poll_records=5000
+        **login, bootstrap_servers=bootstrap_servers, enable_auto_commit=False, max_poll_records=5000
     )
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(tps)
@@ -238,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 intake_database_url="",
                 aggregator_database_url=pg.fresh_database(name),
                 kafka_bootstrap_servers=broker.bootstrap,
+                **broker.admin.settings_fields(),
                 topic=f"score.{name}.v1",
                 dead_letter_topic=f"score.{name}.dlq.v1",
                 rollup_topic=f"score.{name}.rollups.v1",
@@ -251,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             events = make_events(args.events)
             gen_s = time.perf_counter() - t0
             avg_bytes = sum(len(e.kafka_value()) for e in events) / len(events)
-            prod_s = produce(broker.bootstrap, settings.topic, events)
+            prod_s = produce(broker.bootstrap, settings.topic, events, broker.admin.client_kwargs())
             print(
                 f"generated {len(events):,} events in {gen_s:.1f} s (mean payload {avg_bytes:.0f} B); "
                 f"produced in {prod_s:.1f} s ({len(events) / prod_s:,.0f}/s)"
@@ -272,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
             applied = consumer.stats.applied
             agg_rate = applied / agg_s
 
-            raw_n, raw_s = raw_read(broker.bootstrap, settings.topic, args.partitions)
+            raw_n, raw_s = raw_read(
+                broker.bootstrap, settings.topic, args.partitions, broker.admin.client_kwargs()
+            )
             raw_rate = raw_n / raw_s
 
             period = reports.period_of("quarter", date(2026, 11, 27))

@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -30,7 +31,7 @@ from services.common.db import make_engine  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
 from services.eventlog import outbox as ob  # noqa: E402
 from services.eventlog.envelope import Event  # noqa: E402
-from services.eventlog.kafka import KafkaPublisher, ensure_topics  # noqa: E402
+from services.eventlog.kafka import KafkaPublisher, client_security, ensure_topics  # noqa: E402
 from services.eventlog.relay import Relay  # noqa: E402
 from tests.servers import KafkaBroker, PostgresServer  # noqa: E402
 
@@ -98,7 +99,9 @@ def bench_relay(settings: Settings, events: list[Event], batch_size: int) -> flo
             ob.append(conn, events[start : start + 2000])
     relay = Relay(
         engine,
-        lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic),
+        lambda: KafkaPublisher(
+            settings.kafka_bootstrap_servers, settings.topic, security=client_security(settings)
+        ),
         batch_size=batch_size,
         holder="bench",
     )
@@ -111,8 +114,9 @@ def bench_relay(settings: Settings, events: list[Event], batch_size: int) -> flo
     return elapsed
 
 
-def bench_raw(bootstrap: str, topic: str, events: list[Event]) -> float:
+def bench_raw(bootstrap: str, topic: str, events: list[Event], login: dict[str, Any]) -> float:
     producer = KafkaProducer(
+        **login,
         bootstrap_servers=bootstrap,
         client_id="bench-raw",
         acks="all",
@@ -155,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 Settings(),
                 intake_database_url=pg.fresh_database(name),
                 kafka_bootstrap_servers=broker.bootstrap,
+                **broker.admin.settings_fields(),
                 topic=f"score.{name}.v1",
                 dead_letter_topic=f"score.{name}.dlq.v1",
                 rollup_topic=f"score.{name}.rollups.v1",
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             ensure_topics(replace(settings, topic=raw_topic))
 
             relay_s = bench_relay(settings, events, args.batch_size)
-            raw_s = bench_raw(broker.bootstrap, raw_topic, events)
+            raw_s = bench_raw(broker.bootstrap, raw_topic, events, broker.admin.client_kwargs())
         finally:
             if not broker.external:
                 broker.stop()

@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 import click
 from werkzeug.serving import make_server
@@ -14,11 +15,11 @@ from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import reconcile, verify
-from services.common.config import Settings, from_env
+from services.common.config import ConfigError, Settings, from_env
 from services.common.db import make_engine
 from services.common.logs import configure_logging
 from services.common.migrate import upgrade
-from services.eventlog.kafka import KafkaPublisher, ensure_topics
+from services.eventlog.kafka import KafkaPublisher, client_security, ensure_topics
 from services.eventlog.relay import Relay
 from services.intake.entrypoints.app import create_app as intake_app
 
@@ -27,7 +28,18 @@ def _setup_logging(settings: Settings, verbose: bool = False) -> None:
     configure_logging(settings.log_format, verbose)  # the same configuration gunicorn's workers get
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Settings that cannot work (a bad value, a password the broker refuses) end a command with one line
+    naming what to fix, exit code 1, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
@@ -108,9 +120,10 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _relay(settings: Settings) -> Relay:
+    security = client_security(settings)
     return Relay(
         make_engine(settings.intake_database_url),
-        lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic),
+        lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic, security=security),
         batch_size=settings.relay_batch_size,
     )
 
@@ -122,7 +135,9 @@ def relay_cmd(settings: Settings, drain: bool) -> None:
     """Publish outbox events to Kafka (needs SCORE_KAFKA_BOOTSTRAP_SERVERS)."""
     if not settings.uses_kafka:
         raise click.UsageError("the relay publishes to Kafka: set SCORE_KAFKA_BOOTSTRAP_SERVERS")
-    ensure_topics(settings)
+    # Only the topic it writes: on a locked broker the relay's user may not create the others (score migrate
+    # does, with the admin's login).
+    ensure_topics(settings, only=[settings.topic])
     relay = _relay(settings)
     if drain:
         n = relay.drain(timeout=3600)

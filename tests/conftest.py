@@ -32,7 +32,7 @@ from services.intake.bootstrap import Intake
 from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.app import create_app as intake_app
 from tests.builders import NOW
-from tests.servers import KafkaBroker, PostgresServer, on_ci
+from tests.servers import KafkaBroker, KafkaLogin, PostgresServer, on_ci
 
 _counter = itertools.count()
 
@@ -96,6 +96,9 @@ def real_settings(request: pytest.FixtureRequest, partitions: int = 3) -> Settin
         aggregator_database_url=pg.fresh_database(f"{name}_a"),
         event_log_url=intake,
         kafka_bootstrap_servers=kafka.bootstrap,
+        # The admin (a super user) so that every test can create its own topics: the broker is locked all the
+        # same; tests/integration/test_kafka_access.py runs the services as their least-privileged users.
+        **kafka.admin.settings_fields(),
         topic=f"score.{name}.v1",
         dead_letter_topic=f"score.{name}.dlq.v1",
         rollup_topic=f"score.{name}.rollups.v1",
@@ -115,9 +118,11 @@ def migrated(settings: Settings) -> Settings:
 
 
 def process_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives a ``score`` subprocess these settings."""
+    """The environment that gives a ``score`` subprocess these settings (its Kafka login included)."""
+    login = KafkaLogin(settings.kafka_username, settings.kafka_password)
     return {
         **os.environ,
+        **login.env(),
         "SCORE_INTAKE_DATABASE_URL": settings.intake_database_url,
         "SCORE_AGGREGATOR_DATABASE_URL": settings.aggregator_database_url,
         "SCORE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -183,10 +188,13 @@ class System:
 
 
 def make_relay(settings: Settings, engine: Any) -> Relay:
-    from services.eventlog.kafka import KafkaPublisher
+    from services.eventlog.kafka import KafkaPublisher, client_security
 
+    security = client_security(settings)
     return Relay(
-        engine, lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic), lease_seconds=60
+        engine,
+        lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic, security=security),
+        lease_seconds=60,
     )
 
 

@@ -12,6 +12,13 @@ Developers who keep servers running between test runs can point the tests at the
 - ``SCORE_TEST_DATABASE_URL=postgresql+psycopg://score@127.0.0.1:5432/score``
   (e.g. ``deploy/local/postgres run``)
 
+The brokers are locked as in production (SASL/SCRAM-SHA-512 logins, ACLs, no access without one): every
+broker a test run starts gets the run's own admin password, generated here at random (nothing secret is
+committed), so settings made for one of them log in on another too. An external broker is logged into with
+``SCORE_TEST_KAFKA_USERNAME`` and ``SCORE_TEST_KAFKA_PASSWORD_FILE`` (or ``SCORE_TEST_KAFKA_PASSWORD``), e.g.
+``var/kafka/credentials/admin.password`` of ``deploy/local/kafka/kafka run``; without them it is used without a
+login (and the tests that need a locked broker fail on CI, skip locally).
+
 Such external servers are never started, stopped, restarted or killed by the tests; the fault-injection
 methods raise :class:`ServerControlUnsupported`, which :func:`skip_unless_controllable` turns into a skip
 locally and into a failure on CI (``CI`` set), so CI can never silently skip the fault tests.
@@ -21,13 +28,14 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import psycopg
 import pytest
@@ -40,6 +48,13 @@ KAFKA_SCRIPT = REPO_ROOT / "deploy" / "local" / "kafka" / "kafka"
 POSTGRES_SCRIPT = REPO_ROOT / "deploy" / "local" / "postgres"
 
 KAFKA_ENV = "SCORE_TEST_KAFKA_BOOTSTRAP"
+KAFKA_USERNAME_ENV = "SCORE_TEST_KAFKA_USERNAME"
+KAFKA_PASSWORD_ENV = "SCORE_TEST_KAFKA_PASSWORD"
+KAFKA_PASSWORD_FILE_ENV = "SCORE_TEST_KAFKA_PASSWORD_FILE"
+#: the SASL mechanism of every login the tests use (the one the local broker enables)
+KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
+# The admin password of every broker this test run starts: random per run (and per process).
+_RUN_ADMIN_PASSWORD = secrets.token_urlsafe(24)
 DATABASE_ENV = "SCORE_TEST_DATABASE_URL"
 
 # Generous: a cold first run also downloads ~45 MB of jars from Maven Central before the broker starts.
@@ -105,7 +120,70 @@ def _script_env() -> dict[str, str]:
     env = dict(os.environ)
     # The Kafka script probes readiness with kafka-python; use this interpreter, which has it installed.
     env.setdefault("SCORE_PYTHON", sys.executable)
+    # Brokers formatted by this run share its admin password (the script makes one up otherwise).
+    env["SCORE_KAFKA_ADMIN_PASSWORD"] = _RUN_ADMIN_PASSWORD
     return env
+
+
+@dataclass(frozen=True)
+class KafkaLogin:
+    """A Kafka user and password (empty user: no login, PLAINTEXT)."""
+
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+    @property
+    def security_protocol(self) -> str:
+        return "SASL_PLAINTEXT" if self.username else "PLAINTEXT"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """kafka-python keyword arguments for this login."""
+        if not self.username:
+            return {"security_protocol": "PLAINTEXT"}
+        return {
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": KAFKA_SASL_MECHANISM,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+
+    def settings_fields(self) -> dict[str, Any]:
+        """``Settings`` fields for this login (``dataclasses.replace(settings, **login.settings_fields())``)."""
+        return {
+            "kafka_security_protocol": self.security_protocol,
+            "kafka_sasl_mechanism": KAFKA_SASL_MECHANISM,
+            "kafka_username": self.username,
+            "kafka_password": self.password,
+        }
+
+    def env(self) -> dict[str, str]:
+        """The environment that gives a ``score`` subprocess this login."""
+        if not self.username:
+            return {"SCORE_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+        return {
+            "SCORE_KAFKA_SECURITY_PROTOCOL": self.security_protocol,
+            "SCORE_KAFKA_SASL_MECHANISM": KAFKA_SASL_MECHANISM,
+            "SCORE_KAFKA_USERNAME": self.username,
+            "SCORE_KAFKA_PASSWORD": self.password,
+        }
+
+
+def kafka_admin_login() -> KafkaLogin:
+    """The admin login of every broker of this test run: ours (random per run) or the external one's."""
+    if kafka_bootstrap_from_env() is None:
+        return KafkaLogin("admin", _RUN_ADMIN_PASSWORD)
+    username = os.environ.get(KAFKA_USERNAME_ENV, "").strip()
+    password_file = os.environ.get(KAFKA_PASSWORD_FILE_ENV, "").strip()
+    if password_file:
+        password = Path(password_file).read_text().strip()
+    else:
+        password = os.environ.get(KAFKA_PASSWORD_ENV, "")
+    return KafkaLogin(username, password)
+
+
+def kafka_admin_kwargs() -> dict[str, Any]:
+    """kafka-python keyword arguments that log a test's own client in as the run's Kafka admin."""
+    return kafka_admin_login().client_kwargs()
 
 
 def _run(args: list[str], timeout: float) -> str:
@@ -149,10 +227,23 @@ class KafkaBroker:
     bootstrap: str
     dir: Path | None = None
     external: bool = field(default=False)
+    #: the super user's login (tests create topics, users and ACLs with it)
+    admin: KafkaLogin = field(default_factory=kafka_admin_login)
 
     @property
     def address(self) -> str:
         return self.bootstrap
+
+    @property
+    def locked(self) -> bool:
+        """True when clients must log in (always for a broker the tests start)."""
+        return bool(self.admin.username)
+
+    def login(self, user: str) -> KafkaLogin:
+        """The login of one of the users ``deploy/local/kafka/kafka`` creates (relay, aggregator, integrator,
+        admin) in a broker the tests started; its password is in the broker's directory."""
+        dir = self._owned_dir(f"read the password of {user!r} of")
+        return KafkaLogin(user, (dir / "credentials" / f"{user}.password").read_text().strip())
 
     @classmethod
     def start(cls, dir: Path, *, timeout: float = KAFKA_START_TIMEOUT) -> KafkaBroker:

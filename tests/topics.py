@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from tests.servers import kafka_admin_kwargs
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[ConsumerRecord]:
-    """Every record of ``topic`` from the beginning to its current end, in partition then offset order."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+
+def read_topic(
+    bootstrap: str, topic: str, timeout: float = 30.0, *, security: Mapping[str, Any] | None = None
+) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from the beginning to its current end, in partition then offset order.
+
+    ``security``: the kafka-python login arguments; by default the test run's admin.
+    """
+    login = dict(kafka_admin_kwargs() if security is None else security)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **login)
     try:
         deadline = time.monotonic() + timeout
         partitions: set[int] = set()

@@ -10,7 +10,13 @@ from services.aggregator.service_layer.rollup_topic import publish_pending
 from services.aggregator.service_layer.runner import Consumer
 from services.common.config import Settings
 from services.common.db import make_engine
-from services.eventlog.kafka import DeadLetterPublisher, KafkaEventSource, KafkaLogReader, KafkaPublisher
+from services.eventlog.kafka import (
+    DeadLetterPublisher,
+    KafkaEventSource,
+    KafkaLogReader,
+    KafkaPublisher,
+    client_security,
+)
 from services.eventlog.source import EventSource, LogReader, PositionOf, SqlEventSource, SqlLogReader
 
 
@@ -28,7 +34,7 @@ class Aggregator:
         """The log as it is, read outside the consumer group (verify, the /metrics reconciliation)."""
         s = self.settings
         if s.uses_kafka:
-            return KafkaLogReader(s.kafka_bootstrap_servers, s.topic)
+            return KafkaLogReader(s.kafka_bootstrap_servers, s.topic, security=client_security(s))
         return SqlLogReader(make_engine(s.event_log_url, read_only=True))
 
     def consumer(self) -> Consumer:
@@ -36,18 +42,29 @@ class Aggregator:
 
         def make_source(position_of: PositionOf) -> EventSource:
             if s.uses_kafka:
-                return KafkaEventSource(s.kafka_bootstrap_servers, s.topic, s.consumer_group, position_of)
+                return KafkaEventSource(
+                    s.kafka_bootstrap_servers,
+                    s.topic,
+                    s.consumer_group,
+                    position_of,
+                    security=client_security(s),
+                )
             return SqlEventSource(make_engine(s.event_log_url, read_only=True), position_of)
 
         sink = None
         rollups = None
         if s.uses_kafka:
-            sink = DeadLetterPublisher(s.kafka_bootstrap_servers, s.dead_letter_topic, self.source_name).send
+            security = client_security(s)
+            sink = DeadLetterPublisher(
+                s.kafka_bootstrap_servers, s.dead_letter_topic, self.source_name, security=security
+            ).send
             publisher: list[KafkaPublisher] = []  # created on first use: the broker may be down at start-up
 
             def rollups() -> int:
                 if not publisher:
-                    publisher.append(KafkaPublisher(s.kafka_bootstrap_servers, s.rollup_topic))
+                    publisher.append(
+                        KafkaPublisher(s.kafka_bootstrap_servers, s.rollup_topic, security=security)
+                    )
                 return publish_pending(self.engine, publisher[0], s.rollup_topic)
 
         return Consumer(

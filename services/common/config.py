@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+#: what kafka-python and the broker call the ways a client may connect
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+class ConfigError(Exception):
+    """A setting that cannot work, named with the environment variable that sets it."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,16 @@ class Settings:
     aggregator_database_url: str = ""
     #: empty = embedded SQL event log; "host:port[,host:port]" = Apache Kafka
     kafka_bootstrap_servers: str = ""
+    #: how Kafka clients connect: PLAINTEXT (no login), SASL_PLAINTEXT (login on loopback or a trusted net),
+    #: SASL_SSL (login over TLS)
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    #: the Kafka user this process logs in as (each service its own: relay, aggregator)
+    kafka_username: str = ""
+    #: never printed: kept out of repr so a logged Settings does not leak it
+    kafka_password: str = field(default="", repr=False)
+    #: CA certificate (PEM) that signed the broker's certificate, for SASL_SSL / SSL
+    kafka_ssl_cafile: str = ""
     #: the database whose outbox table is the SQL event log (defaults to the intake database)
     event_log_url: str = ""
     topic: str = "score.submissions.v1"
@@ -50,11 +68,29 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     var = Path(env.get("SCORE_VAR_DIR", "var"))
     intake_url = env.get("SCORE_INTAKE_DATABASE_URL") or f"sqlite:///{var / 'intake.db'}"
+    username = env.get("SCORE_KAFKA_USERNAME", "")
+    protocol = env.get("SCORE_KAFKA_SECURITY_PROTOCOL") or ("SASL_PLAINTEXT" if username else "PLAINTEXT")
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise ConfigError(
+            f"SCORE_KAFKA_SECURITY_PROTOCOL={protocol!r}: one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}"
+        )
+    mechanism = env.get("SCORE_KAFKA_SASL_MECHANISM") or Settings.kafka_sasl_mechanism
+    if mechanism not in KAFKA_SASL_MECHANISMS:
+        raise ConfigError(
+            f"SCORE_KAFKA_SASL_MECHANISM={mechanism!r}: one of {', '.join(KAFKA_SASL_MECHANISMS)}"
+        )
+    if protocol.startswith("SASL_") and not username:
+        raise ConfigError(f"SCORE_KAFKA_SECURITY_PROTOCOL={protocol} needs SCORE_KAFKA_USERNAME")
     return Settings(
         intake_database_url=intake_url,
         aggregator_database_url=env.get("SCORE_AGGREGATOR_DATABASE_URL")
         or f"sqlite:///{var / 'aggregator.db'}",
         kafka_bootstrap_servers=env.get("SCORE_KAFKA_BOOTSTRAP_SERVERS", ""),
+        kafka_security_protocol=protocol,
+        kafka_sasl_mechanism=mechanism,
+        kafka_username=username,
+        kafka_password=_kafka_password(env),
+        kafka_ssl_cafile=env.get("SCORE_KAFKA_SSL_CAFILE", ""),
         event_log_url=env.get("SCORE_EVENT_LOG_URL") or intake_url,
         topic=env.get("SCORE_TOPIC", Settings.topic),
         dead_letter_topic=env.get("SCORE_DEAD_LETTER_TOPIC", Settings.dead_letter_topic),
@@ -68,3 +104,18 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         clock_skew_seconds=int(env.get("SCORE_CLOCK_SKEW_SECONDS", Settings.clock_skew_seconds)),
         log_format=env.get("SCORE_LOG_FORMAT", Settings.log_format),
     )
+
+
+def _kafka_password(env: Mapping[str, str]) -> str:
+    """``SCORE_KAFKA_PASSWORD_FILE`` (preferred: a file only the service user reads, as systemd's
+    ``LoadCredential=`` gives) or ``SCORE_KAFKA_PASSWORD``; one trailing newline is not part of it."""
+    path = env.get("SCORE_KAFKA_PASSWORD_FILE", "")
+    if path and env.get("SCORE_KAFKA_PASSWORD"):
+        raise ConfigError("set SCORE_KAFKA_PASSWORD or SCORE_KAFKA_PASSWORD_FILE, not both")
+    if not path:
+        return env.get("SCORE_KAFKA_PASSWORD", "")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"SCORE_KAFKA_PASSWORD_FILE={path}: cannot read it ({exc.strerror})") from exc
+    return text.removesuffix("\n").removesuffix("\r")

@@ -55,6 +55,9 @@ def logging_config(log_format: str = "console", verbose: bool = False) -> dict[s
             # weblog's line is the request log; gunicorn's access line would repeat it without the request id
             "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
             "kafka": {"level": "WARNING"},
+            # kafka-python warns on every SCRAM login over SASL_PLAINTEXT that credentials go "in the clear";
+            # SCRAM sends a salted proof, never the password, and the broker we run that way binds loopback only
+            "kafka.net.sasl.scram": {"level": "ERROR"},
             "werkzeug": {"level": "WARNING"},
         },
     }

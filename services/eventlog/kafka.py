@@ -3,30 +3,209 @@
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
+import struct
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
 from kafka.structs import OffsetAndMetadata
 
-from services.common.config import Settings
+from services.common.config import ConfigError, Settings
 from services.eventlog.envelope import Event, MalformedEvent, from_kafka
 from services.eventlog.source import NOTHING, Delivery, LogRecord, PositionOf
 
 log = logging.getLogger(__name__)
 
 
-def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
-    """Create the project's topics if missing.
+def client_security(settings: Settings) -> dict[str, Any]:
+    """The kafka-python keyword arguments that log a client in as ``settings`` says: the one place every
+    client of ours (admin, producers, consumers, the log reader) gets them from."""
+    protocol = settings.kafka_security_protocol
+    kwargs: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        kwargs |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_username,
+            "sasl_plain_password": settings.kafka_password,
+        }
+    if protocol in ("SSL", "SASL_SSL") and settings.kafka_ssl_cafile:
+        kwargs["ssl_cafile"] = settings.kafka_ssl_cafile
+    return kwargs
+
+
+class KafkaLoginError(ConfigError):
+    """The broker refused our login, or closed every request of a client that gave none."""
+
+
+_Client = TypeVar("_Client")
+
+
+def connect(
+    make: Callable[..., _Client], bootstrap_servers: str, security: Mapping[str, Any] | None, **kwargs: Any
+) -> _Client:
+    """``make(bootstrap_servers=..., **security, **kwargs)``, with a refused login named as one.
+
+    Raises :class:`KafkaLoginError` (user, broker, the broker's reason, the settings to check) instead of
+    kafka-python's bare bootstrap timeout when the broker refused the login or closes every connection of a
+    client without one; any other failure is raised as it is.
+    """
+    security = dict(security or {})
+    try:
+        return make(bootstrap_servers=bootstrap_servers, **security, **kwargs)
+    except KafkaTimeoutError as exc:
+        error = _login_error(bootstrap_servers, security)
+        if error is None:
+            raise
+        log.error("%s", error)
+        raise error from exc
+
+
+def _login_error(bootstrap_servers: str, security: Mapping[str, Any]) -> KafkaLoginError | None:
+    protocol = security.get("security_protocol", "PLAINTEXT")
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL") and str(security.get("sasl_mechanism", "")).startswith(
+        "SCRAM-"
+    ):
+        reason = _scram_refusal(bootstrap_servers, security)
+        if reason is not None:
+            return KafkaLoginError(
+                f"Kafka at {bootstrap_servers} refused the login of user {security.get('sasl_plain_username')!r} "
+                f"({security.get('sasl_mechanism')}): {reason}. Check SCORE_KAFKA_USERNAME and "
+                "SCORE_KAFKA_PASSWORD / SCORE_KAFKA_PASSWORD_FILE (and SCORE_KAFKA_SASL_MECHANISM)."
+            )
+    if protocol == "PLAINTEXT" and _accepts_tcp(bootstrap_servers):
+        return KafkaLoginError(
+            f"Kafka at {bootstrap_servers} accepts connections but answered no request of a client without a "
+            "login: the broker requires authentication. Set SCORE_KAFKA_USERNAME and "
+            "SCORE_KAFKA_PASSWORD_FILE (SCORE_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL)."
+        )
+    return None
+
+
+def _scram_refusal(
+    bootstrap_servers: str, security: Mapping[str, Any], timeout_s: float = 10.0
+) -> str | None:
+    """Log in once with SCRAM, by hand, and say why the broker refused (None: accepted, or no answer).
+
+    kafka-python cannot tell: a Kafka 4 broker usually closes the connection after a wrong password's proof
+    instead of answering with the error, so kafka-python sees "socket disconnected" and retries as if the
+    broker were down. Here that close, right after the proof, is the refusal. SaslHandshake v1 and
+    SaslAuthenticate v0 are the two requests (KIP-152); the SCRAM arithmetic is kafka-python's own.
+    """
+    from kafka.net.sasl.scram import ScramClient
+
+    server = bootstrap_servers.split(",")[0].strip()
+    host, _, port = server.rpartition(":")
+    scram = ScramClient(
+        str(security.get("sasl_plain_username", "")),
+        str(security.get("sasl_plain_password", "")),
+        str(security["sasl_mechanism"]),
+    )
+    try:
+        sock: socket.socket = socket.create_connection(
+            (host.strip("[]") or "localhost", int(port)), timeout_s
+        )
+    except (OSError, ValueError):
+        return None  # down or unreachable: not a login problem
+    try:
+        if security.get("security_protocol") == "SASL_SSL":
+            context = ssl.create_default_context(cafile=security.get("ssl_cafile") or None)
+            sock = context.wrap_socket(sock, server_hostname=host.strip("[]"))
+        error, mechanisms = _handshake(sock, str(security["sasl_mechanism"]))
+        if error:
+            return f"the broker offers {', '.join(mechanisms) or 'no SASL mechanism'} (error {error})"
+        error, message, server_first = _authenticate(sock, 2, scram.first_message())
+        if error:
+            return message or f"error {error}"
+        scram.process_server_first_message(server_first)
+        try:
+            error, message, _ = _authenticate(sock, 3, scram.final_message())
+        except ConnectionError:
+            return "the broker closed the connection on the password's proof: wrong user name or password"
+        return (message or f"error {error}") if error else None
+    except (OSError, ValueError, struct.error):
+        return None
+    finally:
+        sock.close()
+
+
+def _request(sock: socket.socket, api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
+    """Send one request (header v1) and return the response body after its correlation id."""
+    client_id = b"score-login-check"
+    header = struct.pack(">hhih", api_key, version, correlation_id, len(client_id)) + client_id
+    sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+    size = struct.unpack(">i", _read(sock, 4))[0]
+    response = _read(sock, size)
+    if struct.unpack(">i", response[:4])[0] != correlation_id:
+        raise ValueError("unexpected correlation id")
+    return response[4:]
+
+
+def _read(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed by the broker")
+        data += chunk
+    return data
+
+
+def _handshake(sock: socket.socket, mechanism: str) -> tuple[int, list[str]]:
+    name = mechanism.encode()
+    body = _request(sock, 17, 1, 1, struct.pack(">h", len(name)) + name)  # SaslHandshake v1
+    error, count = struct.unpack(">hi", body[:6])
+    mechanisms, at = [], 6
+    for _ in range(max(count, 0)):
+        (length,) = struct.unpack(">h", body[at : at + 2])
+        mechanisms.append(body[at + 2 : at + 2 + length].decode())
+        at += 2 + length
+    return error, mechanisms
+
+
+def _authenticate(sock: socket.socket, correlation_id: int, token: bytes) -> tuple[int, str, bytes]:
+    body = _request(sock, 36, 0, correlation_id, struct.pack(">i", len(token)) + token)  # SaslAuthenticate v0
+    error, length = struct.unpack(">hh", body[:4])
+    message = body[4 : 4 + length].decode("utf-8", "replace") if length > 0 else ""
+    at = 4 + max(length, 0)
+    (size,) = struct.unpack(">i", body[at : at + 4])
+    return error, message, body[at + 4 : at + 4 + max(size, 0)]
+
+
+def _accepts_tcp(bootstrap_servers: str) -> bool:
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=2):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0, only: Sequence[str] | None = None) -> None:
+    """Create the project's topics if missing (``only``: just these of them).
 
     Submission events are kept for ever (``retention.ms=-1``) so any consumer can rebuild from the start; the
-    rollup topic is compacted (latest value per district+period key).
+    rollup topic is compacted (latest value per district+period key). On a locked broker creating needs the
+    admin's login (``score migrate``); a service that may only use its topics asks for ``only`` those, which
+    then must exist already.
     """
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="score-admin", request_timeout_ms=30000
+    admin = connect(
+        KafkaAdminClient,
+        settings.kafka_bootstrap_servers,
+        client_security(settings),
+        client_id="score-admin",
+        request_timeout_ms=30000,
     )
     try:
         wanted: dict[str, dict[str, Any]] = {
@@ -46,13 +225,21 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
                 "configs": {"cleanup.policy": "compact"},
             },
         }
-        existing = set(admin.list_topics())
+        if only is not None:
+            wanted = {name: spec for name, spec in wanted.items() if name in only}
+        existing = set(admin.list_topics())  # on a locked broker: the topics this user may see
         missing = {name: spec for name, spec in wanted.items() if name not in existing}
         if missing:
             try:
                 admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
             except TopicAlreadyExistsError:
                 pass  # another process won the race; that is fine
+            except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
+                raise KafkaLoginError(
+                    f"user {settings.kafka_username!r} may not create the topics {sorted(missing)} on "
+                    f"{settings.kafka_bootstrap_servers} ({type(exc).__name__}): create them with the "
+                    "admin's login (score migrate), or grant this user its role (services/eventlog/access.py)"
+                ) from exc
         admin.wait_for_topics(list(wanted), timeout_ms=int(timeout_s * 1000))
     finally:
         admin.close()
@@ -61,11 +248,20 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
 class KafkaPublisher:
     """Idempotent producer (acks=all): ``publish`` returns only when every record was acknowledged."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, delivery_timeout_ms: int = 20000) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        delivery_timeout_ms: int = 20000,
+        *,
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self.topic = topic
         linger_ms = 5
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+        self._producer = connect(
+            KafkaProducer,
+            bootstrap_servers,
+            security,
             client_id="score-relay",
             acks="all",
             enable_idempotence=True,
@@ -105,16 +301,19 @@ class DeadLetterPublisher:
     ``score_dlq_partition`` and ``score_dlq_offset`` headers say why and where from.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, consumer: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, consumer: str, *, security: Mapping[str, Any] | None = None
+    ) -> None:
         self._bootstrap = bootstrap_servers
+        self._security = security
         self._topic = topic
         self._consumer = consumer
         self._producer: KafkaProducer | None = None
 
     def send(self, rejected: Sequence[tuple[Delivery, str]]) -> None:
         if self._producer is None:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self._bootstrap, client_id="score-dlq", acks="all"
+            self._producer = connect(
+                KafkaProducer, self._bootstrap, self._security, client_id="score-dlq", acks="all"
             )
         for d, reason in rejected:
             headers = list(d.event.kafka_headers()) if d.event is not None else []
@@ -159,11 +358,15 @@ class KafkaEventSource:
         group_id: str,
         position_of: PositionOf,
         metadata_timeout_s: float = 60.0,
+        *,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self._topic = topic
         self._position_of = position_of
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+        self._consumer = connect(
+            KafkaConsumer,
+            bootstrap_servers,
+            security,
             group_id=group_id,
             client_id=f"{group_id}-member",
             enable_auto_commit=False,
@@ -245,10 +448,14 @@ class KafkaLogReader:
     """Reads the submissions topic outside any consumer group: verify's view of the log, and the /metrics
     reconciliation (how many records lie at or before a position)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, *, security: Mapping[str, Any] | None = None
+    ) -> None:
         self._topic = topic
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+        self._consumer = connect(
+            KafkaConsumer,
+            bootstrap_servers,
+            security,
             client_id="score-log-reader",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

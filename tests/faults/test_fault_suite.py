@@ -69,7 +69,7 @@ from tests.faults.harness import (
     score,
     wait_for,
 )
-from tests.servers import KafkaBroker, PostgresServer
+from tests.servers import KafkaBroker, PostgresServer, kafka_admin_kwargs
 from tests.topics import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -116,7 +116,10 @@ class Probe:
     def topic_ends(self) -> dict[int, int]:
         """The next offset of every partition (what 'caught up' must reach)."""
         consumer = KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            **kafka_admin_kwargs(),
         )
         try:
             tps = [TopicPartition(self.settings.topic, p) for p in range(PARTITIONS)]
@@ -134,7 +137,9 @@ class Probe:
 
     def group(self) -> tuple[str, dict[str, set[int]]]:
         """The group's state and each member's assigned partitions."""
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, **kafka_admin_kwargs()
+        )
         try:
             info = admin.describe_groups([self.settings.consumer_group])[self.settings.consumer_group]
         finally:
@@ -213,6 +218,7 @@ def test_acknowledged_equals_stored_equals_on_topic_equals_applied_through_crash
             rollup_topic="score.faults.rollups.v1",
             topic_partitions=PARTITIONS,
             consumer_group="score-aggregator-faults",
+            **broker.admin.settings_fields(),
         )
     )
     probe = Probe(

@@ -15,13 +15,14 @@ from services.aggregator.adapters.store import Store
 from services.aggregator.service_layer.verify import verify
 from tests.builders import inspection, survey
 from tests.conftest import build_system, migrated, process_env, real_settings
+from tests.servers import kafka_admin_kwargs
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
 def _group_members(bootstrap: str, group: str, timeout: float = 30.0) -> int:
     """How many members the group has once it is stable (both processes joined)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **kafka_admin_kwargs())
     try:
         deadline = time.monotonic() + timeout
         while True:

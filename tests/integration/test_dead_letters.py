@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from services.aggregator.adapters.tables import dead_letters
 from services.eventlog import outbox
 from services.eventlog.envelope import Event
+from services.eventlog.kafka import client_security
 from tests.builders import inspection
 from tests.conftest import System, build_system, migrated, real_settings
 from tests.topics import read_topic
@@ -39,7 +40,9 @@ def test_an_unusable_event_is_dead_lettered_and_the_rest_applied(system: System)
             outbox.append(conn, [_unknown_type_event()])
     else:
         system.relay.drain()
-        producer = KafkaProducer(bootstrap_servers=system.settings.kafka_bootstrap_servers)
+        producer = KafkaProducer(
+            bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
+        )
         e = _unknown_type_event()
         producer.send(
             system.settings.topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers()
@@ -66,7 +69,9 @@ def test_dead_letters_are_copied_to_the_dead_letter_topic_with_the_reason(
     assert system.relay is not None
     system.post(inspection())
     system.relay.drain()
-    producer = KafkaProducer(bootstrap_servers=system.settings.kafka_bootstrap_servers)
+    producer = KafkaProducer(
+        bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
+    )
     producer.send(
         system.settings.topic, key=b"k", value=b"{}", headers=[("ce_id", uuid.uuid4().hex.encode())]
     )

@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from services.eventlog.kafka import client_security
 from tests.builders import inspection
 from tests.conftest import build_system, migrated, real_settings
 from tests.topics import read_topic
@@ -28,7 +29,9 @@ def test_the_latest_rollup_record_per_key_is_the_current_figure(request: pytest.
     while system.consumer.publish_rollups():
         pass
 
-    admin = KafkaAdminClient(bootstrap_servers=system.settings.kafka_bootstrap_servers)
+    admin = KafkaAdminClient(
+        bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
+    )
     configs = admin.describe_configs(
         [ConfigResource(ConfigResourceType.TOPIC, system.settings.rollup_topic, {"cleanup.policy": None})]
     )

@@ -15,13 +15,13 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from sqlalchemy import create_engine, text
 
-from tests.servers import KafkaBroker, PostgresServer, skip_unless_controllable
+from tests.servers import KafkaBroker, PostgresServer, kafka_admin_kwargs, skip_unless_controllable
 
 # The session-scoped ``kafka_broker`` and ``postgres_server`` fixtures live in tests/conftest.py.
 
 
 def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **kafka_admin_kwargs())
     try:
         admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}})
         # Metadata can lag topic creation on KRaft; wait until the partition has a leader.
@@ -39,6 +39,7 @@ def _consume(
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **kafka_admin_kwargs(),
     )
     records: list[ConsumerRecord] = []
     try:
@@ -53,7 +54,7 @@ def _consume(
 
 
 def _produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **kafka_admin_kwargs())
     try:
         producer.send(topic, key=key, value=value, headers=[("ce_id", key)]).get(timeout=30)
     finally:
