@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify
 
 from services.aggregator.domain.periods import PERIODS
 from services.common.codes import districts, industries
-from services.common.openapi import ERROR_SCHEMA
+from services.common.openapi import BEARER_SCHEME, ERROR_SCHEMA, refusals
 
 docs = Blueprint("reports_docs", __name__, url_prefix="/api/v1")
 
@@ -176,6 +176,15 @@ def _reports(single: bool) -> dict[str, Any]:
             "description": "The aggregator's database is unavailable; retry later",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         },
+        **refusals(
+            401,
+            403,
+            429,
+            described={
+                403: "A district outside the credential's scope (reviewers and integrators: their districts "
+                "and those below; the ministry reads all)",
+            },
+        ),
     }
 
 
@@ -187,9 +196,14 @@ def openapi() -> dict[str, Any]:
         openapi_version="3.1.0",
         info={
             "description": "Exact per-district rollups of the ILO SCORE work-safety pilot (MEM, Zhejiang): "
-            "inspections, hazards and their rectification, worker surveys."
+            "inspections, hazards and their rectification, worker surveys. Every report needs a bearer "
+            "token (or the dashboard's session cookie from /signin): reviewers read their districts and those "
+            "below, integrators the districts they are granted, the ministry all. Exports (CSV, XLSX) and "
+            "integrators' reads are audited. Rate limits per credential and per address (429)."
         },
+        security=[{"bearer": []}],
     )
+    spec.components.security_scheme("bearer", BEARER_SCHEME)
     spec.components.schema("Error", ERROR_SCHEMA)
     spec.components.schema("Report", REPORT)
     spec.path(
@@ -211,7 +225,9 @@ def openapi() -> dict[str, Any]:
                     {
                         "name": "codes",
                         "in": "query",
-                        "description": "comma-separated GB/T 2260 codes, at most 50, in the order wanted",
+                        "description": "comma-separated GB/T 2260 codes, at most 50, in the order wanted; "
+                        "left out: Zhejiang, Hangzhou, Jinhua and Yongkang as far as the credential may read "
+                        "them, else its own districts",
                         "schema": {"type": "string", "examples": ["330100,330700,330784"]},
                     },
                     *_query_parameters(),
@@ -243,7 +259,9 @@ def openapi() -> dict[str, Any]:
         operations={
             "get": {
                 "summary": "The GB/T 2260 divisions the reports know, retired ones with their successor",
+                "security": [],
                 "responses": {
+                    **refusals(429),
                     "200": {
                         "description": "The code table",
                         "content": {
@@ -257,7 +275,7 @@ def openapi() -> dict[str, Any]:
                                 }
                             }
                         },
-                    }
+                    },
                 },
             }
         },

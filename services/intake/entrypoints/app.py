@@ -10,6 +10,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from services.access import AccessStore, Denied
+from services.access import bootstrap as access_bootstrap
+from services.access import web as access_web
 from services.common import weblog
 from services.common.config import Settings, from_env
 from services.intake import forms
@@ -17,7 +20,7 @@ from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain.model import DomainError
 from services.intake.entrypoints import jsonbody
 from services.intake.forms.base import UUID_PATTERN
-from services.intake.service_layer import handlers
+from services.intake.service_layer import access, handlers
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -103,11 +106,18 @@ def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
         valid = forms.validate(
             body, now=intake.clock(), clock_skew=timedelta(seconds=intake.settings.clock_skew_seconds)
         )
+        # access: the collector is the credential's account; its forms and districts bound what it may post
+        valid = access.as_submitted_by(access_web.principal(), valid)
+        access.check_submission(intake.uow(), access_web.principal(), valid)
         receipt = handlers.submit(intake.uow(), valid, intake.clock)
     except forms.Invalid as exc:
         return 422, _invalid_body(exc.errors)
+    except Denied as exc:
+        return 403, access_web.denied(exc).get_json()
     except DomainError as exc:
         return exc.status, _domain_error_body(exc)
+    if receipt.created:
+        access_web.audit(access.audit_action(valid), target=valid.submission_id, district=valid.district)
     return (201 if receipt.created else 200), receipt.body
 
 
@@ -187,7 +197,10 @@ def get_submission(submission_id: str) -> Any:
     if not SUBMISSION_ID.fullmatch(submission_id):
         return _no_such_submission(submission_id)
     try:
-        return jsonify(handlers.get_submission(_intake().uow(), submission_id.lower()))
+        access.check_read(_intake().uow(), access_web.principal(), submission_id.lower(), "read_submission")
+        return jsonify(access.redact(handlers.get_submission(_intake().uow(), submission_id.lower())))
+    except Denied as exc:
+        return access_web.denied(exc)
     except DomainError as exc:
         return _error(exc.status, exc.code, exc.message)
 
@@ -210,11 +223,14 @@ def _review_errors(body: Any) -> list[dict[str, str]]:
             for e in (p.field_error() for p in ambiguous)
         ]
     errors = []
-    for name in ("status", "reviewer"):
-        if not isinstance(body.get(name), str) or not body.get(name):
-            errors.append({"path": name, "code": "required", "message": f"{name} is required (a string)"})
+    if not isinstance(body.get("status"), str) or not body.get("status"):
+        errors.append({"path": "status", "code": "required", "message": "status is required (a string)"})
     reviewer, comment = body.get("reviewer"), body.get("comment")
-    if isinstance(reviewer, str) and (len(reviewer) > REVIEWER_MAX or _CONTROL.search(reviewer)):
+    if reviewer is not None and not isinstance(reviewer, str):  # optional: the credential names the reviewer
+        errors.append({"path": "reviewer", "code": "invalid_type", "message": "reviewer must be a string"})
+    if isinstance(reviewer, str) and (
+        not reviewer or len(reviewer) > REVIEWER_MAX or _CONTROL.search(reviewer)
+    ):
         errors.append(
             {
                 "path": "reviewer",
@@ -265,16 +281,22 @@ def post_review(submission_id: str) -> Any:
         return _no_such_submission(submission_id)
     review_id = body.get("review_id")
     intake = _intake()
+    who = access_web.principal()
     try:
+        # access: only within the credential's districts, and the reviewer recorded is the credential's account
+        district = access.check_read(intake.uow(), who, submission_id.lower(), "review")
         receipt = handlers.review(
             intake.uow(),
             submission_id.lower(),
             body["status"],
             body.get("comment"),
-            body["reviewer"],
+            who.name,
             intake.clock,
             review_id=review_id.lower() if review_id else None,
+            request_reviewer=access.review_requester(who, body.get("reviewer")),
         )
+    except Denied as exc:
+        return access_web.denied(exc)
     except DomainError as exc:
         errs = (
             [{"path": exc.path, "code": exc.code, "message": exc.message.get(_lang(), "")}]
@@ -286,6 +308,10 @@ def post_review(submission_id: str) -> Any:
     if receipt.replayed:
         # As payment APIs do: tell a client (and its logs) that this answer is a replay, nothing new happened.
         resp.headers["Idempotent-Replayed"] = "true"
+    else:
+        access_web.audit(
+            "review.create", target=receipt.body["submission_id"], district=district, detail=receipt.body
+        )
     return resp
 
 
@@ -294,7 +320,21 @@ def list_forms() -> Any:
     return jsonify({"forms": forms.catalogue()})
 
 
-def create_app(settings: Settings | None = None, intake: Intake | None = None) -> Flask:
+#: access: who may call what (services/access/model.py has the roles behind each permission)
+PUBLIC = frozenset({"healthz", "docs.openapi_json", "docs.docs_page", "api.list_forms"})
+PERMISSIONS = {
+    "api.post_submission": "submit",
+    "api.post_batch": "submit",
+    "api.get_submission": "read_submission",
+    "api.post_review": "review",
+    "metrics": "operate",
+    "audit.audit_entries": "audit",
+}
+
+
+def create_app(
+    settings: Settings | None = None, intake: Intake | None = None, access_store: AccessStore | None = None
+) -> Flask:
     """Application factory: ``flask --app services.intake.entrypoints.app run`` or ``score run``."""
     settings = settings or from_env()
     app = Flask(__name__)
@@ -302,7 +342,11 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["score.intake"] = intake or bootstrap(settings)
     weblog.init_app(app)
+    access_web.init_app(
+        app, access_store or access_bootstrap(settings), settings, public=PUBLIC, permissions=PERMISSIONS
+    )
     app.register_blueprint(api)
+    app.register_blueprint(access_web.audit_blueprint())
 
     from services.intake.entrypoints.docs import docs
 
