@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from markupsafe import escape
@@ -180,6 +181,7 @@ def init_app(
             SESSION_COOKIE_SECURE=settings.secure_cookies,
             PERMANENT_SESSION_LIFETIME=timedelta(hours=8),  # a working day
         )
+        app.session_interface = _StoreKeyedSessions(access)
 
     @app.before_request
     def _authenticate() -> Response | None:
@@ -199,8 +201,6 @@ def init_app(
             if who is None:
                 return _unauthenticated(reason, is_html)
         elif sessions and request.method in ("GET", "HEAD") and session.get("tid"):
-            if not app.secret_key:
-                app.secret_key = access.session_secret()
             who, reason = access.principal(str(session["tid"]))
             if who is None:
                 session.clear()
@@ -237,30 +237,58 @@ def init_app(
     return limiter
 
 
+class _StoreKeyedSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, signed with the key the access migration made in the database, so every
+    process and worker shares it and no key sits in a configuration file."""
+
+    def __init__(self, access: AccessStore) -> None:
+        self.access = access
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        if not app.secret_key:
+            try:
+                app.secret_key = self.access.session_secret()
+            except Exception:  # noqa: BLE001 - no key readable now: no session (a null one), the rest works
+                return None
+        return super().get_signing_serializer(app)
+
+
 def _credential_key() -> str:
     """Rate-limit key per credential: the presented token's hash, the session's credential, else the address."""
     token, _ = _presented()
     if token:
         return "token:" + digest(token)[:32]
-    tid = session.get("tid") if current_app.secret_key else None
+    tid = session.get("tid")
     return f"session:{tid}" if tid else "address:" + get_remote_address()
 
 
 def _limiter(app: Flask, settings: Settings) -> Limiter:
+    def probe() -> bool:
+        return request.endpoint == "healthz"  # load balancers' probes are not abuse
+
     limits = []
     if settings.rate_limit_credential:
         limits.append(
-            ApplicationLimit(settings.rate_limit_credential, key_function=_credential_key, scope="credential")
+            ApplicationLimit(
+                settings.rate_limit_credential,
+                key_function=_credential_key,
+                scope="credential",
+                exempt_when=probe,
+            )
         )
     if settings.rate_limit_address:
         limits.append(
-            ApplicationLimit(settings.rate_limit_address, key_function=get_remote_address, scope="address")
+            ApplicationLimit(
+                settings.rate_limit_address,
+                key_function=get_remote_address,
+                scope="address",
+                exempt_when=probe,
+            )
         )
     limiter = Limiter(
         get_remote_address,
         app=app,
         application_limits=limits,  # type: ignore[arg-type]
-        application_limits_exempt_when=lambda: request.endpoint == "healthz",  # probes are not abuse
         storage_uri="memory://",  # per process: N gunicorn workers allow N times the limit (stated in docs)
         headers_enabled=True,  # X-RateLimit-* and, on 429, Retry-After
     )
@@ -329,8 +357,6 @@ def _signin_blueprint(access: AccessStore, settings: Settings, limiter: Limiter)
             who, reason = None, "unknown"  # device tokens and survey links are not for people at a screen
         if who is None:
             return Response(signin_page(reason), status=401, mimetype="text/html")
-        if not current_app.secret_key:
-            current_app.secret_key = access.session_secret()
         session.clear()
         session["tid"] = who.token_id
         session["at"] = datetime.now().isoformat(timespec="seconds")

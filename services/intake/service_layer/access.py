@@ -90,8 +90,9 @@ def check_read(uow: UnitOfWork, principal: Principal, submission_id: str, permis
     return district
 
 
-#: fields of a worker survey that hold the answers (or figures derived from one person's answers)
-_SURVEY_ANSWERS = ("data", "computed")
+#: fields of a worker survey that hold the answers, figures derived from one person's answers, or the
+#: enterprise (one factory's survey figures are not published either)
+_SURVEY_ANSWERS = ("data", "computed", "enterprise")
 
 
 def redact(body: dict[str, Any]) -> dict[str, Any]:
