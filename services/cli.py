@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+import re
 import signal
 import sys
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -56,7 +60,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @main.command("migrate")
 @click.pass_obj
 def migrate_cmd(settings: Settings) -> None:
-    """Create or upgrade both services' database schemas (Alembic)."""
+    """Create or upgrade the database schemas (Alembic): intake, aggregator and access (credentials, audit)."""
     _migrate(settings)
     click.echo("schemas are at head")
 
@@ -64,6 +68,7 @@ def migrate_cmd(settings: Settings) -> None:
 def _migrate(settings: Settings) -> None:
     upgrade("intake", make_engine(settings.intake_database_url))
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
+    upgrade("access", make_engine(settings.access_url))
     if settings.uses_kafka:
         ensure_topics(settings)
 
@@ -76,6 +81,7 @@ def _migrate(settings: Settings) -> None:
 def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) -> None:
     """Run the whole system in one process: intake API, relay (with Kafka), aggregator and reports."""
     _migrate(settings)
+    _first_start(settings, f"http://{host}:{intake_port}", f"http://{host}:{reports_port}")
     stop = threading.Event()
     threads: list[threading.Thread] = []
     intake = intake_app(settings)
@@ -108,6 +114,50 @@ def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) 
         for srv in servers:
             srv.shutdown()
         consumer.close()
+
+
+def _first_start(settings: Settings, intake_url: str, reports_url: str) -> None:
+    """On the very first start (no credential at all): a first admin and demo credentials, shown once.
+
+    Nothing is open by default: without these tokens every API answers 401.
+    """
+    from services.access import bootstrap as access_bootstrap
+
+    store = access_bootstrap(settings)
+    if store.has_tokens():
+        return
+    by = "first-start"
+    admin = store.issue("admin", ["admin"], kind="api", expires_in=timedelta(days=30), created_by=by)
+    ministry = store.issue(
+        "demo-ministry", ["ministry"], kind="api", expires_in=timedelta(days=30), created_by=by
+    )
+    collector = store.issue(
+        "demo-yongkang-collector",
+        ["collector"],
+        ["330784"],
+        kind="device",
+        expires_in=timedelta(days=30),
+        created_by=by,
+    )
+    link = store.issue(
+        "demo-yongkang-survey",
+        ["survey"],
+        ["330784"],
+        kind="link",
+        campaign="demo",
+        expires_in=timedelta(days=30),
+        created_by=by,
+    )
+    click.echo("first start: credentials created (shown this once; only their hashes are stored; 30 days):")
+    click.echo(f"  admin (score tokens / audit, /metrics):     {admin.token}")
+    click.echo(f"  demo ministry (dashboard: {reports_url}/signin): {ministry.token}")
+    click.echo(f"  demo collector device, Yongkang 330784:      {collector.token}")
+    click.echo(f"  demo public survey link, Yongkang 330784:    {_link_url(intake_url, link.token)}")
+    click.echo("  send tokens as 'Authorization: Bearer <token>'; `score tokens --help` makes more.")
+
+
+def _link_url(base: str, token: str) -> str:
+    return f"{base.rstrip('/')}/api/v1/submissions?st={token}"
 
 
 def _stop_on_signals() -> threading.Event:
@@ -219,6 +269,238 @@ def verify_cmd(settings: Settings, caught_up: bool) -> None:
     click.echo(f"log: {log_report.gaps} gaps, {log_report.pending} pending")
     ok = report.ok and log_report.ok and not (caught_up and log_report.pending)
     sys.exit(0 if ok else 1)
+
+
+_DURATION = re.compile(r"([1-9][0-9]{0,4})([dhm])")
+
+
+def _duration(_ctx: Any, _param: Any, value: str) -> timedelta:
+    match = _DURATION.fullmatch(value.strip())
+    if not match:
+        raise click.BadParameter("a whole number of days, hours or minutes: 90d, 12h, 30m")
+    n, unit = int(match.group(1)), match.group(2)
+    return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+
+
+def _actor() -> str:
+    """Who did it, for the audit log, when done from the command line: the operating-system user."""
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except Exception:  # noqa: BLE001 - no user name (a container without /etc/passwd entry)
+        return "cli"
+
+
+def _store(settings: Settings) -> Any:
+    from services.access import bootstrap as access_bootstrap
+
+    upgrade("access", make_engine(settings.access_url))
+    return access_bootstrap(settings)
+
+
+@main.group("tokens")
+def tokens_group() -> None:
+    """API and device tokens: create (shown once), list, revoke.
+
+    \b
+    Roles (a token may have several) and what they may do, each within its districts and those below:
+      collector   post submissions (inspections, rectifications, surveys) filed under its districts
+      reviewer    read and review submissions of its districts; read their reports and the dashboard
+      ministry    read every report (no districts needed); reviews nothing
+      integrator  read the reports of the districts it is granted (every read is audited)
+      admin       read the audit log (API: GET /api/v1/audit) and /metrics
+    Public survey links are made with `score links create`.
+    """
+
+
+@tokens_group.command("create")
+@click.argument("name")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    help="collector, reviewer, ministry, integrator, admin; repeatable.",
+)
+@click.option(
+    "--district",
+    "scope",
+    multiple=True,
+    help="A GB/T 2260 code it is scoped to (and those below); repeatable.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["api", "device"]),
+    default="api",
+    show_default=True,
+    help="api: a person or system; device: a field phone's long-lived token.",
+)
+@click.option(
+    "--expires-in", "expires_in", default="90d", show_default=True, callback=_duration, help="90d, 12h, 30m."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the token and its record as JSON.")
+@click.pass_obj
+def tokens_create(
+    settings: Settings,
+    name: str,
+    roles: tuple[str, ...],
+    scope: tuple[str, ...],
+    kind: str,
+    expires_in: timedelta,
+    as_json: bool,
+) -> None:
+    """Create a token for account NAME; prints it ONCE (only its SHA-256 is stored).
+
+    \b
+    Examples:
+      score tokens create yk-aj-0217 --role collector --district 330784 --kind device --expires-in 365d
+      score tokens create jinhua-bureau --role reviewer --district 330700
+      score tokens create mem-hq --role ministry
+    """
+    try:
+        issued = _store(settings).issue(
+            name, roles, scope, kind=kind, expires_in=expires_in, created_by=_actor()
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"token": issued.token, **issued.info.__dict__}, ensure_ascii=False))
+        return
+    click.echo(f"{issued.info.id}  {name}  {','.join(issued.info.roles)}  expires {issued.info.expires_at}")
+    click.echo(issued.token)
+    click.echo("(shown this once: send it as 'Authorization: Bearer <token>')", err=True)
+
+
+@tokens_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include revoked and expired tokens.")
+@click.pass_obj
+def tokens_list(settings: Settings, show_all: bool) -> None:
+    """List tokens and links (id, account, kind, roles, districts, expiry, state); never the tokens themselves."""
+    from services.access.store import stamp
+
+    now = stamp(datetime.now().astimezone())
+    for t in _store(settings).tokens():
+        state = t.state(now)
+        if state != "active" and not show_all:
+            continue
+        click.echo(
+            f"{t.id}  {t.name:<28} {t.kind:<6} {','.join(t.roles):<22} {','.join(t.districts) or '-':<14} "
+            f"expires {t.expires_at}  {state}" + (f"  campaign {t.campaign}" if t.campaign else "")
+        )
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id")
+@click.pass_obj
+def tokens_revoke(settings: Settings, token_id: str) -> None:
+    """Revoke the token or link TOKEN_ID (from `score tokens list`): refused from the next request on."""
+    if not _store(settings).revoke(token_id, by=_actor()):
+        raise click.UsageError(f"no active token {token_id}")
+    click.echo(f"revoked {token_id}")
+
+
+@main.group("links")
+def links_group() -> None:
+    """Public survey links: one campaign, one district, worker surveys only."""
+
+
+@links_group.command("create")
+@click.option("--district", required=True, help="The one GB/T 2260 district its surveys are filed under.")
+@click.option("--campaign", required=True, help="The campaign's name, e.g. yongkang-2026q4.")
+@click.option(
+    "--expires-in",
+    "expires_in",
+    default="30d",
+    show_default=True,
+    callback=_duration,
+    help="The campaign's length.",
+)
+@click.option(
+    "--base-url", default="http://127.0.0.1:8000", show_default=True, help="The intake's public address."
+)
+@click.pass_obj
+def links_create(
+    settings: Settings, district: str, campaign: str, expires_in: timedelta, base_url: str
+) -> None:
+    """Create a public survey link; prints its URL (the token is in it) ONCE.
+
+    The link may post worker surveys filed under DISTRICT and nothing else: no other form, no other district,
+    no reads.  Anyone holding it can post surveys, so give each campaign its own link and revoke it
+    (`score tokens revoke <id>`) when the campaign ends.  The account recorded as the surveys' collector is
+    `survey-<campaign>`.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", f"survey-{campaign}")[:64]
+    try:
+        issued = _store(settings).issue(
+            name,
+            ["survey"],
+            [district],
+            kind="link",
+            campaign=campaign,
+            expires_in=expires_in,
+            created_by=_actor(),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"{issued.info.id}  {name}  district {district}  expires {issued.info.expires_at}")
+    click.echo(_link_url(base_url, issued.token))
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit log: who did what and when (append-only)."""
+
+
+def _instant(_ctx: Any, _param: Any, value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "an ISO 8601 date or instant, e.g. 2026-11-29 or 2026-11-29T08:00+08:00"
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=clock_zone())
+
+
+def clock_zone() -> Any:
+    from services.common.clock import CHINA
+
+    return CHINA
+
+
+@audit_group.command("list")
+@click.option("--actor", help="Only this account (a token's name, or cli:<user>).")
+@click.option(
+    "--action",
+    help="Only this action: submission.create, submission.correct, rectification.create, review.create, "
+    "report.export, report.read, token.create, token.revoke, session.login.",
+)
+@click.option(
+    "--since", callback=_instant, help="From this instant (inclusive); a bare date is China's midnight."
+)
+@click.option("--until", callback=_instant, help="Up to this instant (exclusive).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def audit_list(
+    settings: Settings,
+    actor: str | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List audit entries, newest first."""
+    for e in _store(settings).audit(actor=actor, action=action, since=since, until=until, limit=limit):
+        if as_json:
+            click.echo(json.dumps(e, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{e['at']}  {e['actor']:<24} {e['action']:<22} {e['target'] or '-'}"
+                + (f"  district {e['district']}" if e["district"] else "")
+                + (f"  from {e['address']}" if e["address"] else "")
+            )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from services.access import AccessStore
+from services.access import bootstrap as access_bootstrap
 from services.aggregator.bootstrap import Aggregator
 from services.aggregator.bootstrap import bootstrap as agg_bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
@@ -77,12 +80,17 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
 
 
+#: Tests send bursts (racing retries, fuzzers) far above a person's rate; the limits' own tests set theirs.
+UNLIMITED: dict[str, Any] = {"rate_limit_credential": "", "rate_limit_address": ""}
+
+
 def sqlite_settings(tmp_path: Path) -> Settings:
     intake = f"sqlite:///{tmp_path / 'intake.db'}"
     return Settings(
         intake_database_url=intake,
         aggregator_database_url=f"sqlite:///{tmp_path / 'aggregator.db'}",
         event_log_url=intake,
+        **UNLIMITED,
     )
 
 
@@ -104,12 +112,14 @@ def real_settings(request: pytest.FixtureRequest, partitions: int = 3) -> Settin
         rollup_topic=f"score.{name}.rollups.v1",
         topic_partitions=partitions,
         consumer_group=f"g-{name}",
+        **UNLIMITED,
     )
 
 
 def migrated(settings: Settings) -> Settings:
     upgrade("intake", make_engine(settings.intake_database_url))
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
+    upgrade("access", make_engine(settings.access_url))
     if settings.uses_kafka:
         from services.eventlog.kafka import ensure_topics
 
@@ -130,7 +140,36 @@ def process_env(settings: Settings) -> dict[str, str]:
         "SCORE_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
         "SCORE_ROLLUP_TOPIC": settings.rollup_topic,
         "SCORE_CONSUMER_GROUP": settings.consumer_group,
+        "SCORE_ACCESS_DATABASE_URL": settings.access_url,
     }
+
+
+#: The credential the shared fixtures act with, so tests written before access control keep their meaning:
+#: it may post, read and review anywhere in Zhejiang (collector + reviewer at 330000, which covers every
+#: district), read every report, and read /metrics and the audit log (admin).  Tests of the access rules
+#: themselves (tests/integration/test_access*.py) issue narrower credentials.
+OPERATOR_ROLES = ("collector", "reviewer", "admin")
+
+
+def operator_token(access: AccessStore, name: str = "test-operator") -> str:
+    return access.issue(name, OPERATOR_ROLES, ["330000"], created_by="tests").token
+
+
+class AuthedClient(FlaskClient):
+    """A test client that sends its app's test credential (``SCORE_TEST_TOKEN``) unless a request names its
+    own ``Authorization``; clients a test makes with ``app.test_client()`` get it too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        token = self.application.config.get("SCORE_TEST_TOKEN")
+        if token:
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+
+
+def authorize(app: Flask, token: str) -> Flask:
+    app.config["SCORE_TEST_TOKEN"] = token
+    app.test_client_class = AuthedClient
+    return app
 
 
 REAL = pytest.param("real", marks=[pytest.mark.kafka, pytest.mark.postgres])
@@ -152,8 +191,11 @@ def intake_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     else:
         pg: PostgresServer = request.getfixturevalue("postgres_server")
         url = pg.fresh_database(unique("intake"))
-        settings = Settings(intake_database_url=url, aggregator_database_url=url, event_log_url=url)
+        settings = Settings(
+            intake_database_url=url, aggregator_database_url=url, event_log_url=url, **UNLIMITED
+        )
     upgrade("intake", make_engine(settings.intake_database_url))
+    upgrade("access", make_engine(settings.access_url))
     return settings
 
 
@@ -168,6 +210,8 @@ class System:
     reports: FlaskClient
     relay: Relay | None
     consumer: Consumer
+    access: AccessStore
+    token: str  #: the operator credential both clients send (see OPERATOR_ROLES)
 
     def post(self, body: Any, **kw: Any) -> Any:
         return self.client.post("/api/v1/submissions", json=body, **kw)
@@ -201,7 +245,9 @@ def make_relay(settings: Settings, engine: Any) -> Relay:
 def build_system(settings: Settings) -> System:
     intake = intake_bootstrap(settings, clock=lambda: NOW)
     agg = agg_bootstrap(settings)
-    app = intake_app(settings, intake)
+    access = access_bootstrap(settings)
+    token = operator_token(access)
+    app = authorize(intake_app(settings, intake, access), token)
     app.config["TESTING"] = True
     relay = make_relay(settings, intake.engine) if settings.uses_kafka else None
     return System(
@@ -209,9 +255,11 @@ def build_system(settings: Settings) -> System:
         intake=intake,
         client=app.test_client(),
         aggregator=agg,
-        reports=reports_app(settings, agg).test_client(),
+        reports=authorize(reports_app(settings, agg, access), token).test_client(),
         relay=relay,
         consumer=agg.consumer(),
+        access=access,
+        token=token,
     )
 
 
@@ -230,6 +278,7 @@ def system(backend: Settings) -> Iterator[System]:
 @pytest.fixture
 def app(intake_settings: Settings) -> Any:
     """The intake app (pytest-flask's ``client`` fixture builds on this)."""
-    application = intake_app(intake_settings, intake_bootstrap(intake_settings, clock=lambda: NOW))
+    access = access_bootstrap(intake_settings)
+    application = intake_app(intake_settings, intake_bootstrap(intake_settings, clock=lambda: NOW), access)
     application.config["TESTING"] = True
-    return application
+    return authorize(application, operator_token(access))

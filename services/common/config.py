@@ -58,6 +58,21 @@ class Settings:
     #: how far into the future a client clock may be and still be believed
     clock_skew_seconds: int = 600
     log_format: str = "console"  # console | json
+    #: credentials and the audit log (services/access); empty = the intake's database
+    access_database_url: str = ""
+    #: rate limits (Flask-Limiter syntax, e.g. "600 per minute"; empty = none), counted in memory per process:
+    #: per credential (or per address for requests without one), per client address, and sign-in attempts
+    rate_limit_credential: str = "1200 per minute"
+    rate_limit_address: str = "3000 per minute"
+    rate_limit_signin: str = "10 per minute"
+    #: mark the dashboard's session cookie Secure (set it to 1 behind HTTPS, as production is)
+    secure_cookies: bool = False
+    #: how many proxies in front of the services set X-Forwarded-For (0: trust none, use the peer address)
+    proxies: int = 0
+
+    @property
+    def access_url(self) -> str:
+        return self.access_database_url or self.intake_database_url
 
     @property
     def uses_kafka(self) -> bool:
@@ -103,6 +118,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_request_bytes=int(env.get("SCORE_MAX_REQUEST_BYTES", Settings.max_request_bytes)),
         clock_skew_seconds=int(env.get("SCORE_CLOCK_SKEW_SECONDS", Settings.clock_skew_seconds)),
         log_format=env.get("SCORE_LOG_FORMAT", Settings.log_format),
+        access_database_url=env.get("SCORE_ACCESS_DATABASE_URL", ""),
+        rate_limit_credential=env.get("SCORE_RATE_LIMIT_CREDENTIAL", Settings.rate_limit_credential),
+        rate_limit_address=env.get("SCORE_RATE_LIMIT_ADDRESS", Settings.rate_limit_address),
+        rate_limit_signin=env.get("SCORE_RATE_LIMIT_SIGNIN", Settings.rate_limit_signin),
+        secure_cookies=env.get("SCORE_SECURE_COOKIES", "") in ("1", "true", "yes"),
+        proxies=int(env.get("SCORE_PROXIES", Settings.proxies)),
     )
 
 

@@ -23,6 +23,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "SCORE_INTAKE_DATABASE_URL",
         "SCORE_AGGREGATOR_DATABASE_URL",
         "SCORE_KAFKA_BOOTSTRAP_SERVERS",
+        "SCORE_ACCESS_DATABASE_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

@@ -28,9 +28,11 @@ from typing import Any
 
 import pytest
 
+from services.access import AccessStore
 from services.common.db import make_engine
 from services.common.migrate import upgrade
 from tests.builders import inspection
+from tests.conftest import operator_token
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "systemd" / "score-intake.service"
@@ -81,6 +83,7 @@ class Served:
     port: int
     workers: int
     log: Path  # the server's stderr: its log
+    token: str  # the operator credential every request sends
 
     def request(
         self,
@@ -95,7 +98,9 @@ class Served:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             payload = json.dumps(body).encode() if body is not None else None
-            hdrs = {"Content-Type": "application/json", **(headers or {})} if payload else dict(headers or {})
+            hdrs = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+            if payload:
+                hdrs = {"Content-Type": "application/json", **hdrs}
             conn.request(method, path, body=payload, headers=hdrs)
             resp = conn.getresponse()
             return resp.status, resp.read(), time.monotonic() - started
@@ -113,6 +118,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("gunicorn")
     intake_url = f"sqlite:///{tmp / 'intake.db'}"
     upgrade("intake", make_engine(intake_url))
+    upgrade("access", make_engine(intake_url))
+    token = operator_token(AccessStore(make_engine(intake_url)))
     env = {
         **os.environ,
         "SCORE_INTAKE_DATABASE_URL": intake_url,
@@ -129,7 +136,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         proc = subprocess.Popen(
             on_loopback(argv, port), cwd=ROOT, env=env, stdout=err, stderr=err, start_new_session=True
         )
-    server = Served(port, workers, log)
+    server = Served(port, workers, log, token)
     try:
 
         def booted() -> bool:

@@ -10,12 +10,14 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from services.access import bootstrap as access_bootstrap
 from services.common.config import Settings
 from services.eventlog.outbox import outbox
 from services.intake.adapters.tables import submissions
 from services.intake.bootstrap import bootstrap
 from services.intake.entrypoints.app import create_app
 from tests.builders import NOW, changed, inspection, rectification, survey
+from tests.conftest import authorize, operator_token
 
 
 def _count(client: FlaskClient, table: Any) -> int:
@@ -185,7 +187,9 @@ def test_the_forms_are_listed(client: FlaskClient) -> None:
 def test_metrics_show_the_outbox_backlog_when_a_relay_publishes_it(intake_settings: Settings) -> None:
     # Kafka configured (no broker needed: the intake only writes the outbox, the relay runs elsewhere)
     settings = replace(intake_settings, kafka_bootstrap_servers="127.0.0.1:9")
-    client = create_app(settings, bootstrap(settings, clock=lambda: NOW)).test_client()
+    access = access_bootstrap(settings)
+    app = create_app(settings, bootstrap(settings, clock=lambda: NOW), access)
+    client = authorize(app, operator_token(access)).test_client()
     before = client.get("/metrics").get_json()
     client.post("/api/v1/submissions", json=inspection())
     after = client.get("/metrics").get_json()

@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 
+from services.access import tables as access_tables
 from services.aggregator.adapters import tables as aggregator_tables
 from services.common.db import make_engine
 from services.common.migrate import upgrade
@@ -27,7 +28,11 @@ def _url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 @pytest.mark.parametrize(
     ("service", "metadata"),
-    [("intake", intake_tables.metadata), ("aggregator", aggregator_tables.metadata)],
+    [
+        ("intake", intake_tables.metadata),
+        ("aggregator", aggregator_tables.metadata),
+        ("access", access_tables.metadata),
+    ],
 )
 def test_migrations_match_the_models(
     kind: str, service: str, metadata: MetaData, request: pytest.FixtureRequest, tmp_path: Path

@@ -11,6 +11,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
 
+from services.access import AccessStore, Denied
+from services.access import bootstrap as access_bootstrap
+from services.access import web as access_web
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.periods import PERIODS
 from services.aggregator.entrypoints.docs import docs
@@ -79,8 +82,47 @@ def _bounded(name: str, day: date) -> date:
     return day
 
 
+def _readable(codes: list[str]) -> None:
+    """Refuse (403) a report on a known district outside the credential's scope; unknown codes stay 400."""
+    who = access_web.principal()
+    for code in codes:
+        if code in districts() and not who.covers(code, "read_report"):
+            raise access_web.out_of_scope("read reports", code)
+
+
+def _default_codes() -> list[str]:
+    """Side by side without ``codes``: the usual four the credential may read, else its own districts."""
+    who = access_web.principal()
+    return [c for c in reports.DEFAULT_DISTRICTS if who.covers(c, "read_report")] or list(who.districts)
+
+
+def _audit_read(codes: list[str], name: str) -> None:
+    """Exports are audited for everyone, report reads for integrators (the outside systems)."""
+    fmt = request.args.get("format", "json")
+    action = "report.export" if fmt in ("csv", "xlsx") else "report.read"
+    if action == "report.read" and "integrator" not in access_web.principal().roles:
+        return
+    access_web.audit(
+        action,
+        target=name,
+        district=codes[0] if len(codes) == 1 else None,
+        detail={
+            "codes": codes,
+            "format": fmt,
+            "query": request.query_string.decode("utf-8", "replace")[:500],
+        },
+    )
+
+
 def _respond(result: list[dict[str, Any]], name: str, single: bool = False) -> Any:
     fmt = request.args.get("format", "json")
+    if fmt in ("csv", "xlsx", "json"):
+        _audit_read(
+            [r["district"]["code"] for r in result[:1]]
+            if single
+            else sorted({r["district"]["code"] for r in result}),
+            name,
+        )
     if fmt == "csv":
         return Response(
             export.csv_stream(result),
@@ -103,8 +145,14 @@ def _report_error(exc: reports.ReportError) -> Response:
     return _bad(exc.path, exc.message)
 
 
+@api.errorhandler(Denied)
+def _denied(exc: Denied) -> Response:
+    return access_web.denied(exc)
+
+
 @api.get("/districts/<code>")
 def one_district(code: str) -> Any:
+    _readable([code])
     period, industry, as_of = _query()
     rep = reports.district_report(_agg().engine, code, period, industry, as_of)
     return _respond([rep], f"score-{code}-{period.key}", single=True)
@@ -114,9 +162,10 @@ def one_district(code: str) -> Any:
 def all_districts() -> Any:
     period, industry, as_of = _query()
     codes = request.args.get("codes")
-    wanted = codes.split(",") if codes else reports.DEFAULT_DISTRICTS
+    wanted = codes.split(",") if codes else _default_codes()
     if len(wanted) > MAX_CODES:
         raise reports.ReportError("codes", f"at most {MAX_CODES} districts side by side")
+    _readable(wanted)
     for c in wanted:
         reports.district_info(c)
     return _respond(
@@ -126,6 +175,7 @@ def all_districts() -> Any:
 
 @api.get("/districts/<code>/trend")
 def district_trend(code: str) -> Any:
+    _readable([code])
     period, industry, as_of = _query()
     try:
         count = int(request.args.get("count", "4"))
@@ -139,11 +189,12 @@ def district_trend(code: str) -> Any:
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>SCORE 安全生产报表 / SCORE work-safety report</title>
-<style>body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:1.5rem;color:#222}
+<style nonce="{{nonce}}">body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:1.5rem;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
 th:first-child,td:first-child{text-align:left}caption{text-align:left;font-weight:600;margin:.5rem 0}
 .muted{color:#777}</style></head><body>
 <h1>SCORE 安全生产报表 <span class="muted">/ work-safety report</span></h1>
+<form method="post" action="/signout" class="muted">{{who}} <button>退出 Sign out</button></form>
 <form method="get">期间 Period: <select name="period">{% for p in periods %}<option value="{{p}}"
 {% if p == period.kind %}selected{% endif %}>{{p}}</option>{% endfor %}</select>
 日期 Date: <input type="date" name="date" value="{{anchor}}">
@@ -199,7 +250,7 @@ def page() -> Any:
         period, industry, as_of = _query()
     except reports.ReportError as exc:
         return _bad(exc.path, exc.message)
-    reps = reports.side_by_side(_agg().engine, reports.DEFAULT_DISTRICTS, period, industry, as_of)
+    reps = reports.side_by_side(_agg().engine, _default_codes(), period, industry, as_of)
     rows = [(k, *export.LABELS[k]) for k in _DASHBOARD_ROWS]
     anchor = request.args.get("date") or clock.today().isoformat()
     query = urlencode(
@@ -217,10 +268,36 @@ def page() -> Any:
         industries=industries().values(),
         query=query,
         value=_value,
+        nonce=access_web.csp_nonce(),
+        who=access_web.principal().name,
     )
 
 
-def create_app(settings: Settings | None = None, aggregator: Aggregator | None = None) -> Flask:
+#: access: who may call what (services/access/model.py has the roles behind each permission)
+PUBLIC = frozenset(
+    {
+        "healthz",
+        "reports_docs.openapi_json",
+        "district_codes",
+        "signin.signin_form",
+        "signin.signin",
+        "signin.signout",
+    }
+)
+PERMISSIONS = {
+    "reports.one_district": "read_report",
+    "reports.all_districts": "read_report",
+    "reports.district_trend": "read_report",
+    "dashboard.page": "read_report",
+    "metrics": "operate",
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    aggregator: Aggregator | None = None,
+    access_store: AccessStore | None = None,
+) -> Flask:
     """Application factory: ``flask --app services.aggregator.entrypoints.app run`` or ``score run``."""
     settings = settings or from_env()
     app = make_flask_app(
@@ -229,6 +306,16 @@ def create_app(settings: Settings | None = None, aggregator: Aggregator | None =
         blueprints=[api, dashboard, docs],
         log=log,
         fault_message=lambda: "the reports are unavailable now; please retry later",
+    )
+    # a browser loading the dashboard cannot send a bearer header: /signin gives it a session cookie
+    access_web.init_app(
+        app,
+        access_store or access_bootstrap(settings),
+        settings,
+        public=PUBLIC,
+        permissions=PERMISSIONS,
+        html={"dashboard.page"},
+        sessions=True,
     )
 
     @app.get("/metrics")

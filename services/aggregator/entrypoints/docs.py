@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify
 
 from services.aggregator.domain.periods import PERIODS
 from services.common.codes import districts, industries
-from services.common.openapi import ERROR_SCHEMA
+from services.common.openapi import BEARER_SCHEME, ERROR_SCHEMA, refusals
 
 docs = Blueprint("reports_docs", __name__, url_prefix="/api/v1")
 
@@ -176,22 +176,16 @@ def _reports(single: bool) -> dict[str, Any]:
             "description": "The aggregator's database is unavailable; retry later",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         },
+        **refusals(
+            401,
+            403,
+            429,
+            described={
+                403: "A district outside the credential's scope (reviewers and integrators: their districts "
+                "and those below; the ministry reads all)",
+            },
+        ),
     }
-
-
-def _get(
-    spec: APISpec,
-    path: str,
-    summary: str,
-    responses: dict[str, Any],
-    parameters: list[dict[str, Any]] | None = None,
-) -> None:
-    """Describe the GET operation at ``path`` (every route of the reports is one)."""
-    operation: dict[str, Any] = {"summary": summary}
-    if parameters is not None:
-        operation["parameters"] = parameters
-    operation["responses"] = responses
-    spec.path(path=path, operations={"get": operation})
 
 
 @cache
@@ -202,63 +196,86 @@ def openapi() -> dict[str, Any]:
         openapi_version="3.1.0",
         info={
             "description": "Exact per-district rollups of the ILO SCORE work-safety pilot (MEM, Zhejiang): "
-            "inspections, hazards and their rectification, worker surveys."
+            "inspections, hazards and their rectification, worker surveys. Every report needs a bearer "
+            "token (or the dashboard's session cookie from /signin): reviewers read their districts and those "
+            "below, integrators the districts they are granted, the ministry all. Exports (CSV, XLSX) and "
+            "integrators' reads are audited. Rate limits per credential and per address (429)."
         },
+        security=[{"bearer": []}],
     )
+    spec.components.security_scheme("bearer", BEARER_SCHEME)
     spec.components.schema("Error", ERROR_SCHEMA)
     spec.components.schema("Report", REPORT)
-    _get(
-        spec,
-        "/api/v1/reports/districts/{code}",
-        "One division's figures for a period",
-        _reports(single=True),
-        [_code_parameter(), *_query_parameters()],
+    spec.path(
+        path="/api/v1/reports/districts/{code}",
+        operations={
+            "get": {
+                "summary": "One division's figures for a period",
+                "parameters": [_code_parameter(), *_query_parameters()],
+                "responses": _reports(single=True),
+            }
+        },
     )
-    _get(
-        spec,
-        "/api/v1/reports/districts",
-        "Several divisions side by side (default: Zhejiang, Hangzhou, Jinhua, Yongkang)",
-        _reports(single=False),
-        [
-            {
-                "name": "codes",
-                "in": "query",
-                "description": "comma-separated GB/T 2260 codes, at most 50, in the order wanted",
-                "schema": {"type": "string", "examples": ["330100,330700,330784"]},
-            },
-            *_query_parameters(),
-        ],
+    spec.path(
+        path="/api/v1/reports/districts",
+        operations={
+            "get": {
+                "summary": "Several divisions side by side (default: Zhejiang, Hangzhou, Jinhua, Yongkang)",
+                "parameters": [
+                    {
+                        "name": "codes",
+                        "in": "query",
+                        "description": "comma-separated GB/T 2260 codes, at most 50, in the order wanted; "
+                        "left out: Zhejiang, Hangzhou, Jinhua and Yongkang as far as the credential may read "
+                        "them, else its own districts",
+                        "schema": {"type": "string", "examples": ["330100,330700,330784"]},
+                    },
+                    *_query_parameters(),
+                ],
+                "responses": _reports(single=False),
+            }
+        },
     )
-    _get(
-        spec,
-        "/api/v1/reports/districts/{code}/trend",
-        "The last `count` periods up to the one containing `date`, oldest first",
-        _reports(single=False),
-        [
-            _code_parameter(),
-            {
-                "name": "count",
-                "in": "query",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 60, "default": 4},
-            },
-            *_query_parameters(),
-        ],
+    spec.path(
+        path="/api/v1/reports/districts/{code}/trend",
+        operations={
+            "get": {
+                "summary": "The last `count` periods up to the one containing `date`, oldest first",
+                "parameters": [
+                    _code_parameter(),
+                    {
+                        "name": "count",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 60, "default": 4},
+                    },
+                    *_query_parameters(),
+                ],
+                "responses": _reports(single=False),
+            }
+        },
     )
-    _get(
-        spec,
-        "/api/v1/codes/districts",
-        "The GB/T 2260 divisions the reports know, retired ones with their successor",
-        {
-            "200": {
-                "description": "The code table",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["districts"],
-                            "properties": {"districts": {"type": "array", "items": {"type": "object"}}},
-                        }
-                    }
+    spec.path(
+        path="/api/v1/codes/districts",
+        operations={
+            "get": {
+                "summary": "The GB/T 2260 divisions the reports know, retired ones with their successor",
+                "security": [],
+                "responses": {
+                    **refusals(429),
+                    "200": {
+                        "description": "The code table",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["districts"],
+                                    "properties": {
+                                        "districts": {"type": "array", "items": {"type": "object"}}
+                                    },
+                                }
+                            }
+                        },
+                    },
                 },
             }
         },

@@ -9,6 +9,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from services.access import AccessStore, Denied
+from services.access import bootstrap as access_bootstrap
+from services.access import web as access_web
 from services.common.config import Settings, from_env
 from services.common.webapp import make_flask_app
 from services.eventlog.metrics import outbox_metrics
@@ -28,7 +31,7 @@ from services.intake.entrypoints.responses import (
     text,
 )
 from services.intake.entrypoints.review_request import SUBMISSION_ID, review_errors
-from services.intake.service_layer import handlers
+from services.intake.service_layer import access, handlers
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -79,11 +82,18 @@ def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
         valid = forms.validate(
             body, now=intake.clock(), clock_skew=timedelta(seconds=intake.settings.clock_skew_seconds)
         )
+        # access: the collector is the credential's account; its forms and districts bound what it may post
+        valid = access.as_submitted_by(access_web.principal(), valid)
+        access.check_submission(intake.uow(), access_web.principal(), valid)
         receipt = handlers.submit(intake.uow(), valid, intake.clock)
     except forms.Invalid as exc:
         return 422, invalid_body(exc.errors)
+    except Denied as exc:
+        return 403, access_web.denied(exc).get_json()
     except DomainError as exc:
         return domain_error(exc)
+    if receipt.created:
+        access_web.audit(access.audit_action(valid), target=valid.submission_id, district=valid.district)
     return (201 if receipt.created else 200), receipt.body
 
 
@@ -164,7 +174,10 @@ def get_submission(submission_id: str) -> Any:
     if not SUBMISSION_ID.fullmatch(submission_id):
         return _no_such_submission(submission_id)
     try:
-        return jsonify(handlers.get_submission(_intake().uow(), submission_id.lower()))
+        access.check_read(_intake().uow(), access_web.principal(), submission_id.lower(), "read_submission")
+        return jsonify(access.redact(handlers.get_submission(_intake().uow(), submission_id.lower())))
+    except Denied as exc:
+        return access_web.denied(exc)
     except DomainError as exc:
         return _domain_error_response(exc)
 
@@ -185,22 +198,35 @@ def post_review(submission_id: str) -> Any:
         return _no_such_submission(submission_id)
     review_id = body.get("review_id")
     intake = _intake()
+    who = access_web.principal()
     try:
+        # access: only within the credential's districts, and the reviewer recorded is the credential's account
+        district = access.check_read(intake.uow(), who, submission_id.lower(), "review")
         receipt = handlers.review(
             intake.uow(),
             submission_id.lower(),
             body["status"],
             body.get("comment"),
-            body["reviewer"],
+            who.name,
             intake.clock,
             review_id=review_id.lower() if review_id else None,
+            request_reviewer=access.review_requester(who, body.get("reviewer")),
         )
+    except Denied as exc:
+        return access_web.denied(exc)
     except DomainError as exc:
         return _domain_error_response(exc)
     resp = jsonify(receipt.body)
     if receipt.replayed:
         # As payment APIs do: tell a client (and its logs) that this answer is a replay, nothing new happened.
         resp.headers["Idempotent-Replayed"] = "true"
+    else:
+        access_web.audit(
+            "review.create",
+            target=receipt.body["submission_id"],
+            district=district,
+            detail=dict(receipt.body),
+        )
     return resp
 
 
@@ -209,17 +235,34 @@ def list_forms() -> Any:
     return jsonify({"forms": forms.catalogue()})
 
 
-def create_app(settings: Settings | None = None, intake: Intake | None = None) -> Flask:
+#: access: who may call what (services/access/model.py has the roles behind each permission)
+PUBLIC = frozenset({"healthz", "docs.openapi_json", "docs.docs_page", "api.list_forms"})
+PERMISSIONS = {
+    "api.post_submission": "submit",
+    "api.post_batch": "submit",
+    "api.get_submission": "read_submission",
+    "api.post_review": "review",
+    "metrics": "operate",
+    "audit.audit_entries": "audit",
+}
+
+
+def create_app(
+    settings: Settings | None = None, intake: Intake | None = None, access_store: AccessStore | None = None
+) -> Flask:
     """Application factory: ``flask --app services.intake.entrypoints.app run`` or ``score run``."""
     settings = settings or from_env()
     app = make_flask_app(
         __name__,
         extensions={"score.intake": intake or bootstrap(settings)},
-        blueprints=[api, docs],
+        blueprints=[api, docs, access_web.audit_blueprint()],
         log=log,
         http_message=_http_message,
         fault_message=lambda: text(_FAULT_MESSAGE),
         max_request_bytes=settings.max_request_bytes,
+    )
+    access_web.init_app(
+        app, access_store or access_bootstrap(settings), settings, public=PUBLIC, permissions=PERMISSIONS
     )
 
     @app.get("/metrics")

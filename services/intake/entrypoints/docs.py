@@ -12,7 +12,8 @@ from typing import Any
 from apispec import APISpec
 from flask import Blueprint, jsonify
 
-from services.common.openapi import ERROR_SCHEMA
+from services.access.web import csp_nonce
+from services.common.openapi import BEARER_SCHEME, ERROR_SCHEMA, refusals
 from services.intake.domain.model import REVIEW_DECISIONS
 from services.intake.entrypoints.jsonbody import MAX_DEPTH
 from services.intake.entrypoints.review_request import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
@@ -47,8 +48,16 @@ def openapi() -> dict[str, Any]:
         title="SCORE intake API",
         version="1.0.0",
         openapi_version="3.1.0",
-        info={"description": "Field submissions for the ILO SCORE work-safety pilot (MEM, Zhejiang)."},
+        info={
+            "description": "Field submissions for the ILO SCORE work-safety pilot (MEM, Zhejiang). Every "
+            "operation but the form list needs a bearer token (`score tokens create`); a collector posts "
+            "for its districts and those below, a reviewer reads and reviews them, a public survey link "
+            "posts worker surveys for its one district. The collector and the reviewer recorded are the "
+            "credential's account, whatever the body says. Rate limits per credential and per address (429)."
+        },
+        security=[{"bearer": []}],
     )
+    spec.components.security_scheme("bearer", BEARER_SCHEME)
     spec.components.schema("Error", ERROR_SCHEMA)
     refs = []
     for form, versions in FORMS.items():
@@ -157,6 +166,16 @@ def openapi() -> dict[str, Any]:
                         "content": _json("Receipt"),
                     },
                     **_errors(400, 409, 413, 415, 422, 503),
+                    **refusals(
+                        401,
+                        403,
+                        429,
+                        described={
+                            403: "Outside the credential's forms or districts: the district filed under, for a "
+                            "correction also the district of the submission it replaces, for a rectification "
+                            "the district of its inspection",
+                        },
+                    ),
                 },
             }
         },
@@ -191,6 +210,7 @@ def openapi() -> dict[str, Any]:
                         "content": _json("BatchResult"),
                     },
                     **_errors(400, 413, 415, 422, 503),
+                    **refusals(401, 403, 429),
                 },
             }
         },
@@ -200,10 +220,14 @@ def openapi() -> dict[str, Any]:
         operations={
             "get": {
                 "summary": "A submission with its versions and review state",
+                "description": "For reviewers of its district (or one above). A worker survey comes without "
+                "its answers (`data`, `computed`) and with `answers_withheld: true`: raw survey answers are "
+                "readable by no one through the API, only the published aggregates.",
                 "parameters": [id_param, lang],
                 "responses": {
                     "200": {"description": "The submission", "content": _json("SubmissionHistory")},
                     **_errors(404, 503),
+                    **refusals(401, 403, 429),
                 },
             }
         },
@@ -228,10 +252,17 @@ def openapi() -> dict[str, Any]:
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "required": ["status", "reviewer"],
+                                "required": ["status"],
                                 "properties": {
                                     "status": {"enum": list(REVIEW_DECISIONS)},
-                                    "reviewer": {"type": "string", "minLength": 1, "maxLength": REVIEWER_MAX},
+                                    "reviewer": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "maxLength": REVIEWER_MAX,
+                                        "description": "Optional, for older clients: the reviewer recorded "
+                                        "is the credential's account; a name sent here is only compared "
+                                        "when the same review_id comes again",
+                                    },
                                     "comment": {"type": "string", "maxLength": COMMENT_MAX},
                                     "review_id": {
                                         "type": "string",
@@ -256,6 +287,7 @@ def openapi() -> dict[str, Any]:
                         "content": _json("ReviewReceipt"),
                     },
                     **_errors(400, 404, 409, 413, 415, 422, 503),
+                    **refusals(401, 403, 429),
                 },
             }
         },
@@ -265,7 +297,9 @@ def openapi() -> dict[str, Any]:
         operations={
             "get": {
                 "summary": "The forms and versions a device may submit",
+                "security": [],
                 "responses": {
+                    **refusals(429),
                     "200": {
                         "description": "List",
                         "content": {
@@ -277,7 +311,87 @@ def openapi() -> dict[str, Any]:
                                 }
                             }
                         },
-                    }
+                    },
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/api/v1/audit",
+        operations={
+            "get": {
+                "summary": "The audit log, newest first (admins)",
+                "description": "Who did what and when: submission.create, submission.correct, "
+                "rectification.create, review.create, report.export, report.read (integrators), "
+                "token.create, token.revoke, session.login. Append-only: the database refuses to change "
+                "or delete an entry.",
+                "parameters": [
+                    lang,
+                    {"name": "actor", "in": "query", "schema": {"type": "string"}},
+                    {"name": "action", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "description": "from this instant (inclusive), ISO 8601 with its offset",
+                        "schema": {"type": "string", "format": "date-time"},
+                    },
+                    {
+                        "name": "until",
+                        "in": "query",
+                        "description": "up to this instant (exclusive), ISO 8601 with its offset",
+                        "schema": {"type": "string", "format": "date-time"},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    },
+                    {
+                        "name": "before_id",
+                        "in": "query",
+                        "description": "the next page: entries older than this id",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Entries",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["entries"],
+                                    "properties": {
+                                        "entries": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "required": ["id", "at", "actor", "action"],
+                                                "properties": {
+                                                    "id": {"type": "integer"},
+                                                    "at": {"type": "string"},
+                                                    "actor": {"type": "string"},
+                                                    "token_id": {"type": ["string", "null"]},
+                                                    "action": {"type": "string"},
+                                                    "target": {"type": ["string", "null"]},
+                                                    "district": {"type": ["string", "null"]},
+                                                    "address": {"type": ["string", "null"]},
+                                                    "request_id": {"type": ["string", "null"]},
+                                                    "detail": {"type": ["object", "null"]},
+                                                },
+                                            },
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": {
+                        "description": "A filter that is not as described; `errors[0].path` names it",
+                        "content": _json("Error"),
+                    },
+                    **_errors(503),
+                    **refusals(401, 403, 429),
                 },
             }
         },
@@ -312,4 +426,8 @@ fetch("openapi.json").then(r => r.json()).then(spec => {
 
 @docs.get("/docs")
 def docs_page() -> Any:
-    return _PAGE
+    # the page's own script and style run under the Content-Security-Policy's per-response nonce
+    nonce = csp_nonce()
+    return _PAGE.replace("<script>", f'<script nonce="{nonce}">').replace(
+        "<style>", f'<style nonce="{nonce}">'
+    )

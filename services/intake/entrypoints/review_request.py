@@ -33,13 +33,15 @@ def review_errors(body: Any) -> list[FieldError]:
     ambiguous = jsonbody.problems(body)
     if ambiguous:
         return [p.field_error() for p in ambiguous]
-    errors = [
-        make(name, "required")
-        for name in ("status", "reviewer")
-        if not isinstance(body.get(name), str) or not body[name]
-    ]
+    errors = []
+    if not isinstance(body.get("status"), str) or not body["status"]:
+        errors.append(make("status", "required"))
     reviewer, comment = body.get("reviewer"), body.get("comment")
-    if isinstance(reviewer, str) and (len(reviewer) > REVIEWER_MAX or _CONTROL.search(reviewer)):
+    if reviewer is not None and not isinstance(reviewer, str):  # optional: the credential names the reviewer
+        errors.append(make("reviewer", "invalid_type", expected=STRING))
+    if isinstance(reviewer, str) and (
+        not reviewer or len(reviewer) > REVIEWER_MAX or _CONTROL.search(reviewer)
+    ):
         errors.append(make("reviewer", "invalid_format", expected=_REVIEWER))
     if comment is not None and not isinstance(comment, str):
         errors.append(make("comment", "invalid_type", expected=STRING))

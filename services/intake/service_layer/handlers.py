@@ -123,6 +123,7 @@ def review(
     reviewer: str,
     clock: Clock = utcnow,
     review_id: str | None = None,
+    request_reviewer: str | None = None,
 ) -> ReviewReceipt:
     """Record a review and its event; with a ``review_id``, once however often the client retries.
 
@@ -132,8 +133,12 @@ def review(
     that still loses the race (:class:`RaceLost`) is answered from the winner's row.  The lookup also comes
     before the review rules, so a retry is answered as the first attempt was even if the submission has been
     corrected or reviewed again meanwhile.
+
+    ``reviewer`` is who is recorded (the credential's account); ``request_reviewer``, when given, is who the
+    request named, and is what a retry is compared on (access: the entrypoint sets both).
     """
-    digest = review_request_hash(submission_id, decision, comment, reviewer) if review_id else None
+    stated = request_reviewer or reviewer
+    digest = review_request_hash(submission_id, decision, comment, stated) if review_id else None
     try:
         with uow:
             sub = uow.submissions.get(submission_id, for_update=True)

@@ -1,0 +1,96 @@
+"""Credentials, the append-only audit log and the session-signing secret.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+_REFUSE = "audit_log is append-only"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "access_tokens",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("roles", sa.String(200), nullable=False),
+        sa.Column("districts", sa.String(2000), nullable=False),
+        sa.Column("campaign", sa.String(100), nullable=True),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.Column("expires_at", sa.String(32), nullable=False),
+        sa.Column("revoked_at", sa.String(32), nullable=True),
+        sa.Column("created_by", sa.String(64), nullable=False),
+    )
+    op.create_table(
+        "audit_log",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+        sa.Column("at", sa.String(32), nullable=False),
+        sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("token_id", sa.String(32), nullable=True),
+        sa.Column("action", sa.String(40), nullable=False),
+        sa.Column("target", sa.String(200), nullable=True),
+        sa.Column("district", sa.String(12), nullable=True),
+        sa.Column("address", sa.String(64), nullable=True),
+        sa.Column("request_id", sa.String(64), nullable=True),
+        sa.Column("detail", sa.Text, nullable=True),
+    )
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_index("ix_audit_log_actor_at", "audit_log", ["actor", "at"])
+    op.create_index("ix_audit_log_action_at", "audit_log", ["action", "at"])
+    secrets_table = op.create_table(
+        "access_secrets",
+        sa.Column("name", sa.String(40), primary_key=True),
+        sa.Column("value", sa.String(200), nullable=False),
+    )
+    # made here, once per database, so every process and gunicorn worker signs sessions with the same key
+    op.bulk_insert(secrets_table, [{"name": "session", "value": secrets.token_urlsafe(48)}])
+
+    # Append-only in the database itself, not only in the code: whoever holds the application's database
+    # credentials still cannot edit or erase what happened.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"""
+            CREATE FUNCTION audit_log_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION '{_REFUSE}'; END $$;
+            """
+        )
+        op.execute(
+            "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_refuse()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse()"
+        )
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
+                f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}'); END"
+            )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
+        op.execute("DROP TRIGGER audit_log_no_change ON audit_log")
+        op.execute("DROP FUNCTION audit_log_refuse()")
+    op.drop_table("access_secrets")
+    op.drop_table("audit_log")
+    op.drop_table("access_tokens")
