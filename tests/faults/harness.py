@@ -158,15 +158,19 @@ class Answer:
     body: Any
 
 
-def post(port: int, path: str, payload: bytes, timeout: float = 30.0) -> Answer:
-    """One POST on a fresh connection (gunicorn's sync workers close every connection anyway)."""
+def post(port: int, path: str, payload: bytes, token: str, timeout: float = 30.0) -> Answer:
+    """One POST on a fresh connection, with the client's own bearer token (a device token, as a phone has)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(
             "POST",
             path,
             body=payload,
-            headers={"Content-Type": "application/json", "Accept-Language": "en"},
+            headers={
+                "Content-Type": "application/json",
+                "Accept-Language": "en",
+                "Authorization": f"Bearer {token}",
+            },
         )
         resp = conn.getresponse()
         raw = resp.read()
@@ -281,12 +285,14 @@ class Client(threading.Thread):
         pace: Pace,
         stop: threading.Event,
         days: list[date],
+        token: str,
         deadline_per_request: float = 120.0,
     ) -> None:
         super().__init__(name=f"client-{index}", daemon=True)
         self.rng = random.Random(seed * 1000 + index)
         self.port, self.ledger, self.pace, self.stop_event = port, ledger, pace, stop
         self.days = days
+        self.token = token
         self.deadline_per_request = deadline_per_request
         self.mine: list[Inspection] = []
         self.error: BaseException | None = None
@@ -301,7 +307,7 @@ class Client(threading.Thread):
         backoff = 0.1
         while True:
             try:
-                answer = post(self.port, path, payload)
+                answer = post(self.port, path, payload, self.token)
             except (OSError, http.client.HTTPException):
                 with self.ledger.lock:
                     self.ledger.connection_errors += 1

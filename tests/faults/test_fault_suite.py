@@ -43,6 +43,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from sqlalchemy import Engine, func, select
 
+from services.access import AccessStore
 from services.aggregator.adapters.tables import dead_letters, facts, positions, processed_events
 from services.aggregator.bootstrap import bootstrap as agg_bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
@@ -51,7 +52,7 @@ from services.common.db import make_engine
 from services.eventlog import outbox as ob
 from services.intake.adapters.tables import reviews, submissions
 from tests.builders import SHANGHAI
-from tests.conftest import _start_or_skip, migrated, process_env
+from tests.conftest import _start_or_skip, authorize, migrated, operator_token, process_env
 from tests.faults.harness import (
     BIN,
     DISTRICTS,
@@ -240,7 +241,9 @@ def test_acknowledged_equals_stored_equals_on_topic_equals_applied_through_crash
     ledger = Ledger()
     stop = threading.Event()
     pace = Pace(RATE)
-    clients = [Client(i, SEED, port, ledger, pace, stop, days) for i in range(CLIENTS)]
+    access = AccessStore(make_engine(settings.access_url))
+    tokens = [operator_token(access, f"fault-client-{i}") for i in range(CLIENTS)]  # one per device
+    clients = [Client(i, SEED, port, ledger, pace, stop, days, tokens[i]) for i in range(CLIENTS)]
 
     def all_alive() -> None:
         for p in everything:
@@ -579,7 +582,10 @@ def _check_figures(ledger: Ledger, settings: Settings, days: list[date], today: 
         if i.status != "rejected":
             inspections[(i.district, i.day)] += 1
             rectified[(i.district, i.day)] += len(i.rectified)
-    reports = reports_app(settings, agg_bootstrap(settings)).test_client()
+    access = AccessStore(make_engine(settings.access_url))
+    reports = authorize(
+        reports_app(settings, agg_bootstrap(settings), access), operator_token(access, "fault-reader")
+    ).test_client()
     wrong: list[str] = []
 
     def figures(district: str, period: str, day: date) -> Any:
