@@ -91,6 +91,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{detail}",
         "必须是统一社会信用代码（GB 32100-2015，18 位，含校验码）：{detail}",
     ),
+    "uscc_not_enterprise": (
+        "must be an enterprise's code, issued by market regulation (first character 9), got one whose "
+        "registration authority is {authority}",
+        "必须是市场监管部门登记的企业统一社会信用代码（首位为 9），此代码的登记管理部门代码为 {authority}",
+    ),
+    "personal_data": (
+        "must not contain personal data: it holds a {kind}",
+        "不得包含个人信息：其中含有{kind}",
+    ),
     "unknown_district": (
         "must be an active county-level or prefecture code (GB/T 2260) of the pilot area, e.g. 330784 for "
         "Yongkang; {value} is not one",

@@ -82,7 +82,12 @@ class Hazard(FormSchema):
     severity = Choice(
         SEVERITIES, required=True, metadata={"description": "general 一般事故隐患 or major 重大事故隐患."}
     )
-    finding = Text(max_length=1000, required=True, metadata={"description": "What was found, in words."})
+    finding = Text(
+        max_length=1000,
+        no_personal_numbers=True,
+        required=True,
+        metadata={"description": "What was found, in words (no phone or identity numbers)."},
+    )
     deadline = IsoDate(
         required=True,
         metadata={

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 
 from marshmallow import ValidationError, fields
 
-from services.common import uscc
+from services.common import personal, uscc
 from services.common.codes import districts
 
 from .errors import SCHEMA_KEY, Err, Tr, fail
@@ -119,9 +119,12 @@ class Text(Scalar[str]):
         pattern: str | None = None,
         pattern_expected: Tr | None = None,
         blank_ok: bool = False,
+        no_personal_numbers: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        #: refuse text holding a mobile or resident identity number (free text, account ids)
+        self.no_personal_numbers = no_personal_numbers
         self.max_length = max_length
         self.min_length = min_length
         self.pattern = pattern
@@ -131,6 +134,10 @@ class Text(Scalar[str]):
         self.blank_ok = blank_ok
 
     def check(self, value: str) -> str:
+        if self.no_personal_numbers:
+            kind = personal.personal_number(value)
+            if kind is not None:
+                raise fail("personal_data", kind=Tr(kind, _PERSONAL_ZH[kind]))
         if self.pattern is not None and not full(self.pattern).fullmatch(value):
             raise fail("invalid_format", expected=self.pattern_expected)
         if self.pattern is None and not self.blank_ok and value.strip() == "":
@@ -286,10 +293,17 @@ class CreditCode(Scalar[str]):
         problem = uscc.problem(value)
         if problem is not None:
             raise fail("uscc", detail=_uscc_detail(value, problem))
+        if not value.startswith("9"):
+            # SCORE's factories are registered with market regulation (9x); a resident identity number can
+            # pass the check character, and must not be stored as a factory's code
+            raise fail("uscc_not_enterprise", authority=value[0])
         return value
 
     def _json_schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": USCC_PATTERN}
+
+
+_PERSONAL_ZH = {"mobile number": "手机号码", "resident identity number": "居民身份证号码"}
 
 
 def _uscc_detail(code: str, problem: str) -> Tr:

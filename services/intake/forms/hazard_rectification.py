@@ -51,7 +51,8 @@ class HazardRectification(DataSchema):
         min_length=0,
         max_length=1000,
         blank_ok=True,
-        metadata={"description": "Optional remark, e.g. what was done."},
+        no_personal_numbers=True,
+        metadata={"description": "Optional remark, e.g. what was done (no phone or identity numbers)."},
     )
 
     @validates("rectified_on")

@@ -24,6 +24,7 @@ class Person(FormSchema):
         max_length=64,
         pattern=ACCOUNT_ID_PATTERN,
         pattern_expected=ACCOUNT_ID,
+        no_personal_numbers=True,  # a phone or ID number is not an account id (and would name the worker)
         required=True,
         metadata={
             "description": "Platform account id, e.g. yk-aj-0217 (not a name: ASCII letters and digits)."
