@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 
 from services.access import AccessStore, Denied
 from services.access import bootstrap as access_bootstrap
@@ -186,34 +186,6 @@ def district_trend(code: str) -> Any:
     return _respond(reports.trend(_agg().engine, code, period, count, industry, as_of), f"score-{code}-trend")
 
 
-_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>SCORE 安全生产报表 / SCORE work-safety report</title>
-<style nonce="{{nonce}}">body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:1.5rem;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
-th:first-child,td:first-child{text-align:left}caption{text-align:left;font-weight:600;margin:.5rem 0}
-.muted{color:#777}</style></head><body>
-<h1>SCORE 安全生产报表 <span class="muted">/ work-safety report</span></h1>
-<form method="post" action="/signout" class="muted">{{who}} <button>退出 Sign out</button></form>
-<form method="get">期间 Period: <select name="period">{% for p in periods %}<option value="{{p}}"
-{% if p == period.kind %}selected{% endif %}>{{p}}</option>{% endfor %}</select>
-日期 Date: <input type="date" name="date" value="{{anchor}}">
-行业 Industry: <select name="industry"><option value="">全部 All</option>{% for i in industries %}<option
-value="{{i.code}}" {% if i.code == industry %}selected{% endif %}>{{i.code}} {{i.name_zh}}</option>{% endfor %}
-</select> <button>查看 Show</button>
-<a href="/api/v1/reports/districts?{{query}}&format=csv">CSV</a>
-<a href="/api/v1/reports/districts?{{query}}&format=xlsx">XLSX</a></form>
-<table><caption>{{period.key}} ({{period.start}} – {{period.end}}){% if industry %} · {{industry}}{% endif %}
-· 截至 as of {{as_of}}</caption>
-<tr><th>指标 Metric</th>{% for r in reps %}<th>{{r.district.name_zh}}<br><span class="muted">{{r.district.name_en}}
-{{r.district.code}}</span></th>{% endfor %}</tr>
-{% for key, zh, en in rows %}<tr><td>{{zh}} <span class="muted">{{en}}</span></td>
-{% for r in reps %}<td>{{ value(r, key) }}</td>{% endfor %}</tr>{% endfor %}
-</table><p class="muted">职工问卷按区县×自然月统计，少于 5 份的单元格不显示，也不计入任何合计；日、周不发布问卷数据 /
-survey figures count only district x month cells of 5 respondents or more (smaller ones enter no total);
-none are published for days or weeks.</p>
-</body></html>"""
-
 _DASHBOARD_ROWS = [
     "inspections",
     "enterprises_inspected",
@@ -256,8 +228,8 @@ def page() -> Any:
     query = urlencode(
         {"period": period.kind, "date": anchor, "as_of": as_of.isoformat(), "industry": industry or ""}
     )
-    return render_template_string(
-        _PAGE,
+    return render_template(
+        "dashboard.html",
         reps=reps,
         rows=rows,
         period=period,
