@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
+from services.aggregator import views  # noqa: E402
 from services.aggregator.bootstrap import bootstrap  # noqa: E402
-from services.aggregator.service_layer import reports  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.db import make_engine  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
@@ -279,11 +279,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             raw_rate = raw_n / raw_s
 
-            period = reports.period_of("quarter", date(2026, 11, 27))
+            period = views.period_of("quarter", date(2026, 11, 27))
             latencies = []
             for _ in range(args.queries):
                 q0 = time.perf_counter()
-                rep = reports.district_report(agg.engine, "330700", period, None, date(2026, 11, 27))
+                rep = views.district_report(agg.engine, "330700", period, None, date(2026, 11, 27))
                 latencies.append(time.perf_counter() - q0)
             median_ms = statistics.median(latencies) * 1000
 

@@ -2,7 +2,8 @@
 
 The way through: ``service_layer.runner`` (the consume loop) reads the event log (``services.eventlog.source``)
 -> ``service_layer.apply`` applies each event once, in one transaction with its position -> ``domain`` (facts,
-the KPI definitions, periods) -> ``adapters`` (tables, the store).  ``service_layer.reports`` and
-``entrypoints.app`` read the rollups back; ``service_layer.verify`` recomputes them from the stored facts with
-the same KPI definitions; ``bootstrap`` wires the log and the database the settings name.
+the KPI definitions, periods) -> ``adapters`` (tables, the store).  ``views`` holds every read model (district
+reports, the /metrics reconciliation), which ``entrypoints.app`` serves; ``service_layer.verify`` recomputes
+the rollups from the stored facts with the same KPI definitions and holds the facts against the log;
+``bootstrap`` wires the log and the database the settings name.
 """

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from services.aggregator.domain.periods import PERIODS, Period, period_of
-from services.aggregator.service_layer.reports import district_report
+from services.aggregator.views import district_report
 from services.common.codes import ancestors
 from tests.builders import survey
 from tests.conftest import System, build_system, migrated, sqlite_settings

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, select
 
+from services.aggregator import views
 from services.aggregator.adapters.tables import (
     daily,
     daily_members,
@@ -28,7 +29,6 @@ from services.aggregator.adapters.tables import (
     positions,
 )
 from services.aggregator.bootstrap import bootstrap
-from services.aggregator.service_layer import reports
 from services.aggregator.service_layer.runner import Consumer
 from services.aggregator.service_layer.verify import verify
 from services.common.config import Settings
@@ -131,9 +131,9 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
                 (r.lineage_id, r.submission_id, r.review_status) for r in conn.execute(select(facts))
             ),
         }
-    period = reports.period_of("quarter", date(2026, 11, 27))
+    period = views.period_of("quarter", date(2026, 11, 27))
     tables["reports"] = [
-        reports.district_report(engine, code, period, industry, date(2026, 11, 27))["figures"]
+        views.district_report(engine, code, period, industry, date(2026, 11, 27))["figures"]
         for code in ("330000", "330100", "330700", "330784")
         for industry in (None, "C34")
     ]

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 
 from services.aggregator.service_layer.apply import PositionGap, apply_batch
-from services.aggregator.service_layer.reports import district_report, period_of
-from services.aggregator.service_layer.verify import stored_positions, verify
+from services.aggregator.service_layer.verify import verify
+from services.aggregator.views import district_report, period_of, stored_positions
 from services.common.db import make_engine
 from services.common.migrate import upgrade
 from services.eventlog.envelope import Event

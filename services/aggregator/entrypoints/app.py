@@ -14,10 +14,11 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from services.access import AccessStore, Denied
 from services.access import bootstrap as access_bootstrap
 from services.access import web as access_web
+from services.aggregator import views
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.periods import PERIODS
 from services.aggregator.entrypoints.docs import docs
-from services.aggregator.service_layer import export, reports
+from services.aggregator.service_layer import export
 from services.common import clock
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
@@ -50,24 +51,24 @@ def _iso_day(name: str) -> str:
     """
     raw = request.args.get(name) or ""
     if raw and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
-        raise reports.ReportError(name, f"{name} must be YYYY-MM-DD")
+        raise views.ReportError(name, f"{name} must be YYYY-MM-DD")
     return raw
 
 
-def _query() -> tuple[reports.Period, str | None, date]:
+def _query() -> tuple[views.Period, str | None, date]:
     kind = request.args.get("period", "quarter")
     try:
         anchor = date.fromisoformat(_iso_day("date") or clock.today().isoformat())
     except ValueError:
-        raise reports.ReportError("date", "date must be YYYY-MM-DD") from None
+        raise views.ReportError("date", "date must be YYYY-MM-DD") from None
     try:
         as_of = date.fromisoformat(_iso_day("as_of") or clock.today().isoformat())
     except ValueError:
-        raise reports.ReportError("as_of", "as_of must be YYYY-MM-DD") from None
+        raise views.ReportError("as_of", "as_of must be YYYY-MM-DD") from None
     industry = request.args.get("industry") or None
     if industry and industry not in industries():
-        raise reports.ReportError("industry", f"unknown GB/T 4754 division {industry}")
-    return reports.period_of(kind, _bounded("date", anchor)), industry, _bounded("as_of", as_of)
+        raise views.ReportError("industry", f"unknown GB/T 4754 division {industry}")
+    return views.period_of(kind, _bounded("date", anchor)), industry, _bounded("as_of", as_of)
 
 
 #: The days a report may name: wide enough for any real question, narrow enough that a trend of 60 years
@@ -78,7 +79,7 @@ MAX_CODES = 50
 
 def _bounded(name: str, day: date) -> date:
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise reports.ReportError(name, f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
+        raise views.ReportError(name, f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
     return day
 
 
@@ -93,7 +94,7 @@ def _readable(codes: list[str]) -> None:
 def _default_codes() -> list[str]:
     """Side by side without ``codes``: the usual four the credential may read, else its own districts."""
     who = access_web.principal()
-    return [c for c in reports.DEFAULT_DISTRICTS if who.covers(c, "read_report")] or list(who.districts)
+    return [c for c in views.DEFAULT_DISTRICTS if who.covers(c, "read_report")] or list(who.districts)
 
 
 def _audit_read(codes: list[str], name: str) -> None:
@@ -136,12 +137,12 @@ def _respond(result: list[dict[str, Any]], name: str, single: bool = False) -> A
             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
     if fmt != "json":
-        raise reports.ReportError("format", "format must be json, csv or xlsx")
+        raise views.ReportError("format", "format must be json, csv or xlsx")
     return jsonify(result[0] if single else {"reports": result})
 
 
-@api.errorhandler(reports.ReportError)
-def _report_error(exc: reports.ReportError) -> Response:
+@api.errorhandler(views.ReportError)
+def _report_error(exc: views.ReportError) -> Response:
     return _bad(exc.path, exc.message)
 
 
@@ -154,7 +155,7 @@ def _denied(exc: Denied) -> Response:
 def one_district(code: str) -> Any:
     _readable([code])
     period, industry, as_of = _query()
-    rep = reports.district_report(_agg().engine, code, period, industry, as_of)
+    rep = views.district_report(_agg().engine, code, period, industry, as_of)
     return _respond([rep], f"score-{code}-{period.key}", single=True)
 
 
@@ -164,13 +165,11 @@ def all_districts() -> Any:
     codes = request.args.get("codes")
     wanted = codes.split(",") if codes else _default_codes()
     if len(wanted) > MAX_CODES:
-        raise reports.ReportError("codes", f"at most {MAX_CODES} districts side by side")
+        raise views.ReportError("codes", f"at most {MAX_CODES} districts side by side")
     _readable(wanted)
     for c in wanted:
-        reports.district_info(c)
-    return _respond(
-        reports.side_by_side(_agg().engine, wanted, period, industry, as_of), f"score-{period.key}"
-    )
+        views.district_info(c)
+    return _respond(views.side_by_side(_agg().engine, wanted, period, industry, as_of), f"score-{period.key}")
 
 
 @api.get("/districts/<code>/trend")
@@ -180,10 +179,10 @@ def district_trend(code: str) -> Any:
     try:
         count = int(request.args.get("count", "4"))
     except ValueError:
-        raise reports.ReportError("count", "count must be a whole number") from None
+        raise views.ReportError("count", "count must be a whole number") from None
     if not 1 <= count <= 60:
-        raise reports.ReportError("count", "count must be between 1 and 60")
-    return _respond(reports.trend(_agg().engine, code, period, count, industry, as_of), f"score-{code}-trend")
+        raise views.ReportError("count", "count must be between 1 and 60")
+    return _respond(views.trend(_agg().engine, code, period, count, industry, as_of), f"score-{code}-trend")
 
 
 _DASHBOARD_ROWS = [
@@ -220,9 +219,9 @@ def _value(rep: dict[str, Any], key: str) -> Any:
 def page() -> Any:
     try:
         period, industry, as_of = _query()
-    except reports.ReportError as exc:
+    except views.ReportError as exc:
         return _bad(exc.path, exc.message)
-    reps = reports.side_by_side(_agg().engine, _default_codes(), period, industry, as_of)
+    reps = views.side_by_side(_agg().engine, _default_codes(), period, industry, as_of)
     rows = [(k, *export.LABELS[k]) for k in _DASHBOARD_ROWS]
     anchor = request.args.get("date") or clock.today().isoformat()
     query = urlencode(
@@ -297,7 +296,6 @@ def create_app(
         from sqlalchemy import func, select
 
         from services.aggregator.adapters.tables import dead_letters, facts, positions, rollup_changes
-        from services.aggregator.service_layer.verify import position_accounts
 
         agg: Aggregator = app.extensions["score.aggregator"]
         with agg.engine.connect() as conn:
@@ -320,7 +318,9 @@ def create_app(
             with _log_reader_lock:
                 if "score.log_reader" not in app.extensions:
                     app.extensions["score.log_reader"] = agg.log_reader()
-                accounts = position_accounts(agg.engine, agg.source_name, app.extensions["score.log_reader"])
+                accounts = views.position_accounts(
+                    agg.engine, agg.source_name, app.extensions["score.log_reader"]
+                )
             body["log"] = {"partitions": accounts, "consistent": all(a["consistent"] for a in accounts)}
         except Exception as exc:  # noqa: BLE001 - the log being unreachable is itself worth reporting
             app.extensions.pop("score.log_reader", None)

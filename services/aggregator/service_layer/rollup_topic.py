@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, delete, select
 from services.aggregator.adapters.store import as_date
 from services.aggregator.adapters.tables import rollup_changes
 from services.aggregator.domain.periods import period_of
-from services.aggregator.service_layer.reports import district_report
+from services.aggregator.views import district_report
 from services.common import clock
 from services.eventlog.envelope import TYPE_PREFIX, Event
 

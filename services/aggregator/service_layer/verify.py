@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, select
 
 from services.aggregator.adapters.store import all_facts, as_date
 from services.aggregator.adapters.tables import (
@@ -18,11 +18,11 @@ from services.aggregator.adapters.tables import (
     dead_letters,
     hazard_rectifications,
     hazards,
-    positions,
     processed_events,
 )
 from services.aggregator.domain.kpis import Cell, MemberCell, contributions, hazard_id, members, rectification
-from services.eventlog.source import NOTHING, LogReader, LogRecord
+from services.aggregator.views import stored_positions
+from services.eventlog.source import NOTHING, LogRecord
 
 
 @dataclass
@@ -136,40 +136,6 @@ class LogReport:
     @property
     def ok(self) -> bool:
         return all(p.ok for p in self.partitions.values())
-
-
-def stored_positions(conn: Connection, source: str) -> dict[int, tuple[int, int]]:
-    """Per partition: (stored position, records the consumer says it handled up to there)."""
-    rows = conn.execute(select(positions).where(positions.c.source == source))
-    return {
-        int(r.partition): (int(r.offset), int(r.applied) + int(r.duplicates) + int(r.dead_letters))
-        for r in rows
-    }
-
-
-def position_accounts(engine: Engine, source: str, reader: LogReader) -> list[dict[str, Any]]:
-    """The cheap, continuous form of ``reconcile`` (for /metrics): per partition, the records the consumer
-    says it handled up to its position against the records the log holds up to there, and the lag."""
-    with engine.connect() as conn:
-        stored = stored_positions(conn, source)
-    through = reader.records_through({p: pos for p, (pos, _n) in stored.items()})
-    ends = reader.end_positions()
-    out = []
-    for p in sorted(set(stored) | set(ends)):
-        position, handled = stored.get(p, (NOTHING, 0))
-        in_log = through.get(p, 0)
-        out.append(
-            {
-                "partition": p,
-                "position": position,
-                "log_end": ends.get(p, NOTHING),
-                "lag": max(0, ends.get(p, NOTHING) - position),
-                "handled": handled,
-                "log_records_through_position": in_log,
-                "consistent": handled == in_log,
-            }
-        )
-    return out
 
 
 def reconcile(engine: Engine, source: str, records: Iterable[LogRecord], chunk: int = 2000) -> LogReport:

@@ -1,4 +1,5 @@
-"""District reports: base cells summed over the division hierarchy and a period, then derived KPIs."""
+"""The aggregator's read models, in one place: district reports (base cells summed over the division
+hierarchy and a period, then the derived KPIs) and the consumer's accounts that /metrics shows."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, exists, func, select
 
-from services.aggregator.adapters.tables import daily, daily_members, hazard_rectifications, hazards
+from services.aggregator.adapters.tables import (
+    daily,
+    daily_members,
+    hazard_rectifications,
+    hazards,
+    positions,
+)
 from services.aggregator.domain import periods
 from services.aggregator.domain.kpis import (
     SURVEY_METRICS,
@@ -19,6 +26,7 @@ from services.aggregator.domain.kpis import (
 from services.aggregator.domain.periods import Period
 from services.common import clock
 from services.common.codes import District, covered, districts
+from services.eventlog.source import NOTHING, LogReader
 
 
 class ReportError(ValueError):
@@ -157,3 +165,40 @@ def trend(
 
 
 DEFAULT_DISTRICTS = ["330000", "330100", "330700", "330784"]
+
+
+# -- the consumer's accounts (/metrics) ------------------------------------------------------------------
+
+
+def stored_positions(conn: Connection, source: str) -> dict[int, tuple[int, int]]:
+    """Per partition: (stored position, records the consumer says it handled up to there)."""
+    rows = conn.execute(select(positions).where(positions.c.source == source))
+    return {
+        int(r.partition): (int(r.offset), int(r.applied) + int(r.duplicates) + int(r.dead_letters))
+        for r in rows
+    }
+
+
+def position_accounts(engine: Engine, source: str, reader: LogReader) -> list[dict[str, Any]]:
+    """The cheap, continuous form of ``reconcile`` (for /metrics): per partition, the records the consumer
+    says it handled up to its position against the records the log holds up to there, and the lag."""
+    with engine.connect() as conn:
+        stored = stored_positions(conn, source)
+    through = reader.records_through({p: pos for p, (pos, _n) in stored.items()})
+    ends = reader.end_positions()
+    out = []
+    for p in sorted(set(stored) | set(ends)):
+        position, handled = stored.get(p, (NOTHING, 0))
+        in_log = through.get(p, 0)
+        out.append(
+            {
+                "partition": p,
+                "position": position,
+                "log_end": ends.get(p, NOTHING),
+                "lag": max(0, ends.get(p, NOTHING) - position),
+                "handled": handled,
+                "log_records_through_position": in_log,
+                "consistent": handled == in_log,
+            }
+        )
+    return out
