@@ -15,7 +15,7 @@ from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import reconcile, verify
-from services.common.config import ConfigError, Settings, from_env
+from services.common.config import VARIABLES, ConfigError, Settings, from_env, markdown_table
 from services.common.db import make_engine
 from services.common.logs import configure_logging
 from services.common.migrate import upgrade
@@ -51,6 +51,21 @@ def main(ctx: click.Context, verbose: bool) -> None:
     settings = from_env()
     _setup_logging(settings, verbose)
     ctx.obj = settings
+
+
+@main.command("config")
+@click.option("--markdown", is_flag=True, help="Print the README's table of every variable (generated).")
+@click.pass_obj
+def config_cmd(settings: Settings, markdown: bool) -> None:
+    """Every configuration variable with its default and meaning; without --markdown also this process's
+    values (passwords are never shown)."""
+    if markdown:
+        click.echo(markdown_table(), nl=False)
+        return
+    shown = {v.field: v for v in VARIABLES if v.field}
+    for name, variable in shown.items():
+        value = "(hidden)" if "password" in name else getattr(settings, name)
+        click.echo(f"{variable.name}={value}")
 
 
 @main.command("migrate")
