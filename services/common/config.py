@@ -66,6 +66,8 @@ class Settings:
     #: SQLAlchemy connection pool per process (per gunicorn worker): kept connections, and extra ones
     db_pool_size: int = 5
     db_max_overflow: int = 10
+    #: where gunicorn workers share their Prometheus metrics (prometheus-client's multiprocess mode)
+    prometheus_multiproc_dir: str = ""
 
     @property
     def uses_kafka(self) -> bool:
@@ -194,6 +196,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SCORE_MAX_REQUEST_BYTES", "larger request bodies get 413", "max_request_bytes"),
     Variable("SCORE_CLOCK_SKEW_SECONDS", "how far ahead a device clock may be", "clock_skew_seconds"),
     Variable("SCORE_LOG_FORMAT", "`console` or `json` (JSON lines)", "log_format"),
+    Variable(
+        "PROMETHEUS_MULTIPROC_DIR",
+        "under gunicorn, where the workers share their request metrics (prometheus-client's multiprocess "
+        "mode); one directory per gunicorn, emptied at its start. Unset: gunicorn makes a new one per start",
+        "prometheus_multiproc_dir",
+    ),
 )
 
 
@@ -251,6 +259,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         db_pool_size=int(env.get("SCORE_DB_POOL_SIZE", Settings.db_pool_size)),
         db_max_overflow=int(env.get("SCORE_DB_MAX_OVERFLOW", Settings.db_max_overflow)),
+        prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
     )
 
 

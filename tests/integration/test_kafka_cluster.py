@@ -193,7 +193,9 @@ def test_a_broker_of_three_killed_under_load_loses_nothing(
 
     def applied() -> int:
         with aggregator.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(agg_tables.processed_events)).scalar_one())
+            return int(
+                conn.execute(select(func.count()).select_from(agg_tables.processed_events)).scalar_one()
+            )
 
     def alive() -> bool:
         """Raises (ending the wait at once) when a production process died."""
@@ -258,6 +260,6 @@ def test_a_broker_of_three_killed_under_load_loses_nothing(
         f"\nthree-broker failover: sent {load.sent}, acknowledged {len(acknowledged)}, on the topic "
         f"{len(on_topic)} ({duplicates} re-sent duplicates), applied {len(applied_ids)}, lost 0; node {victim} "
         f"(leader of partition 0) SIGKILLed: next 100 published after {paused:.1f} s, {during[0]} published "
-        f"and {during[1]} applied in the {down_for:.1f} s after the kill; restarted in {restart_took:.1f} s and back in "
-        f"every partition's ISR {caught_up:.1f} s later"
+        f"and {during[1]} applied in the {down_for:.1f} s after the kill; restarted in {restart_took:.1f} s "
+        f"and back in every partition's ISR {caught_up:.1f} s later"
     )

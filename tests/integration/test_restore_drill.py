@@ -41,7 +41,9 @@ def _libpq(url: str) -> str:
 
 def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> str:
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    assert proc.returncode == 0, f"{' '.join(args[:3])} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"{' '.join(args[:3])} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
     return proc.stdout
 
 
@@ -53,9 +55,7 @@ def _recreate(server: PostgresServer, url: str) -> None:
 
 def _reports(system: System) -> dict[str, Any]:
     return {
-        f"{d}/{period}": system.report(d, period=period)
-        for d in DISTRICTS
-        for period in ("quarter", "month")
+        f"{d}/{period}": system.report(d, period=period) for d in DISTRICTS for period in ("quarter", "month")
     }
 
 
@@ -79,7 +79,9 @@ def _load(start: int, n: int) -> list[dict[str, Any]]:
 
 
 def _topic_ids(settings: Settings) -> Counter[str]:
-    reader = KafkaLogReader(settings.kafka_bootstrap_servers, settings.topic, security=client_security(settings))
+    reader = KafkaLogReader(
+        settings.kafka_bootstrap_servers, settings.topic, security=client_security(settings)
+    )
     try:
         return Counter(r.event_id for r in reader.scan() if r.event_id is not None)
     finally:
@@ -110,8 +112,10 @@ def test_the_aggregator_rebuilt_from_the_topic_after_losing_its_database(
 
     after = _reports(system)
     assert after == before
-    print(f"\nrestore drill (a): aggregator database lost, rebuilt from the topic: 60 events, {len(after)} "
-          "reports identical, verify passed")
+    print(
+        f"\nrestore drill (a): aggregator database lost, rebuilt from the topic: 60 events, {len(after)} "
+        "reports identical, verify passed"
+    )
 
 
 def test_the_intake_restored_from_a_mid_load_dump(

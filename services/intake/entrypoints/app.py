@@ -9,9 +9,10 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from services.common import prom
 from services.common.config import Settings, from_env
 from services.common.webapp import make_flask_app
-from services.eventlog.metrics import outbox_metrics
+from services.eventlog.metrics import outbox_families, outbox_metrics
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain import errors as rules
@@ -209,6 +210,28 @@ def list_forms() -> Any:
     return jsonify({"forms": forms.catalogue()})
 
 
+def _figures(app: Flask) -> dict[str, Any]:
+    """Outbox backlog, oldest unpublished age and what has been published; on the embedded default, where
+    the outbox is the event log itself, the log's end and no backlog."""
+    intake: Intake = app.extensions["score.intake"]
+    relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
+    return outbox_metrics(intake.engine, relay, relayed=intake.settings.uses_kafka)
+
+
+def _metrics_routes(app: Flask) -> None:
+    """``/metrics`` (Prometheus text: requests of every worker, and the outbox figures) and ``/metrics.json``
+    (the same figures as JSON)."""
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        settings = app.extensions["score.intake"].settings
+        return prom.response(settings.prometheus_multiproc_dir, lambda: outbox_families(_figures(app)))
+
+    @app.get("/metrics.json")
+    def metrics_json() -> Any:
+        return _figures(app)
+
+
 def create_app(settings: Settings | None = None, intake: Intake | None = None) -> Flask:
     """Application factory: ``flask --app services.intake.entrypoints.app run`` or ``score run``."""
     settings = settings or from_env()
@@ -222,14 +245,7 @@ def create_app(settings: Settings | None = None, intake: Intake | None = None) -
         max_request_bytes=settings.max_request_bytes,
     )
 
-    @app.get("/metrics")
-    def metrics() -> Any:
-        """Outbox backlog, oldest unpublished age and what has been published (JSON, for alerting); on the
-        embedded default, where the outbox is the event log itself, the log's end and no backlog."""
-        intake: Intake = app.extensions["score.intake"]
-        relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
-        return outbox_metrics(intake.engine, relay, relayed=intake.settings.uses_kafka)
-
+    _metrics_routes(app)
     return app
 
 
