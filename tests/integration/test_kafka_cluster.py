@@ -37,6 +37,7 @@ from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.app import create_app as intake_app
 from tests.builders import NOW, inspection, survey
 from tests.conftest import _start_or_skip, migrated, process_env, unique
+from tests.deployed import unit_command
 from tests.faults.harness import Process, score, wait_for
 from tests.servers import KafkaCluster, PostgresServer
 
@@ -178,8 +179,11 @@ def test_a_broker_of_three_killed_under_load_loses_nothing(
         base = process_env(settings)
         return {**base, **kafka_cluster.login(user).env()}
 
-    relay = score("relay", ["relay"], env_as("relay"), tmp_path).start()
-    consumer = score("aggregator", ["aggregator", "consume"], env_as("aggregator"), tmp_path).start()
+    # the production commands, as their systemd units (and the container manifests) run them
+    relay_argv, consumer_argv = unit_command("relay"), unit_command("aggregator")
+    assert relay_argv[0] == consumer_argv[0] == "score"
+    relay = score("relay", relay_argv[1:], env_as("relay"), tmp_path).start()
+    consumer = score("aggregator", consumer_argv[1:], env_as("aggregator"), tmp_path).start()
     intake = make_engine(settings.intake_database_url)
     aggregator = make_engine(settings.aggregator_database_url)
 
