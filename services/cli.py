@@ -13,13 +13,16 @@ from werkzeug.serving import make_server
 
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
+from services.aggregator.entrypoints.metrics import consumer_families
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import reconcile, verify
+from services.common import prom
 from services.common.config import VARIABLES, ConfigError, Settings, from_env, markdown_table
 from services.common.db import make_engine
 from services.common.logs import configure_logging
 from services.common.migrate import upgrade
 from services.eventlog.kafka import KafkaPublisher, client_security, ensure_topics
+from services.eventlog.metrics import relay_families
 from services.eventlog.relay import Relay
 from services.intake.entrypoints.app import create_app as intake_app
 
@@ -158,6 +161,8 @@ def relay_cmd(settings: Settings, drain: bool) -> None:
         n = relay.drain(timeout=3600)
         click.echo(f"published {n} events; backlog {relay.backlog()}")
         return
+    if settings.metrics_port:
+        prom.serve(settings.metrics_port, lambda: relay_families(relay))
     relay.run_forever(_stop_on_signals(), settings.relay_idle_seconds)
 
 
@@ -172,6 +177,8 @@ def consume_cmd(settings: Settings) -> None:
     """Consume the event log for ever (one member of the consumer group)."""
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
     consumer = bootstrap(settings).consumer()
+    if settings.metrics_port:
+        prom.serve(settings.metrics_port, lambda: consumer_families(consumer.stats))
     try:
         consumer.run_forever(_stop_on_signals())
     finally:

@@ -68,6 +68,8 @@ class Settings:
     db_max_overflow: int = 10
     #: where gunicorn workers share their Prometheus metrics (prometheus-client's multiprocess mode)
     prometheus_multiproc_dir: str = ""
+    #: the port `score relay` / `score aggregator consume` serve their counters on (0: not served)
+    metrics_port: int = 0
 
     @property
     def uses_kafka(self) -> bool:
@@ -197,6 +199,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SCORE_CLOCK_SKEW_SECONDS", "how far ahead a device clock may be", "clock_skew_seconds"),
     Variable("SCORE_LOG_FORMAT", "`console` or `json` (JSON lines)", "log_format"),
     Variable(
+        "SCORE_METRICS_PORT",
+        "`score relay` and `score aggregator consume` serve their own counters (Prometheus text) on this port; "
+        "`0`: not served. Per process (the systemd units set it), not in the shared environment file",
+        "metrics_port",
+    ),
+    Variable(
         "PROMETHEUS_MULTIPROC_DIR",
         "under gunicorn, where the workers share their request metrics (prometheus-client's multiprocess "
         "mode); one directory per gunicorn, emptied at its start. Unset: gunicorn makes a new one per start",
@@ -260,6 +268,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=int(env.get("SCORE_DB_POOL_SIZE", Settings.db_pool_size)),
         db_max_overflow=int(env.get("SCORE_DB_MAX_OVERFLOW", Settings.db_max_overflow)),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+        metrics_port=int(env.get("SCORE_METRICS_PORT", Settings.metrics_port)),
     )
 
 

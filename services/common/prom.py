@@ -91,4 +91,14 @@ def response(multiprocess_dir: str, families: Callable[[], Iterable[Metric]]) ->
     return Response(exposition(multiprocess_dir, families), mimetype=None, content_type=CONTENT_TYPE)
 
 
-__all__ = ["exposition", "init_app", "response"]
+def serve(port: int, families: Callable[[], Iterable[Metric]]) -> None:
+    """Serve ``families`` (computed at each scrape) on ``port`` from a background thread: for the processes
+    without an HTTP app, ``score relay`` and ``score aggregator consume``."""
+    from prometheus_client import start_http_server
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    start_http_server(port, registry=registry)
+
+
+__all__ = ["exposition", "init_app", "response", "serve"]

@@ -142,19 +142,24 @@ def outbox_families(figures: dict[str, Any]) -> list[Metric]:
         )
     relay = figures.get("relay")
     if relay is not None:  # the relay runs in this process (`score run`)
-        out.append(
-            CounterMetricFamily(
-                "score_relay_published", "Events this process's relay published", value=relay["published"]
-            )
-        )
-        out.append(
-            CounterMetricFamily(
-                "score_relay_errors",
-                "Publish attempts of this process's relay that failed",
-                value=relay["errors"],
-            )
-        )
+        out += relay_counter_families(relay["published"], relay["errors"])
     return out
 
 
-__all__ = ["outbox_families", "outbox_metrics", "relay_metrics"]
+def relay_counter_families(published: int, errors: int) -> list[Metric]:
+    """A relay's own counters since it started (``score relay`` serves them on ``SCORE_METRICS_PORT``)."""
+    return [
+        CounterMetricFamily(
+            "score_relay_published", "Events this relay published since it started", value=published
+        ),
+        CounterMetricFamily(
+            "score_relay_errors", "Failed publish attempts of this relay since it started", value=errors
+        ),
+    ]
+
+
+def relay_families(relay: Relay) -> list[Metric]:
+    return relay_counter_families(relay.metrics.published, relay.metrics.errors)
+
+
+__all__ = ["outbox_families", "outbox_metrics", "relay_families", "relay_metrics"]

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from services.aggregator.adapters import tables as agg_tables
@@ -38,7 +40,7 @@ from services.intake.entrypoints.app import create_app as intake_app
 from tests.builders import NOW, inspection, survey
 from tests.conftest import _start_or_skip, migrated, process_env, unique
 from tests.deployed import unit_command
-from tests.faults.harness import Process, score, wait_for
+from tests.faults.harness import Process, free_port, score, wait_for
 from tests.servers import KafkaCluster, PostgresServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(600)]
@@ -108,6 +110,12 @@ def _find_config(tree: Any, key: str) -> Any:
     elif hasattr(tree, "resources"):
         return _find_config(tree.resources, key)
     return None
+
+
+def _scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
 
 
 class Load(threading.Thread):
@@ -182,8 +190,11 @@ def test_a_broker_of_three_killed_under_load_loses_nothing(
     # the production commands, as their systemd units (and the container manifests) run them
     relay_argv, consumer_argv = unit_command("relay"), unit_command("aggregator")
     assert relay_argv[0] == consumer_argv[0] == "score"
-    relay = score("relay", relay_argv[1:], env_as("relay"), tmp_path).start()
-    consumer = score("aggregator", consumer_argv[1:], env_as("aggregator"), tmp_path).start()
+    relay_port, consumer_port = free_port(), free_port()
+    relay_env = {**env_as("relay"), "SCORE_METRICS_PORT": str(relay_port)}
+    relay = score("relay", relay_argv[1:], relay_env, tmp_path).start()
+    consumer_env = {**env_as("aggregator"), "SCORE_METRICS_PORT": str(consumer_port)}
+    consumer = score("aggregator", consumer_argv[1:], consumer_env, tmp_path).start()
     intake = make_engine(settings.intake_database_url)
     aggregator = make_engine(settings.aggregator_database_url)
 
@@ -238,6 +249,9 @@ def test_a_broker_of_three_killed_under_load_loses_nothing(
         acknowledged = set(load.acknowledged)
         wait_for(lambda: alive() and published() >= len(acknowledged), 180, "the relay's backlog drained")
         wait_for(lambda: alive() and applied() >= len(acknowledged), 180, "the aggregator caught up")
+        # the processes' own counters, as Prometheus scrapes them (SCORE_METRICS_PORT)
+        relay_counters = _scrape(relay_port)
+        consumer_counters = _scrape(consumer_port)
     finally:
         for p in processes:
             p.stop()
@@ -260,10 +274,17 @@ def test_a_broker_of_three_killed_under_load_loses_nothing(
     assert load.failures == []
     assert not lost_from_topic and not not_applied
     assert applied_ids == set(on_topic)  # nothing applied that the topic does not hold, each once (a set)
+    # one relay and one consumer ran throughout: their counters account for everything
+    assert relay_counters["score_relay_published_total"] == sum(on_topic.values())
+    assert consumer_counters["score_consumer_applied_total"] == len(applied_ids)
+    assert consumer_counters["score_consumer_dead_letters_total"] == 0
     print(
         f"\nthree-broker failover: sent {load.sent}, acknowledged {len(acknowledged)}, on the topic "
         f"{len(on_topic)} ({duplicates} re-sent duplicates), applied {len(applied_ids)}, lost 0; node {victim} "
         f"(leader of partition 0) SIGKILLed: next 100 published after {paused:.1f} s, {during[0]} published "
         f"and {during[1]} applied in the {down_for:.1f} s after the kill; restarted in {restart_took:.1f} s "
-        f"and back in every partition's ISR {caught_up:.1f} s later"
+        f"and back in every partition's ISR {caught_up:.1f} s later; the relay's counter says "
+        f"{relay_counters['score_relay_published_total']:.0f} published "
+        f"({relay_counters['score_relay_errors_total']:.0f} failed attempts), the consumer's "
+        f"{consumer_counters['score_consumer_applied_total']:.0f} applied"
     )

@@ -9,19 +9,24 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from services.aggregator.entrypoints.metrics import consumer_families
 from services.common.config import Settings
 from services.common.db import make_engine
 from services.common.migrate import upgrade
+from services.eventlog.metrics import relay_counter_families
 from services.intake.bootstrap import bootstrap
 from services.intake.entrypoints.app import create_app
 from tests.builders import NOW, inspection, survey
@@ -30,6 +35,14 @@ from tests.integration.test_gunicorn import _free_port, _wait, documented_comman
 from tests.servers import REPO_ROOT, on_ci
 
 RULES = REPO_ROOT / "deploy" / "prometheus"
+
+
+class _Collect(Collector):
+    def __init__(self, make: Callable[[], list[Metric]]) -> None:
+        self._make = make
+
+    def collect(self) -> Iterable[Metric]:
+        return self._make()
 
 
 def samples(text: str) -> list[Sample]:
@@ -140,6 +153,12 @@ def test_every_metric_an_alert_uses_is_one_the_services_expose(
     system.sync()
     exposed = {s.name for s in samples(intake.get("/metrics").get_data(as_text=True))}
     exposed |= {s.name for s in samples(system.reports.get("/metrics").get_data(as_text=True))}
+    # what `score relay` and `score aggregator consume` serve on SCORE_METRICS_PORT
+    registry = CollectorRegistry()
+    registry.register(
+        _Collect(lambda: consumer_families(system.consumer.stats) + relay_counter_families(1, 0))
+    )
+    exposed |= {s.name for s in samples(generate_latest(registry).decode())}
     rules = yaml.safe_load((RULES / "alerts.yml").read_text())
     used = set()
     for group in rules["groups"]:

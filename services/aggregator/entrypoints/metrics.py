@@ -11,12 +11,13 @@ import threading
 from typing import Any
 
 from flask import Flask
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import func, select
 
 from services.aggregator.adapters.tables import dead_letters, facts, positions, rollup_changes
 from services.aggregator.bootstrap import Aggregator
+from services.aggregator.service_layer.runner import ConsumerStats
 from services.aggregator.service_layer.verify import position_accounts
 
 _log_reader_lock = threading.Lock()
@@ -106,3 +107,22 @@ def families(body: dict[str, Any]) -> list[Metric]:
             family.add_metric([str(a["partition"])], float(a[key]))
         out.append(family)
     return out
+
+
+def consumer_families(stats: ConsumerStats) -> list[Metric]:
+    """One consumer's counters since it started (``score aggregator consume`` serves them on
+    ``SCORE_METRICS_PORT``)."""
+    counters = {
+        "applied": "Events applied",
+        "duplicates": "Events dropped as already applied (same event id)",
+        "dead_letters": "Events that could not be applied (dead letters)",
+        "redelivered": "Records read again after a failed batch and dropped (at or before the position)",
+        "errors": "Batches that failed (database or log errors; retried with backoff)",
+        "gaps_refused": "Batches refused because they did not follow the stored position (each an ERROR)",
+    }
+    return [
+        CounterMetricFamily(
+            f"score_consumer_{name}", f"{doc}, by this consumer since it started", value=getattr(stats, name)
+        )
+        for name, doc in counters.items()
+    ]
