@@ -22,7 +22,6 @@ from services.common.errorbody import error_response
 from services.common.webapp import make_flask_app
 
 log = logging.getLogger(__name__)
-# one log reader per app, used by one request at a time (a Kafka client is not thread-safe)
 api = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 dashboard = Blueprint("dashboard", __name__)
 

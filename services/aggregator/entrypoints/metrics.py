@@ -20,6 +20,7 @@ from services.aggregator.bootstrap import Aggregator
 from services.aggregator.service_layer.runner import ConsumerStats
 from services.aggregator.service_layer.verify import position_accounts
 
+# one log reader per app, used by one request at a time (a Kafka client is not thread-safe)
 _log_reader_lock = threading.Lock()
 
 
