@@ -17,13 +17,16 @@ from werkzeug.serving import make_server
 
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
+from services.aggregator.entrypoints.metrics import consumer_families
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import reconcile, verify
-from services.common.config import ConfigError, Settings, from_env
+from services.common import prom
+from services.common.config import VARIABLES, ConfigError, Settings, from_env, markdown_table
 from services.common.db import make_engine
 from services.common.logs import configure_logging
 from services.common.migrate import upgrade
 from services.eventlog.kafka import KafkaPublisher, client_security, ensure_topics
+from services.eventlog.metrics import relay_families
 from services.eventlog.relay import Relay
 from services.intake.entrypoints.app import create_app as intake_app
 
@@ -55,6 +58,21 @@ def main(ctx: click.Context, verbose: bool) -> None:
     settings = from_env()
     _setup_logging(settings, verbose)
     ctx.obj = settings
+
+
+@main.command("config")
+@click.option("--markdown", is_flag=True, help="Print the README's table of every variable (generated).")
+@click.pass_obj
+def config_cmd(settings: Settings, markdown: bool) -> None:
+    """Every configuration variable with its default and meaning; without --markdown also this process's
+    values (passwords are never shown)."""
+    if markdown:
+        click.echo(markdown_table(), nl=False)
+        return
+    shown = {v.field: v for v in VARIABLES if v.field}
+    for name, variable in shown.items():
+        value = "(hidden)" if "password" in name else getattr(settings, name)
+        click.echo(f"{variable.name}={value}")
 
 
 @main.command("migrate")
@@ -193,6 +211,8 @@ def relay_cmd(settings: Settings, drain: bool) -> None:
         n = relay.drain(timeout=3600)
         click.echo(f"published {n} events; backlog {relay.backlog()}")
         return
+    if settings.metrics_port:
+        prom.serve(settings.metrics_port, lambda: relay_families(relay))
     relay.run_forever(_stop_on_signals(), settings.relay_idle_seconds)
 
 
@@ -207,6 +227,8 @@ def consume_cmd(settings: Settings) -> None:
     """Consume the event log for ever (one member of the consumer group)."""
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
     consumer = bootstrap(settings).consumer()
+    if settings.metrics_port:
+        prom.serve(settings.metrics_port, lambda: consumer_families(consumer.stats))
     try:
         consumer.run_forever(_stop_on_signals())
     finally:

@@ -313,6 +313,72 @@ class KafkaBroker:
         pid_file.unlink(missing_ok=True)
 
 
+@dataclass
+class KafkaCluster:
+    """A cluster of brokers on this machine (``deploy/local/kafka/kafka cluster``), started by a test that
+    needs to lose one of them; locked like the single node, with the run's admin password."""
+
+    bootstrap: str
+    dir: Path
+    admin: KafkaLogin = field(default_factory=kafka_admin_login)
+
+    @classmethod
+    def start(cls, dir: Path, *, nodes: int = 3, timeout: float = 180.0) -> KafkaCluster:
+        """Start the nodes in ``dir`` that are not running (all of them the first time); block until every
+        node answers metadata."""
+        _run([str(KAFKA_SCRIPT), "fetch"], timeout=KAFKA_FETCH_TIMEOUT)
+        bootstrap = _run(
+            [
+                str(KAFKA_SCRIPT),
+                "cluster",
+                "start",
+                "--dir",
+                str(dir),
+                "--nodes",
+                str(nodes),
+                "--timeout",
+                str(int(timeout)),
+            ],
+            timeout=timeout + 60,
+        )
+        return cls(bootstrap=bootstrap, dir=Path(dir))
+
+    def login(self, user: str) -> KafkaLogin:
+        return KafkaLogin(user, (self.dir / "credentials" / f"{user}.password").read_text().strip())
+
+    def node_port(self, node: int) -> int:
+        return int(self.bootstrap.split(",")[node - 1].rsplit(":", 1)[1])
+
+    def node_pid(self, node: int) -> int | None:
+        pid_file = self.dir / f"node{node}" / "kafka.pid"
+        if not pid_file.exists():
+            return None
+        pid = int(pid_file.read_text().strip())
+        return pid if _pid_alive(pid) else None
+
+    def kill(self, node: int) -> None:
+        """SIGKILL one node (a crash); :meth:`restart_missing` brings it back."""
+        pid = self.node_pid(node)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _pid_alive(pid):
+            if time.monotonic() > deadline:
+                raise ServerError(f"Kafka node {node} (pid {pid}) survived SIGKILL")
+            time.sleep(0.05)
+        (self.dir / f"node{node}" / "kafka.pid").unlink(missing_ok=True)
+
+    def restart_missing(self, *, timeout: float = 180.0) -> None:
+        """Start the nodes that are down, on their own ports and data; the others keep running."""
+        started = KafkaCluster.start(self.dir, timeout=timeout)
+        if started.bootstrap != self.bootstrap:
+            raise ServerError(f"cluster came back as {started.bootstrap}, expected {self.bootstrap}")
+
+    def stop(self) -> None:
+        _run_quiet([str(KAFKA_SCRIPT), "cluster", "stop", "--dir", str(self.dir)], timeout=90)
+
+
 def _run_quiet(args: list[str], timeout: float) -> None:
     try:
         proc = subprocess.run(

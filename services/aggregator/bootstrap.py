@@ -73,4 +73,5 @@ class Aggregator:
 
 
 def bootstrap(settings: Settings, engine: Engine | None = None) -> Aggregator:
-    return Aggregator(settings, engine or make_engine(settings.aggregator_database_url))
+    url = settings.aggregator_database_url
+    return Aggregator(settings, engine or make_engine(url, **settings.pool_kwargs(url)))

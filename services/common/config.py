@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: what kafka-python and the broker call the ways a client may connect
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
@@ -70,6 +71,18 @@ class Settings:
     #: how many proxies in front of the services set X-Forwarded-For (0: trust none, use the peer address)
     proxies: int = 0
 
+    #: copies of each topic partition; -1 = the broker's default.replication.factor (1 on a single node)
+    topic_replication_factor: int = -1
+    #: replicas that must have a record before acks=all succeeds; 0 = the broker's min.insync.replicas
+    topic_min_insync_replicas: int = 0
+    #: SQLAlchemy connection pool per process (per gunicorn worker): kept connections, and extra ones
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    #: where gunicorn workers share their Prometheus metrics (prometheus-client's multiprocess mode)
+    prometheus_multiproc_dir: str = ""
+    #: the port `score relay` / `score aggregator consume` serve their counters on (0: not served)
+    metrics_port: int = 0
+
     @property
     def access_url(self) -> str:
         return self.access_database_url or self.intake_database_url
@@ -77,6 +90,183 @@ class Settings:
     @property
     def uses_kafka(self) -> bool:
         return bool(self.kafka_bootstrap_servers)
+
+    def pool_kwargs(self, url: str) -> dict[str, Any]:
+        """``create_engine`` pool arguments for a PostgreSQL ``url`` (SQLite keeps SQLAlchemy's own pool)."""
+        if url.startswith("sqlite"):
+            return {}
+        return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: what ``from_env`` reads, documented where it is read.
+
+    ``field`` names the ``Settings`` field it sets, whose default is then the one shown (so the table cannot
+    disagree with the code); ``default`` is the text shown instead when the default is derived.
+    """
+
+    name: str
+    meaning: str
+    field: str | None = None
+    default: str | None = None
+
+    def default_text(self) -> str:
+        if self.default is not None:
+            return self.default
+        if self.field is None:
+            return "*(empty)*"
+        value = Settings.__dataclass_fields__[self.field].default
+        return "*(empty)*" if value == "" else f"`{value}`"
+
+
+#: every variable ``from_env`` reads, in the order the README's table lists them
+VARIABLES: tuple[Variable, ...] = (
+    Variable("SCORE_VAR_DIR", "where the embedded SQLite files live", default="`var`"),
+    Variable(
+        "SCORE_INTAKE_DATABASE_URL",
+        "the intake's database (submissions + outbox); e.g. `postgresql+psycopg://score@127.0.0.1:5432/score`",
+        "intake_database_url",
+        "`sqlite:///var/intake.db`",
+    ),
+    Variable(
+        "SCORE_AGGREGATOR_DATABASE_URL",
+        "the aggregator's own database (facts, rollups, positions)",
+        "aggregator_database_url",
+        "`sqlite:///var/aggregator.db`",
+    ),
+    Variable(
+        "SCORE_EVENT_LOG_URL",
+        "where the SQL event log (the outbox) is read from on the embedded default",
+        "event_log_url",
+        "the intake database",
+    ),
+    Variable(
+        "SCORE_DB_POOL_SIZE",
+        "PostgreSQL connections each process (each gunicorn worker) keeps open",
+        "db_pool_size",
+    ),
+    Variable(
+        "SCORE_DB_MAX_OVERFLOW",
+        "extra connections a process may open above the pool under a burst (closed again when returned)",
+        "db_max_overflow",
+    ),
+    Variable(
+        "SCORE_KAFKA_BOOTSTRAP_SERVERS",
+        "empty: the built-in SQL event log (the outbox read in order); `host:port[,host:port]`: Apache Kafka "
+        "through the relay (name several brokers of a cluster: any one answering is enough to start)",
+        "kafka_bootstrap_servers",
+    ),
+    Variable(
+        "SCORE_KAFKA_USERNAME",
+        "the Kafka user this process logs in as (each service its own: `relay`, `aggregator`; `score migrate` "
+        "needs the admin, which creates topics)",
+        "kafka_username",
+    ),
+    Variable(
+        "SCORE_KAFKA_PASSWORD_FILE",
+        "a file holding that user's password (one line; preferred)",
+        default="*(empty)*",
+    ),
+    Variable(
+        "SCORE_KAFKA_PASSWORD",
+        "the password itself (not with `SCORE_KAFKA_PASSWORD_FILE`)",
+        default="*(empty)*",
+    ),
+    Variable(
+        "SCORE_KAFKA_SECURITY_PROTOCOL",
+        "`PLAINTEXT`, `SASL_PLAINTEXT`, `SASL_SSL` (with `SCORE_KAFKA_SSL_CAFILE`) or `SSL`; a broker across "
+        "a network needs `SASL_SSL`",
+        "kafka_security_protocol",
+        "`SASL_PLAINTEXT` with a user, else `PLAINTEXT`",
+    ),
+    Variable(
+        "SCORE_KAFKA_SASL_MECHANISM",
+        "also `SCRAM-SHA-256`, `PLAIN`; a refused login ends `score` commands with one line naming the user "
+        "and broker",
+        "kafka_sasl_mechanism",
+    ),
+    Variable(
+        "SCORE_KAFKA_SSL_CAFILE", "the CA (PEM) that signed the broker's certificate", "kafka_ssl_cafile"
+    ),
+    Variable("SCORE_TOPIC", "the submissions topic", "topic"),
+    Variable(
+        "SCORE_DEAD_LETTER_TOPIC", "where the aggregator copies records it cannot apply", "dead_letter_topic"
+    ),
+    Variable("SCORE_ROLLUP_TOPIC", "the compacted topic of changed district reports", "rollup_topic"),
+    Variable(
+        "SCORE_TOPIC_PARTITIONS",
+        "partitions of the topics created by `score migrate` (the most aggregator consumers that get work)",
+        "topic_partitions",
+    ),
+    Variable(
+        "SCORE_TOPIC_REPLICATION_FACTOR",
+        "copies of each partition when `score migrate` creates the topics; `-1`: the broker's "
+        "`default.replication.factor`. A cluster: `3`",
+        "topic_replication_factor",
+    ),
+    Variable(
+        "SCORE_TOPIC_MIN_INSYNC_REPLICAS",
+        "`min.insync.replicas` of the created topics (an `acks=all` write needs that many copies); `0`: the "
+        "broker's setting. A cluster: `2` (one broker may be down, no acknowledged record is on one disk only)",
+        "topic_min_insync_replicas",
+    ),
+    Variable(
+        "SCORE_TOPIC_RETENTION_MS",
+        "retention of the submissions topic (`-1`: for ever, so consumers can rebuild)",
+        "topic_retention_ms",
+    ),
+    Variable("SCORE_CONSUMER_GROUP", "the aggregator's consumer group", "consumer_group"),
+    Variable(
+        "SCORE_RELAY_BATCH_SIZE", "most outbox rows the relay publishes per transaction", "relay_batch_size"
+    ),
+    Variable("SCORE_BATCH_LIMIT", "most submissions in one batch request", "batch_limit"),
+    Variable("SCORE_MAX_REQUEST_BYTES", "larger request bodies get 413", "max_request_bytes"),
+    Variable("SCORE_CLOCK_SKEW_SECONDS", "how far ahead a device clock may be", "clock_skew_seconds"),
+    Variable("SCORE_LOG_FORMAT", "`console` or `json` (JSON lines)", "log_format"),
+    Variable(
+        "SCORE_ACCESS_DATABASE_URL",
+        "credentials, the audit log and the dashboard's session key (`services/access`); both APIs must reach it",
+        default="the intake database",
+    ),
+    Variable(
+        "SCORE_RATE_LIMIT_CREDENTIAL",
+        "requests per credential (per address without one), Flask-Limiter syntax; empty: none. Counted in "
+        "each process's memory",
+        "rate_limit_credential",
+    ),
+    Variable("SCORE_RATE_LIMIT_ADDRESS", "requests per client address; empty: none", "rate_limit_address"),
+    Variable("SCORE_RATE_LIMIT_SIGNIN", "dashboard sign-in attempts per address", "rate_limit_signin"),
+    Variable(
+        "SCORE_SECURE_COOKIES",
+        "`1` behind HTTPS (production): the session cookie is Secure and HSTS is sent",
+        default="*(off)*",
+    ),
+    Variable(
+        "SCORE_PROXIES",
+        "how many proxies in front set `X-Forwarded-For` (`0`: trust none, use the peer address)",
+        "proxies",
+    ),
+    Variable(
+        "SCORE_METRICS_PORT",
+        "`score relay` and `score aggregator consume` serve their own counters (Prometheus text) on this port; "
+        "`0`: not served. Per process (the systemd units set it), not in the shared environment file",
+        "metrics_port",
+    ),
+    Variable(
+        "PROMETHEUS_MULTIPROC_DIR",
+        "under gunicorn, where the workers share their request metrics (prometheus-client's multiprocess "
+        "mode); one directory per gunicorn, emptied at its start. Unset: gunicorn makes a new one per start",
+        "prometheus_multiproc_dir",
+    ),
+)
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from ``VARIABLES`` (``score config --markdown``)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{v.name}` | {v.default_text()} | {v.meaning} |" for v in VARIABLES]
+    return "\n".join(rows) + "\n"
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +314,16 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_signin=env.get("SCORE_RATE_LIMIT_SIGNIN", Settings.rate_limit_signin),
         secure_cookies=env.get("SCORE_SECURE_COOKIES", "") in ("1", "true", "yes"),
         proxies=int(env.get("SCORE_PROXIES", Settings.proxies)),
+        topic_replication_factor=int(
+            env.get("SCORE_TOPIC_REPLICATION_FACTOR", Settings.topic_replication_factor)
+        ),
+        topic_min_insync_replicas=int(
+            env.get("SCORE_TOPIC_MIN_INSYNC_REPLICAS", Settings.topic_min_insync_replicas)
+        ),
+        db_pool_size=int(env.get("SCORE_DB_POOL_SIZE", Settings.db_pool_size)),
+        db_max_overflow=int(env.get("SCORE_DB_MAX_OVERFLOW", Settings.db_max_overflow)),
+        prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+        metrics_port=int(env.get("SCORE_METRICS_PORT", Settings.metrics_port)),
     )
 
 

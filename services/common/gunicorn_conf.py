@@ -19,12 +19,23 @@ on their command line (``-w``, ``-b``, ``--threads``) overrides the value here. 
   replaced in 30 s while slow clients are not what trips it.
 - No control socket (gunicorn >= 25.1 opens one at ``~/.gunicorn/gunicorn.ctl`` by default, one path for every
   gunicorn of the user, so the intake's and the reports' would contend for it); nothing here uses it.
+- Prometheus: every worker is a process with its own request counters, so ``prometheus-client`` runs in its
+  multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set here, before any worker imports the client (it
+  chooses its storage at import), to the configured directory or a new one; the master empties it at start
+  (``on_starting``: counts of an earlier run would be added in) and forgets a dead worker's live values
+  (``child_exit``); any worker's ``/metrics`` then answers for all of them.
 - Logging: gunicorn configures only its own loggers, so the one-line-per-request log
   (``services.common.weblog``, INFO) had no handler in the workers and ``SCORE_LOG_FORMAT=json`` did not
   apply.  ``logconfig_dict`` gives the master and the workers the configuration ``score`` commands use.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from services.common.config import from_env
 from services.common.logs import logging_config
@@ -37,3 +48,27 @@ graceful_timeout = 20
 control_socket_disable = True
 
 logconfig_dict = logging_config(from_env().log_format)
+
+_settings = from_env()
+_own_metrics_dir = not _settings.prometheus_multiproc_dir
+METRICS_DIR = _settings.prometheus_multiproc_dir or tempfile.mkdtemp(prefix="score-prometheus-")
+# Inherited by the workers, read by prometheus-client when they import it (never imported in this module).
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
+
+
+def on_starting(server: Any) -> None:
+    path = Path(METRICS_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    for leftover in path.glob("*.db"):
+        leftover.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
+
+
+def on_exit(server: Any) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)

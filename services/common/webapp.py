@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from services.common import weblog
+from services.common import prom, weblog
 from services.common.errorbody import error_response
 
 
@@ -53,6 +53,8 @@ def make_flask_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions.update(extensions)
     weblog.init_app(app)
+    # "services.intake.entrypoints.app" -> "intake": the service label of its request metrics
+    prom.init_app(app, import_name.split(".")[1] if import_name.startswith("services.") else import_name)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

@@ -192,6 +192,41 @@ def _accepts_tcp(bootstrap_servers: str) -> bool:
     return False
 
 
+def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The project's topics as ``create_topics`` arguments.
+
+    ``replication_factor`` -1 and no ``min.insync.replicas`` leave both to the broker (1 and 1 on the
+    single-node development broker); a cluster sets ``SCORE_TOPIC_REPLICATION_FACTOR=3`` and
+    ``SCORE_TOPIC_MIN_INSYNC_REPLICAS=2``, so that with the relay's ``acks=all`` an acknowledged record is on
+    two disks at least and one broker may be lost at any time without stopping the relay.
+    """
+    replicas = settings.topic_replication_factor
+    durability: dict[str, str] = {}
+    if settings.topic_min_insync_replicas > 0:
+        durability["min.insync.replicas"] = str(settings.topic_min_insync_replicas)
+    return {
+        settings.topic: {
+            "num_partitions": settings.topic_partitions,
+            "replication_factor": replicas,
+            "configs": {
+                "retention.ms": str(settings.topic_retention_ms),
+                "retention.bytes": "-1",
+                **durability,
+            },
+        },
+        settings.dead_letter_topic: {
+            "num_partitions": 1,
+            "replication_factor": replicas,
+            "configs": {"retention.ms": "-1", **durability},
+        },
+        settings.rollup_topic: {
+            "num_partitions": settings.topic_partitions,
+            "replication_factor": replicas,
+            "configs": {"cleanup.policy": "compact", **durability},
+        },
+    }
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0, only: Sequence[str] | None = None) -> None:
     """Create the project's topics if missing (``only``: just these of them).
 
@@ -208,23 +243,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0, only: Sequence[st
         request_timeout_ms=30000,
     )
     try:
-        wanted: dict[str, dict[str, Any]] = {
-            settings.topic: {
-                "num_partitions": settings.topic_partitions,
-                "replication_factor": -1,
-                "configs": {"retention.ms": str(settings.topic_retention_ms), "retention.bytes": "-1"},
-            },
-            settings.dead_letter_topic: {
-                "num_partitions": 1,
-                "replication_factor": -1,
-                "configs": {"retention.ms": "-1"},
-            },
-            settings.rollup_topic: {
-                "num_partitions": settings.topic_partitions,
-                "replication_factor": -1,
-                "configs": {"cleanup.policy": "compact"},
-            },
-        }
+        wanted = topic_specs(settings)
         if only is not None:
             wanted = {name: spec for name, spec in wanted.items() if name in only}
         existing = set(admin.list_topics())  # on a locked broker: the topics this user may see

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from sqlalchemy import Engine, func, select
 
 from services.eventlog import outbox as ob
@@ -100,4 +102,64 @@ def outbox_metrics(
     return out
 
 
-__all__ = ["outbox_metrics", "relay_metrics"]
+def outbox_families(figures: dict[str, Any]) -> list[Metric]:
+    """``outbox_metrics``' figures as Prometheus metric families (the intake's ``GET /metrics``).
+
+    On the embedded log the backlog, age and published count do not apply and are left out (absent, not 0,
+    so an alert on them neither fires nor pretends to watch); with Kafka an empty backlog has age 0.
+    """
+    out: list[Metric] = []
+    info = GaugeMetricFamily(
+        "score_event_log_info", "Which event log this intake writes to", labels=["event_log"]
+    )
+    info.add_metric([figures["event_log"]], 1)
+    out.append(info)
+    out.append(
+        GaugeMetricFamily(
+            "score_outbox_last_position",
+            "Highest outbox position written (the log's end on the embedded log)",
+            value=figures["last_position"],
+        )
+    )
+    if figures["backlog"] is not None:
+        out.append(
+            GaugeMetricFamily(
+                "score_outbox_backlog", "Outbox rows not yet acknowledged by Kafka", value=figures["backlog"]
+            )
+        )
+        age = figures["oldest_unpublished_age_seconds"]
+        out.append(
+            GaugeMetricFamily(
+                "score_outbox_oldest_unpublished_age_seconds",
+                "Age of the first unpublished outbox row (0 when none waits): a stuck relay makes it grow",
+                value=0.0 if age is None else age,
+            )
+        )
+        out.append(
+            CounterMetricFamily(
+                "score_outbox_published", "Outbox rows marked published", value=figures["published_total"]
+            )
+        )
+    relay = figures.get("relay")
+    if relay is not None:  # the relay runs in this process (`score run`)
+        out += relay_counter_families(relay["published"], relay["errors"])
+    return out
+
+
+def relay_counter_families(published: int, errors: int) -> list[Metric]:
+    """A relay's own counters since it started (``score relay`` serves them on ``SCORE_METRICS_PORT``)."""
+    return [
+        CounterMetricFamily(
+            "score_relay_published", "Events this relay published since it started", value=published
+        ),
+        CounterMetricFamily(
+            "score_relay_errors", "Failed publish attempts of this relay since it started", value=errors
+        ),
+    ]
+
+
+def relay_families(relay: Relay) -> list[Metric]:
+    return relay_counter_families(relay.metrics.published, relay.metrics.errors)
+
+
+__all__ = ["outbox_families", "outbox_metrics", "relay_families", "relay_metrics"]

@@ -26,6 +26,7 @@ class Intake:
 def bootstrap(settings: Settings, engine: Engine | None = None, clock: Clock | None = None) -> Intake:
     return Intake(
         settings=settings,
-        engine=engine or make_engine(settings.intake_database_url),
+        engine=engine
+        or make_engine(settings.intake_database_url, **settings.pool_kwargs(settings.intake_database_url)),
         clock=clock or utcnow,
     )

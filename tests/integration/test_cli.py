@@ -70,7 +70,7 @@ def test_verify_finds_an_event_of_the_log_that_was_never_applied(env: Path) -> N
     good = runner.invoke(main, ["aggregator", "verify", "--caught-up"])
     assert good.exit_code == 0, good.output
     assert "4 applied, 0 duplicates, 0 dead letters, 0 missing, 0 pending" in good.output
-    metrics = system.reports.get("/metrics").get_json()["log"]
+    metrics = system.reports.get("/metrics.json").get_json()["log"]
     assert metrics["consistent"] and metrics["partitions"][0]["handled"] == 4
 
     # as if the third event had been skipped: its effects and its claim are not there, the position is past it
@@ -86,7 +86,7 @@ def test_verify_finds_an_event_of_the_log_that_was_never_applied(env: Path) -> N
     assert "1 missing" in broken.output and "first missing offsets [3]" in broken.output
     assert "log: 1 gaps" in broken.output
     # the cheap form on /metrics sees the counters disagree with the log
-    assert system.reports.get("/metrics").get_json()["log"]["consistent"] is False
+    assert system.reports.get("/metrics.json").get_json()["log"]["consistent"] is False
 
     # more in the log than applied is lag, not a gap; --caught-up makes it fail too
     with make_engine(settings.aggregator_database_url).begin() as conn:

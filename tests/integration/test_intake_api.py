@@ -190,19 +190,19 @@ def test_metrics_show_the_outbox_backlog_when_a_relay_publishes_it(intake_settin
     access = access_bootstrap(settings)
     app = create_app(settings, bootstrap(settings, clock=lambda: NOW), access)
     client = authorize(app, operator_token(access)).test_client()
-    before = client.get("/metrics").get_json()
+    before = client.get("/metrics.json").get_json()
     client.post("/api/v1/submissions", json=inspection())
-    after = client.get("/metrics").get_json()
+    after = client.get("/metrics.json").get_json()
     assert (before["event_log"], before["backlog"], after["backlog"]) == ("kafka", 0, 1)
     assert after["oldest_unpublished_age_seconds"] is not None
 
 
 def test_metrics_on_the_embedded_log_report_its_end_not_a_backlog(client: FlaskClient) -> None:
     """No relay on the embedded default: the outbox is the log the aggregator reads, nothing is "stuck"."""
-    before = client.get("/metrics").get_json()
+    before = client.get("/metrics.json").get_json()
     for _ in range(2):
         client.post("/api/v1/submissions", json=inspection())
-    after = client.get("/metrics").get_json()
+    after = client.get("/metrics.json").get_json()
     assert (before["event_log"], before["last_position"], after["last_position"]) == ("sql", 0, 2)
     for m in (before, after):
         assert (m["backlog"], m["oldest_unpublished_age_seconds"], m["published_total"]) == (None, None, None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -17,17 +16,16 @@ from services.access import web as access_web
 from services.aggregator import views
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.periods import PERIODS
+from services.aggregator.entrypoints import metrics as metrics_view
 from services.aggregator.entrypoints.docs import docs
 from services.aggregator.service_layer import export
-from services.common import clock
+from services.common import clock, prom
 from services.common.codes import districts, industries
 from services.common.config import Settings, from_env
 from services.common.errorbody import error_response
 from services.common.webapp import make_flask_app
 
 log = logging.getLogger(__name__)
-# one log reader per app, used by one request at a time (a Kafka client is not thread-safe)
-_log_reader_lock = threading.Lock()
 api = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 dashboard = Blueprint("dashboard", __name__)
 
@@ -261,7 +259,22 @@ PERMISSIONS = {
     "reports.district_trend": "read_report",
     "dashboard.page": "read_report",
     "metrics": "operate",
+    "metrics_json": "operate",
 }
+
+
+def _metrics_routes(app: Flask, settings: Settings) -> None:
+    """``/metrics`` (Prometheus text: requests of every worker, and the consumer's figures) and
+    ``/metrics.json`` (the same figures as JSON)."""
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        figures = metrics_view.figures
+        return prom.response(settings.prometheus_multiproc_dir, lambda: metrics_view.families(figures(app)))
+
+    @app.get("/metrics.json")
+    def metrics_json() -> Any:
+        return metrics_view.figures(app)
 
 
 def create_app(
@@ -289,43 +302,7 @@ def create_app(
         sessions=True,
     )
 
-    @app.get("/metrics")
-    def metrics() -> Any:
-        """What the consumer has applied: facts, dead letters, its position per partition, and whether what it
-        handled up to there adds up to what the log holds up to there (JSON)."""
-        from sqlalchemy import func, select
-
-        from services.aggregator.adapters.tables import dead_letters, facts, positions, rollup_changes
-
-        agg: Aggregator = app.extensions["score.aggregator"]
-        with agg.engine.connect() as conn:
-
-            def count(table: Any) -> int:
-                return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-            body: dict[str, Any] = {
-                "facts": count(facts),
-                "dead_letters": count(dead_letters),
-                "rollups_awaiting_publication": count(rollup_changes),
-                "positions": [
-                    {"source": r.source, "partition": r.partition, "offset": r.offset}
-                    for r in conn.execute(
-                        select(positions).order_by(positions.c.source, positions.c.partition)
-                    )
-                ],
-            }
-        try:
-            with _log_reader_lock:
-                if "score.log_reader" not in app.extensions:
-                    app.extensions["score.log_reader"] = agg.log_reader()
-                accounts = views.position_accounts(
-                    agg.engine, agg.source_name, app.extensions["score.log_reader"]
-                )
-            body["log"] = {"partitions": accounts, "consistent": all(a["consistent"] for a in accounts)}
-        except Exception as exc:  # noqa: BLE001 - the log being unreachable is itself worth reporting
-            app.extensions.pop("score.log_reader", None)
-            body["log"] = {"error": f"{type(exc).__name__}: {exc}"}
-        return body
+    _metrics_routes(app, settings)
 
     @app.get("/api/v1/codes/districts")
     def district_codes() -> Any:

@@ -12,9 +12,10 @@ from werkzeug.exceptions import HTTPException
 from services.access import AccessStore, Denied
 from services.access import bootstrap as access_bootstrap
 from services.access import web as access_web
+from services.common import prom
 from services.common.config import Settings, from_env
 from services.common.webapp import make_flask_app
-from services.eventlog.metrics import outbox_metrics
+from services.eventlog.metrics import outbox_families, outbox_metrics
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain import errors as rules
@@ -243,8 +244,31 @@ PERMISSIONS = {
     "api.get_submission": "read_submission",
     "api.post_review": "review",
     "metrics": "operate",
+    "metrics_json": "operate",
     "audit.audit_entries": "audit",
 }
+
+
+def _figures(app: Flask) -> dict[str, Any]:
+    """Outbox backlog, oldest unpublished age and what has been published; on the embedded default, where
+    the outbox is the event log itself, the log's end and no backlog."""
+    intake: Intake = app.extensions["score.intake"]
+    relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
+    return outbox_metrics(intake.engine, relay, relayed=intake.settings.uses_kafka)
+
+
+def _metrics_routes(app: Flask) -> None:
+    """``/metrics`` (Prometheus text: requests of every worker, and the outbox figures) and ``/metrics.json``
+    (the same figures as JSON)."""
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        settings = app.extensions["score.intake"].settings
+        return prom.response(settings.prometheus_multiproc_dir, lambda: outbox_families(_figures(app)))
+
+    @app.get("/metrics.json")
+    def metrics_json() -> Any:
+        return _figures(app)
 
 
 def create_app(
@@ -265,14 +289,7 @@ def create_app(
         app, access_store or access_bootstrap(settings), settings, public=PUBLIC, permissions=PERMISSIONS
     )
 
-    @app.get("/metrics")
-    def metrics() -> Any:
-        """Outbox backlog, oldest unpublished age and what has been published (JSON, for alerting); on the
-        embedded default, where the outbox is the event log itself, the log's end and no backlog."""
-        intake: Intake = app.extensions["score.intake"]
-        relay = app.extensions.get("score.relay")  # set when the relay runs in this process (`score run`)
-        return outbox_metrics(intake.engine, relay, relayed=intake.settings.uses_kafka)
-
+    _metrics_routes(app)
     return app
 
 
