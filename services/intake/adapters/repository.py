@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from services.intake.adapters.tables import reviews, submissions
@@ -195,8 +196,19 @@ class SqlSubmissionRepository(SubmissionRepository):
             )
 
     def _insert(self, sub: Submission) -> None:
+        # ON CONFLICT on the id only: a stored id (a retry, or a racing twin) is the expected clash and is
+        # answered without an error that would abort the transaction; any other unique key still raises.
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(submissions)
+            .values(_to_row(sub))
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(submissions.c.id)
+        )
         with race_lost():
-            self._conn.execute(insert(submissions).values(_to_row(sub)))
+            stored = self._conn.execute(stmt).first()
+        if stored is None:
+            raise RaceLost(f"submission {sub.id} is stored already")
 
     def save(self, sub: Submission) -> None:
         with race_lost():
