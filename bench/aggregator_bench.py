@@ -219,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=200_000, help="events to produce (default 200000)")
     parser.add_argument("--partitions", type=int, default=3, help="topic partitions (default 3)")
-    parser.add_argument("--batch", type=int, default=500, help="aggregator batch size (default 500)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="pin the aggregator's batch size (default: the consumer's own, growing while catching up)",
+    )
     parser.add_argument(
         "--aggregator-seconds",
         type=float,
@@ -268,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
 
             agg = bootstrap(settings)
             consumer = agg.consumer()
-            consumer.batch_size = args.batch
+            if args.batch:
+                consumer.batch_size = args.batch  # pinned; by default it grows while catching up
             t0 = time.perf_counter()
             caught_up = True
             try:

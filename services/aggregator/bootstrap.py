@@ -73,4 +73,5 @@ class Aggregator:
 
 
 def bootstrap(settings: Settings, engine: Engine | None = None) -> Aggregator:
-    return Aggregator(settings, engine or make_engine(settings.aggregator_database_url))
+    # ping pooled connections only after idling: a consumer checks one out per batch (see make_engine)
+    return Aggregator(settings, engine or make_engine(settings.aggregator_database_url, ping_idle_after=1.0))
