@@ -15,6 +15,18 @@ from services.intake.service_layer.unit_of_work import SqlUnitOfWork, UnitOfWork
 #: round trip per request, a quiet one still finds connections a database restart broke.
 PING_IDLE_AFTER = 1.0
 
+#: PostgreSQL connections kept per worker process: gunicorn's 16 threads (services/common/gunicorn_conf.py)
+#: less one.  All kept, none "overflow": SQLAlchemy closes an overflow connection when it is returned to a
+#: full pool, and at 5 + 10 overflow a busy worker opened a new connection (a server process) every few
+#: requests.  A 16th concurrent request waits for a connection.
+POOL_SIZE = 15
+
+
+def make_intake_engine(url: str) -> Engine:
+    if not url.startswith("postgresql"):
+        return make_engine(url)
+    return make_engine(url, ping_idle_after=PING_IDLE_AFTER, pool_size=POOL_SIZE, max_overflow=0)
+
 
 @dataclass
 class Intake:
@@ -30,6 +42,6 @@ class Intake:
 def bootstrap(settings: Settings, engine: Engine | None = None, clock: Clock | None = None) -> Intake:
     return Intake(
         settings=settings,
-        engine=engine or make_engine(settings.intake_database_url, ping_idle_after=PING_IDLE_AFTER),
+        engine=engine or make_intake_engine(settings.intake_database_url),
         clock=clock or utcnow,
     )
