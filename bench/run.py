@@ -594,6 +594,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results-dir", type=Path, default=ROOT / "bench" / "results", help="where results files go"
     )
+    parser.add_argument(
+        "--only",
+        default="intake,relay,aggregator,freshness",
+        help="comma-separated phases to run (default: all of intake,relay,aggregator,freshness)",
+    )
     parser.add_argument("--seconds", type=float, help="wrk duration per endpoint (default 10)")
     parser.add_argument(
         "--aggregator-events", type=int, help="events the aggregator replays (default 100000)"
@@ -630,19 +635,24 @@ def main(argv: list[str] | None = None) -> int:
                 "PYTHONPATH": str(ROOT),
             }
             env.pop("SCORE_TEST_KAFKA_PASSWORD_FILE", None)
-            print("intake (single with wrk, then batch) ...", flush=True)
-            intake_phase(run, pg, pg_pid, work, env)
-            print("relay ...", flush=True)
-            relay_phase(run, env, work)
-            print("aggregator ...", flush=True)
-            aggregator_phase(run, env, work)
-            print("freshness (real processes on Kafka) ...", flush=True)
-            extra = {}
-            if pg_pid:
-                extra["PostgreSQL (largest process)"] = pg_pid
-            if kafka_pid:
-                extra["Kafka broker"] = kafka_pid
-            freshness_phase(run, pg, broker, work, env, extra)
+            phases = set(args.only.split(","))
+            if "intake" in phases:
+                print("intake (single with wrk, then batch) ...", flush=True)
+                intake_phase(run, pg, pg_pid, work, env)
+            if "relay" in phases:
+                print("relay ...", flush=True)
+                relay_phase(run, env, work)
+            if "aggregator" in phases:
+                print("aggregator ...", flush=True)
+                aggregator_phase(run, env, work)
+            if "freshness" in phases:
+                print("freshness (real processes on Kafka) ...", flush=True)
+                extra = {}
+                if pg_pid:
+                    extra["PostgreSQL (largest process)"] = pg_pid
+                if kafka_pid:
+                    extra["Kafka broker"] = kafka_pid
+                freshness_phase(run, pg, broker, work, env, extra)
         finally:
             if not broker.external:
                 broker.stop()
@@ -659,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         "dirty": dirty,
         "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
         "quick": args.quick,
+        "phases": args.only,
         "machine": info,
         "sizes": asdict(sizes),
         "rows": [{**asdict(r), "ratio": r.ratio} for r in run.rows],
