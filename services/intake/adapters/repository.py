@@ -60,6 +60,16 @@ class SubmissionRepository(abc.ABC):
         self._insert(sub)
         self._identity[sub.id] = sub
 
+    def add_new_many(self, subs: list[Submission]) -> set[str]:
+        """Store first versions whose ids are not stored yet; returns the ids stored (the others, retries,
+        are left out and raise nothing).  The ids of ``subs`` are distinct."""
+        stored: set[str] = set()
+        for sub in subs:
+            if self.get(sub.id) is None:
+                self.add(sub)
+                stored.add(sub.id)
+        return stored
+
     def history(self, submission_id: str) -> list[Submission]:
         """Every version in the lineage of ``submission_id``, oldest first (empty when it is unknown)."""
         first = self.get(submission_id)
@@ -212,6 +222,18 @@ class SqlSubmissionRepository(SubmissionRepository):
             stored = self._conn.execute(stmt, _to_row(sub)).first()
         if stored is None:
             raise RaceLost(f"submission {sub.id} is stored already")
+
+    def add_new_many(self, subs: list[Submission]) -> set[str]:
+        # one executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
+        if not subs:
+            return set()
+        stmt = _INSERT_NEW[self._conn.dialect.name == "postgresql"]
+        with race_lost():
+            stored = {r.id for r in self._conn.execute(stmt, [_to_row(s) for s in subs])}
+        for sub in subs:
+            if sub.id in stored:
+                self._identity[sub.id] = sub
+        return stored
 
     def save(self, sub: Submission) -> None:
         with race_lost():

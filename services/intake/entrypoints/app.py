@@ -28,7 +28,7 @@ from services.intake.entrypoints.responses import (
     text,
 )
 from services.intake.entrypoints.review_request import SUBMISSION_ID, review_errors
-from services.intake.service_layer import handlers
+from services.intake.service_layer import batch, handlers
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -87,6 +87,30 @@ def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
     return (201 if receipt.created else 200), receipt.body
 
 
+def _submit_items(items: list[Any], by_item: dict[int, list[jsonbody.Problem]]) -> list[tuple[int, dict[str, Any]]]:
+    """A batch's items: each validated on its own, the valid ones stored together (service_layer.batch)."""
+    intake = _intake()
+    answers: dict[int, tuple[int, dict[str, Any]]] = {}
+    valid: dict[int, forms.ValidSubmission] = {}
+    for i, item in enumerate(items):
+        refused = _ambiguities(by_item.get(i, []), drop=2)
+        if refused:
+            answers[i] = refused
+            continue
+        try:
+            valid[i] = forms.validate(
+                item, now=intake.clock(), clock_skew=timedelta(seconds=intake.settings.clock_skew_seconds)
+            )
+        except forms.Invalid as exc:
+            answers[i] = (422, invalid_body(exc.errors))
+    for i, outcome in zip(valid, batch.submit_all(intake.uow, list(valid.values()), intake.clock), strict=True):
+        if isinstance(outcome, DomainError):
+            answers[i] = domain_error(outcome)
+        else:
+            answers[i] = (201 if outcome.created else 200, outcome.body)
+    return [answers[i] for i in range(len(items))]
+
+
 @api.post("/submissions")
 def post_submission() -> Any:
     body = _json_body()
@@ -140,8 +164,7 @@ def post_batch() -> Any:
             },
         )
     results = []
-    for i, item in enumerate(items):
-        status, payload = _ambiguities(by_item.get(i, []), drop=2) or _submit_one(item)
+    for i, (status, payload) in enumerate(_submit_items(items, by_item)):
         results.append({"index": i, "status": status, **({"receipt": payload} if status < 300 else payload)})
     accepted = sum(1 for r in results if r["status"] < 300)
     return jsonify({"accepted": accepted, "rejected": len(results) - accepted, "results": results}), 207
