@@ -537,7 +537,7 @@ def freshness_phase(
             None,
             "",
             "<= 100 ms",
-            "relay polls every 0.2 s when idle",
+            "the relay LISTENs for outbox inserts",
             "freshness_p95",
         ),
     ]

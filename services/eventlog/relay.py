@@ -12,7 +12,8 @@ delivery error stops it before anything after the failed batch is marked, and th
 Rows are marked by their positions, never by a position range: without the advisory lock (Kafka mode) a
 row may commit after rows with higher positions, and a range could mark it published unsent.  Such a late
 row is found when the window drains (at least every ``window * 4`` batches), as it was between batches.
-The lease is renewed by time (every quarter of its length), not per batch.
+The lease is renewed by time (every quarter of its length), not per batch.  When idle on PostgreSQL the
+relay LISTENs: an outbox insert notifies on commit and wakes it at once instead of after its idle poll.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Relay:
         self.lease_seconds = lease_seconds
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.metrics = RelayMetrics()
+        self._listener: Any = None  # a psycopg connection LISTENing on outbox.CHANNEL (PostgreSQL)
 
     # -- leadership ------------------------------------------------------------------------------------
     def acquire_lease(self) -> bool:
@@ -223,14 +225,48 @@ class Relay:
     def run_forever(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
         def attempt() -> None:
             if self.pump(stop.is_set) == 0:
-                stop.wait(idle_seconds)
+                self._wait_for_rows(stop, idle_seconds)
 
         retry_forever(stop, attempt, self._failed)  # broker or database down: wait and retry, never drop
+        self._stop_listening()
         self._reset_publisher()
         try:
             self.release_lease()  # a clean stop hands over at once instead of after the lease runs out
         except Exception:
             log.warning("could not release the relay lease; it expires in %.0fs", self.lease_seconds)
+
+    def _wait_for_rows(self, stop: threading.Event, idle_seconds: float) -> None:
+        """Idle: wait up to ``idle_seconds``, woken at once when an outbox insert commits (PostgreSQL's
+        LISTEN/NOTIFY on ``outbox.CHANNEL``; on SQLite, or when listening fails, just the wait)."""
+        if self._engine.dialect.name != "postgresql":
+            stop.wait(idle_seconds)
+            return
+        try:
+            if self._listener is None:
+                raw = self._engine.raw_connection()
+                conn: Any = raw.driver_connection  # the psycopg connection (None once detached)
+                raw.detach()  # our own connection for as long as we listen, not the pool's
+                self._listener = conn
+                conn.autocommit = True
+                conn.execute(f"LISTEN {ob.CHANNEL}")
+                return  # listening from now: look at the outbox once more before waiting
+            # in slices, so that setting ``stop`` ends the wait within half a second
+            until = time.monotonic() + idle_seconds
+            while not stop.is_set() and (left := until - time.monotonic()) > 0:
+                if list(self._listener.notifies(timeout=min(left, 0.5), stop_after=1)):
+                    return
+        except Exception as exc:  # noqa: BLE001 - the database is down: the poll below finds out and backs off
+            log.debug("cannot listen for outbox inserts (%s); polling", exc)
+            self._stop_listening()
+            stop.wait(idle_seconds)
+
+    def _stop_listening(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing the listening connection failed", exc_info=True)
+            self._listener = None
 
     def _failed(self, exc: Exception, wait: float) -> None:
         self.metrics.errors += 1
