@@ -126,7 +126,7 @@ def post_submission() -> Any:
 
 @api.post("/submissions/batch")
 def post_batch() -> Any:
-    """An offline queue flushed at once: each item stands or falls on its own, in its own transaction."""
+    """An offline queue flushed at once: each item stands or falls on its own (service_layer.batch)."""
     body = _json_body()
     if isinstance(body, Response):
         return body
