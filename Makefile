@@ -3,7 +3,7 @@ VENV ?= .venv
 PY    := $(VENV)/bin/python
 SHELL := /bin/bash
 
-.PHONY: help install run test lint unit servers bench clean
+.PHONY: help install run test lint unit servers wrk bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,16 +31,17 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: install servers lint ## every test, on SQLite and on real PostgreSQL + Apache Kafka
+test: install servers wrk lint ## every test, on SQLite and on real PostgreSQL + Apache Kafka
 	$(VENV)/bin/pytest
 
 unit: install ## the fast tests only (no servers)
 	$(VENV)/bin/pytest tests/unit
 
-bench: install servers ## the benchmarks under bench/ (each prints its figures next to a baseline of the same run)
-	$(PY) bench/intake_bench.py
-	$(PY) bench/relay_bench.py
-	$(PY) bench/aggregator_bench.py
+wrk: ## install wrk (Debian's HTTP load generator) if missing: the intake benchmark drives gunicorn with it
+	@command -v wrk >/dev/null || { s=$$([ "$$(id -u)" = 0 ] || echo sudo); $$s apt-get update -qq && $$s apt-get install -y -qq wrk; }
+
+bench: install servers wrk ## every stage next to its ceiling in one run: one table, a results file in bench/results/
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean: ## remove local state (var/) and caches
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ It prints both rates, their ratio and a 1,000,000-event figure (extrapolated unl
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
+from bench import procs  # noqa: E402
 from services.aggregator import views  # noqa: E402
 from services.aggregator.bootstrap import bootstrap  # noqa: E402
 from services.common.config import Settings  # noqa: E402
@@ -217,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=200_000, help="events to produce (default 200000)")
     parser.add_argument("--partitions", type=int, default=3, help="topic partitions (default 3)")
-    parser.add_argument("--batch", type=int, default=500, help="aggregator batch size (default 500)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="pin the aggregator's batch size (default: the consumer's own, growing while catching up)",
+    )
     parser.add_argument(
         "--aggregator-seconds",
         type=float,
@@ -226,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--queries", type=int, default=20, help="report queries for the latency median (default 20)"
+    )
+    parser.add_argument(
+        "--json", type=Path, help="also write the figures to this file (bench/run.py reads it)"
     )
     args = parser.parse_args(argv)
     wall = time.perf_counter()
@@ -259,10 +269,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"produced in {prod_s:.1f} s ({len(events) / prod_s:,.0f}/s)"
             )
             del events
+            rss_before = procs.self_peak_rss_mb()  # generating the events is the bench's, not the consumer's
 
             agg = bootstrap(settings)
             consumer = agg.consumer()
-            consumer.batch_size = args.batch
+            if args.batch:
+                consumer.batch_size = args.batch  # pinned; by default it grows while catching up
             t0 = time.perf_counter()
             caught_up = True
             try:
@@ -272,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             agg_s = time.perf_counter() - t0
             consumer.close()
             applied = consumer.stats.applied
+            agg_rss = procs.self_peak_rss_mb()
             agg_rate = applied / agg_s
 
             raw_n, raw_s = raw_read(
@@ -286,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                 rep = views.district_report(agg.engine, "330700", period, None, date(2026, 11, 27))
                 latencies.append(time.perf_counter() - q0)
             median_ms = statistics.median(latencies) * 1000
+            ordered = sorted(latencies)
+            p95_ms = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000
 
             n = args.events
             print()
@@ -319,6 +334,26 @@ def main(argv: list[str] | None = None) -> int:
             if not caught_up:
                 print(f"{n:,} events (all produced)  {n / agg_rate:>10.0f}  s aggregator - EXTRAPOLATED")
             print(f"total wall time            {time.perf_counter() - wall:>12.1f}  s")
+            if args.json:
+                args.json.write_text(
+                    json.dumps(
+                        {
+                            "events": n,
+                            "applied": applied,
+                            "caught_up": caught_up,
+                            "aggregator_seconds": agg_s,
+                            "aggregator_rate": agg_rate,
+                            "raw_rate": raw_rate,
+                            "duplicates": consumer.stats.duplicates,
+                            "dead_letters": consumer.stats.dead_letters,
+                            "report_p50_ms": median_ms,
+                            "report_p95_ms": p95_ms,
+                            "report_queries": args.queries,
+                            "peak_rss_mb": agg_rss,
+                            "peak_rss_before_consuming_mb": rss_before,
+                        }
+                    )
+                )
         finally:
             if broker.dir is not None:
                 broker.stop()

@@ -11,6 +11,7 @@ with a bare ``KafkaProducer`` (acks=all, idempotent) to another topic.  Prints b
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
@@ -26,6 +27,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from kafka import KafkaProducer  # noqa: E402
 
+from bench import procs  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.db import make_engine  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
@@ -145,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=20000, help="events to publish (default 20000)")
     parser.add_argument("--batch-size", type=int, default=500, help="relay batch size (default 500)")
+    parser.add_argument(
+        "--json", type=Path, help="also write the figures to this file (bench/run.py reads it)"
+    )
     args = parser.parse_args(argv)
 
     events = realistic_events(args.events)
@@ -169,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             ensure_topics(replace(settings, topic=raw_topic))
 
             relay_s = bench_relay(settings, events, args.batch_size)
+            relay_rss = procs.self_peak_rss_mb()  # before the raw producer runs in this process
             raw_s = bench_raw(broker.bootstrap, raw_topic, events, broker.admin.client_kwargs())
         finally:
             if not broker.external:
@@ -186,6 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{relay_label:<56}{relay_s:8.2f} s  {relay_rate:10.0f} events/s")
     print(f"{'raw kafka-python KafkaProducer (same records):':<56}{raw_s:8.2f} s  {raw_rate:10.0f} events/s")
     print(f"ratio relay/raw: {relay_rate / raw_rate:.2f}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "events": n,
+                    "value_bytes": avg,
+                    "relay_rate": relay_rate,
+                    "raw_rate": raw_rate,
+                    "relay_seconds": relay_s,
+                    "raw_seconds": raw_s,
+                    "peak_rss_mb": relay_rss,
+                }
+            )
+        )
     return 0
 
 

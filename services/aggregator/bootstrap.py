@@ -74,4 +74,5 @@ class Aggregator:
 
 def bootstrap(settings: Settings, engine: Engine | None = None) -> Aggregator:
     url = settings.aggregator_database_url
-    return Aggregator(settings, engine or make_engine(url, **settings.pool_kwargs(url)))
+    # ping pooled connections only after idling: a consumer checks one out per batch (see make_engine)
+    return Aggregator(settings, engine or make_engine(url, ping_idle_after=1.0, **settings.pool_kwargs(url)))

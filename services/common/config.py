@@ -76,8 +76,8 @@ class Settings:
     #: replicas that must have a record before acks=all succeeds; 0 = the broker's min.insync.replicas
     topic_min_insync_replicas: int = 0
     #: SQLAlchemy connection pool per process (per gunicorn worker): kept connections, and extra ones
-    db_pool_size: int = 5
-    db_max_overflow: int = 10
+    db_pool_size: int = 15
+    db_max_overflow: int = 0
     #: where gunicorn workers share their Prometheus metrics (prometheus-client's multiprocess mode)
     prometheus_multiproc_dir: str = ""
     #: the port `score relay` / `score aggregator consume` serve their counters on (0: not served)
@@ -143,12 +143,14 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "SCORE_DB_POOL_SIZE",
-        "PostgreSQL connections each process (each gunicorn worker) keeps open",
+        "PostgreSQL connections a process (a gunicorn worker) may keep open, opened as needed: one per gunicorn "
+        "thread less one",
         "db_pool_size",
     ),
     Variable(
         "SCORE_DB_MAX_OVERFLOW",
-        "extra connections a process may open above the pool under a burst (closed again when returned)",
+        "extra connections above the pool under a burst; each is closed when returned, so a busy process "
+        "churns server processes: keep it `0` and size the pool",
         "db_max_overflow",
     ),
     Variable(

@@ -10,9 +10,9 @@ on their command line (``-w``, ``-b``, ``--threads``) overrides the value here. 
   event loop and gives it a thread only then, so a slow client costs one thread, not a process.
 - ``threads = 16``: with ``-w 4`` that is 64 requests in progress at once, far above the intake's load (a
   request is a few milliseconds of CPU and one short transaction) and above what a handful of slow clients can
-  hold.  Threads beyond the database pool (SQLAlchemy's 5 + 10 overflow per worker) wait for a connection
-  rather than fail.  What this cannot do alone is stand a deliberate flood of slow connections larger than
-  the thread count: that is the reverse proxy's job (``deploy/README.md``).
+  hold.  Threads beyond the database pool (the intake keeps 15 per worker, ``services/intake/bootstrap.py``)
+  wait for a connection rather than fail.  What this cannot do alone is stand a deliberate flood of slow
+  connections larger than the thread count: that is the reverse proxy's job (``deploy/README.md``).
 - ``keepalive = 5``: idle kept-alive connections wait in the event loop (no thread); 5 s covers a phone
   sending its next queued submission and then frees the socket.
 - ``timeout = 30``: under gthread this watches the worker's event loop, not a request, so a hung worker is

@@ -299,15 +299,21 @@ class KafkaPublisher:
         )
 
     def publish(self, events: Sequence[Event], topic: str | None = None) -> None:
-        futures = [
+        futures = self.send(events, topic)
+        self._producer.flush()
+        for f in futures:
+            f.get(timeout=0)  # raises the delivery error, if any
+
+    def send(self, events: Sequence[Event], topic: str | None = None) -> list[Any]:
+        """Hand ``events`` to the producer without waiting: one future per record, in order (the relay keeps
+        sending while earlier records are in flight).  ``future.get()`` raises the delivery error, if any;
+        records of one partition are delivered in the order sent or not at all (idempotence)."""
+        return [
             self._producer.send(
                 topic or self.topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers()
             )
             for e in events
         ]
-        self._producer.flush()
-        for f in futures:
-            f.get(timeout=0)  # raises the delivery error, if any
 
     def close(self) -> None:
         self._producer.close(timeout=5)
@@ -382,6 +388,7 @@ class KafkaEventSource:
     ) -> None:
         self._topic = topic
         self._position_of = position_of
+        self._last_polled: dict[int, int] = {}  # partition -> offset of the last record polled
         self._consumer = connect(
             KafkaConsumer,
             bootstrap_servers,
@@ -437,6 +444,8 @@ class KafkaEventSource:
                     event, error = None, str(exc)
                 # Offsets of a topic written without transactions and never compacted are contiguous.
                 out.append(Delivery(tp.partition, r.offset, event, error, r.key, r.value, after=r.offset - 1))
+            if records:
+                self._last_polled[tp.partition] = records[-1].offset
         return out
 
     def rewind(self, after: dict[int, int]) -> None:
@@ -453,6 +462,19 @@ class KafkaEventSource:
             self._consumer.commit_async(offsets)
         except Exception:  # noqa: BLE001 - lag reporting only; the database holds the real positions
             log.debug("offset commit for lag reporting failed", exc_info=True)
+
+    def behind(self) -> bool | None:
+        """True while an assigned partition holds records past the last one polled (from the high-water
+        marks of the latest fetches: no request to the broker); None when no mark is known yet."""
+        known = False
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            known = True
+            if self._last_polled.get(tp.partition, -1) < high - 1:
+                return True
+        return False if known else None
 
     def end_positions(self) -> dict[int, int]:
         parts = self._consumer.partitions_for_topic(self._topic) or set()

@@ -7,6 +7,7 @@ aggregator reads it by position); with Kafka the relay publishes rows in positio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -86,9 +87,28 @@ def append(conn: Connection, events: Iterable[Event], serialize: bool = False) -
     ]
     if not rows:
         return
-    if serialize and conn.dialect.name == "postgresql":
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(outbox), rows)
+        return
+    if serialize:
         conn.execute(text("SELECT pg_advisory_xact_lock(7102024)"))
-    conn.execute(insert(outbox), rows)
+    # One statement for every row, which also wakes a relay waiting on the channel when the transaction
+    # commits (NOTIFY is transactional): no extra round trip, and no 0.2 s idle poll between a 201 and
+    # the event's way to Kafka.  Rows get their positions in the order given.
+    conn.execute(_INSERT_AND_NOTIFY, {"rows": json.dumps(rows, ensure_ascii=False)})
+
+
+#: The PostgreSQL channel an outbox insert notifies on commit (the relay LISTENs to it).
+CHANNEL = "score_outbox"
+
+_COLUMNS = ", ".join(f'"{c}"' for c in ("event_id", "type", "source", "subject", "key", "time", "data"))
+_INSERT_AND_NOTIFY = text(
+    f"WITH added AS (INSERT INTO outbox ({_COLUMNS}) "
+    f"SELECT {_COLUMNS} FROM json_to_recordset(CAST(:rows AS json)) "
+    'AS r("event_id" text, "type" text, "source" text, "subject" text, "key" text, "time" text, "data" text) '
+    "RETURNING 1) "
+    f"SELECT pg_notify('{CHANNEL}', '') FROM (SELECT 1 FROM added LIMIT 1) AS any_added"
+)
 
 
 def row_to_event(row: Row[Any]) -> Event:

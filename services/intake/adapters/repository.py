@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from services.intake.adapters.tables import reviews, submissions
@@ -58,6 +59,16 @@ class SubmissionRepository(abc.ABC):
     def add(self, sub: Submission) -> None:
         self._insert(sub)
         self._identity[sub.id] = sub
+
+    def add_new_many(self, subs: list[Submission]) -> set[str]:
+        """Store first versions whose ids are not stored yet; returns the ids stored (the others, retries,
+        are left out and raise nothing).  The ids of ``subs`` are distinct."""
+        stored: set[str] = set()
+        for sub in subs:
+            if self.get(sub.id) is None:
+                self.add(sub)
+                stored.add(sub.id)
+        return stored
 
     def history(self, submission_id: str) -> list[Submission]:
         """Every version in the lineage of ``submission_id``, oldest first (empty when it is unknown)."""
@@ -163,6 +174,15 @@ def _from_row(row: Any) -> Submission:
     )
 
 
+#: INSERT of a new submission (SQLite, PostgreSQL).  ON CONFLICT on the id only: a stored id (a retry, or a
+#: racing twin) is the expected clash and comes back as no row, without an error that would abort the
+#: transaction; any other unique key still raises.
+_INSERT_NEW = tuple(
+    dialect.insert(submissions).on_conflict_do_nothing(index_elements=["id"]).returning(submissions.c.id)
+    for dialect in (sqlite, postgresql)
+)
+
+
 @contextmanager
 def race_lost() -> Iterator[None]:
     """A unique constraint refused the write: say so in the port's terms."""
@@ -195,8 +215,25 @@ class SqlSubmissionRepository(SubmissionRepository):
             )
 
     def _insert(self, sub: Submission) -> None:
+        # The row goes as parameters of a statement built once: ``.values(row)`` made SQLAlchemy build a
+        # bound parameter and a cache key from every value on every request (60% of the request's CPU).
+        stmt = _INSERT_NEW[self._conn.dialect.name == "postgresql"]
         with race_lost():
-            self._conn.execute(insert(submissions).values(_to_row(sub)))
+            stored = self._conn.execute(stmt, _to_row(sub)).first()
+        if stored is None:
+            raise RaceLost(f"submission {sub.id} is stored already")
+
+    def add_new_many(self, subs: list[Submission]) -> set[str]:
+        # one executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
+        if not subs:
+            return set()
+        stmt = _INSERT_NEW[self._conn.dialect.name == "postgresql"]
+        with race_lost():
+            stored = {r.id for r in self._conn.execute(stmt, [_to_row(s) for s in subs])}
+        for sub in subs:
+            if sub.id in stored:
+                self._identity[sub.id] = sub
+        return stored
 
     def save(self, sub: Submission) -> None:
         with race_lost():

@@ -32,7 +32,7 @@ from services.intake.entrypoints.responses import (
     text,
 )
 from services.intake.entrypoints.review_request import SUBMISSION_ID, review_errors
-from services.intake.service_layer import access, handlers
+from services.intake.service_layer import access, batch, handlers
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -98,6 +98,44 @@ def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
     return (201 if receipt.created else 200), receipt.body
 
 
+def _submit_items(
+    items: list[Any], by_item: dict[int, list[jsonbody.Problem]]
+) -> list[tuple[int, dict[str, Any]]]:
+    """A batch's items: each validated on its own, the valid ones stored together (service_layer.batch)."""
+    intake = _intake()
+    answers: dict[int, tuple[int, dict[str, Any]]] = {}
+    valid: dict[int, forms.ValidSubmission] = {}
+    for i, item in enumerate(items):
+        refused = _ambiguities(by_item.get(i, []), drop=2)
+        if refused:
+            answers[i] = refused
+            continue
+        try:
+            checked = forms.validate(
+                item, now=intake.clock(), clock_skew=timedelta(seconds=intake.settings.clock_skew_seconds)
+            )
+            # access, item by item as for a single submission: the credential names the collector and bounds
+            # the forms and districts (a rectification of an inspection earlier in this batch: that one's)
+            checked = access.as_submitted_by(access_web.principal(), checked)
+            access.check_submission(intake.uow(), access_web.principal(), checked)
+            valid[i] = checked
+        except forms.Invalid as exc:
+            answers[i] = (422, invalid_body(exc.errors))
+        except Denied as exc:
+            answers[i] = (403, access_web.denied(exc).get_json())
+    for i, outcome in zip(
+        valid, batch.submit_all(intake.uow, list(valid.values()), intake.clock), strict=True
+    ):
+        if isinstance(outcome, DomainError):
+            answers[i] = domain_error(outcome)
+        else:
+            answers[i] = (201 if outcome.created else 200, outcome.body)
+            if outcome.created:
+                v = valid[i]
+                access_web.audit(access.audit_action(v), target=v.submission_id, district=v.district)
+    return [answers[i] for i in range(len(items))]
+
+
 @api.post("/submissions")
 def post_submission() -> Any:
     body = _json_body()
@@ -113,7 +151,7 @@ def post_submission() -> Any:
 
 @api.post("/submissions/batch")
 def post_batch() -> Any:
-    """An offline queue flushed at once: each item stands or falls on its own, in its own transaction."""
+    """An offline queue flushed at once: each item stands or falls on its own (service_layer.batch)."""
     body = _json_body()
     if isinstance(body, Response):
         return body
@@ -151,8 +189,7 @@ def post_batch() -> Any:
             },
         )
     results = []
-    for i, item in enumerate(items):
-        status, payload = _ambiguities(by_item.get(i, []), drop=2) or _submit_one(item)
+    for i, (status, payload) in enumerate(_submit_items(items, by_item)):
         results.append({"index": i, "status": status, **({"receipt": payload} if status < 300 else payload)})
     accepted = sum(1 for r in results if r["status"] < 300)
     return jsonify({"accepted": accepted, "rejected": len(results) - accepted, "results": results}), 207

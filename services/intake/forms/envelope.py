@@ -8,6 +8,7 @@ same submission; ``replaces`` names the submission a correction supersedes (ODK'
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,11 @@ SERVER_CLOCK = Tr(
     "the server's clock plus the allowed device clock skew",
     "服务器时间加上允许的设备时钟误差",
 )
+
+
+#: The latest ``collected_at`` of the validation running in this thread (``validation.validate`` sets it):
+#: one shared Envelope instance serves every request instead of a schema built per request.
+LATEST_INSTANT: ContextVar[datetime] = ContextVar("latest_instant")
 
 
 class Envelope(FormSchema):
@@ -61,9 +67,15 @@ class Envelope(FormSchema):
     )
     data = AnyObject(required=True, metadata={"description": "The form's answers."})
 
-    def __init__(self, *, latest_instant: datetime, **kwargs: Any) -> None:
+    def __init__(self, *, latest_instant: datetime | None = None, **kwargs: Any) -> None:
+        """``latest_instant`` fixes the bound for this instance; without it the bound is ``LATEST_INSTANT``
+        of the running validation (building a marshmallow schema costs more than the check itself)."""
         super().__init__(**kwargs)
-        self.latest_instant = latest_instant
+        self._latest_instant = latest_instant
+
+    @property
+    def latest_instant(self) -> datetime:
+        return self._latest_instant if self._latest_instant is not None else LATEST_INSTANT.get()
 
     @validates("collected_at")
     def _collected_at_not_future(self, value: datetime, **kwargs: Any) -> None:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from marshmallow import ValidationError
 
 from services.common import clock
 
-from .envelope import Envelope
+from .dataschema import DataSchema
+from .envelope import LATEST_INSTANT, Envelope
 from .errors import FieldError, Invalid, field_errors, make
 from .formats import OBJECT
 from .registry import FORMS
@@ -55,6 +57,18 @@ class ValidSubmission:
         }
 
 
+#: One envelope schema for every validation: its time bound comes from ``LATEST_INSTANT``.
+_ENVELOPE = Envelope()
+
+
+@lru_cache(maxsize=64)
+def _form_schema(form: str, version: int, latest_date: date) -> DataSchema:
+    """The schema of a form version for one ``latest_date``: built once a day per form, not per request.
+    marshmallow schemas keep no state between ``load`` calls, so threads share them."""
+    schema: DataSchema = FORMS[form][version](latest_date=latest_date)
+    return schema
+
+
 def validate(body: object, now: datetime, clock_skew: timedelta = timedelta(minutes=10)) -> ValidSubmission:
     """Check ``body`` against the envelope and its form's contract; raise :class:`Invalid` with every error.
 
@@ -70,17 +84,20 @@ def validate(body: object, now: datetime, clock_skew: timedelta = timedelta(minu
     latest_instant = now + clock_skew
     errors: list[FieldError] = []
     envelope: dict[str, Any]
+    bound = LATEST_INSTANT.set(latest_instant)
     try:
-        envelope = Envelope(latest_instant=latest_instant).load(body)
+        envelope = _ENVELOPE.load(body)
     except ValidationError as error:
         errors.extend(field_errors(error.messages))
         envelope = error.valid_data if isinstance(error.valid_data, dict) else {}
+    finally:
+        LATEST_INSTANT.reset(bound)
 
     form, version = envelope.get("form"), envelope.get("form_version")
     schema = None
     if form in FORMS and version is not None:
         if version in FORMS[form]:
-            schema = FORMS[form][version](latest_date=clock.today(latest_instant))
+            schema = _form_schema(form, version, clock.today(latest_instant))
         else:
             errors.append(
                 make(

@@ -48,9 +48,13 @@ def submit(uow: UnitOfWork, valid: ValidSubmission, clock: Clock = utcnow) -> Re
     digest = content_hash(valid.canonical())
     try:
         with uow:
-            existing = uow.submissions.get(valid.submission_id)
-            if existing is not None:
-                return Receipt(created=False, body=existing.retried(digest))
+            # A first version reads nothing: it is inserted at once and a stored id (a retry) is recognised
+            # by the insert (RaceLost, below).  Corrections and rectifications read what they name, so their
+            # retries are recognised first, before those rules judge them again.
+            if valid.replaces or valid.form == RECTIFICATION:
+                existing = uow.submissions.get(valid.submission_id)
+                if existing is not None:
+                    return Receipt(created=False, body=existing.retried(digest))
             sub = _receive(uow, valid, digest, clock)
             uow.submissions.add(sub)
             uow.commit()
