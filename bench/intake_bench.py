@@ -41,8 +41,12 @@ def free_port() -> int:
 HEADERS = {"Content-Type": "application/json"}
 
 
-def drive(port: int, path: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], int]:
-    """Send every body once over ``concurrency`` keep-alive connections: (seconds, latencies, failures)."""
+def drive(
+    port: int, path: str, bodies: list[bytes], concurrency: int, token: str | None = None
+) -> tuple[float, list[float], int]:
+    """Send every body once over ``concurrency`` keep-alive connections: (seconds, latencies, failures).
+    ``token``: the bearer credential to send (default: the one ``main`` issued into ``HEADERS``)."""
+    headers = {**HEADERS, "Authorization": f"Bearer {token}"} if token else HEADERS
     latencies: list[float] = []
     failures = 0
     lock = threading.Lock()
@@ -55,7 +59,7 @@ def drive(port: int, path: str, bodies: list[bytes], concurrency: int) -> tuple[
         bad = 0
         for body in chunk:
             t0 = time.perf_counter()
-            conn.request("POST", path, body=body, headers=HEADERS)
+            conn.request("POST", path, body=body, headers=headers)
             resp = conn.getresponse()
             resp.read()
             mine.append(time.perf_counter() - t0)

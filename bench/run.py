@@ -53,6 +53,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import procs, wrk  # noqa: E402
 from bench.intake_bench import drive  # noqa: E402
+from services.access import AccessStore  # noqa: E402
 from services.common.db import make_engine  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
 from tests.builders import inspection  # noqa: E402
@@ -226,6 +227,8 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
     sizes = run.sizes
     db_url = pg.fresh_database(f"bench_intake_{os.getpid()}")
     upgrade("intake", make_engine(db_url))
+    upgrade("access", make_engine(db_url))
+    token = AccessStore(make_engine(db_url)).issue("bench-collector", ["collector"], ["330000"]).token
     port = free_port()
     app_env = {
         **env,
@@ -235,6 +238,9 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
         "SCORE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
         "SCORE_MAX_REQUEST_BYTES": "20000000",
         "SCORE_BATCH_LIMIT": str(max(sizes.batch_size, 100)),
+        # a load generator is one client far above any person's rate: no rate limit in the way
+        "SCORE_RATE_LIMIT_CREDENTIAL": "",
+        "SCORE_RATE_LIMIT_ADDRESS": "",
     }
     with process(gunicorn("bench.intake_wsgi:app", port, sizes.workers), app_env, work / "intake.log") as srv:
         wait_port(port, srv)
@@ -243,13 +249,15 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
         base = f"http://127.0.0.1:{port}"
         body = inspection(enterprise=1)
         warm = max(1.0, sizes.seconds / 5)
-        wrk.run(f"{base}/bare", body, connections=sizes.connections, seconds=warm)
-        wrk.run(f"{base}/api/v1/submissions", body, connections=sizes.connections, seconds=warm)
+        wrk.run(f"{base}/bare", body, connections=sizes.connections, seconds=warm, token=token)
+        wrk.run(f"{base}/api/v1/submissions", body, connections=sizes.connections, seconds=warm, token=token)
 
         measured: dict[str, dict[str, Any]] = {}
         for name, path in (("bare", "/bare"), ("single", "/api/v1/submissions")):
             app0, db0 = procs.cpu_seconds(app_pids()), procs.cpu_seconds(db_pids())
-            res = wrk.run(f"{base}{path}", body, connections=sizes.connections, seconds=sizes.seconds)
+            res = wrk.run(
+                f"{base}{path}", body, connections=sizes.connections, seconds=sizes.seconds, token=token
+            )
             res["app_cpu_ms"] = (procs.cpu_seconds(app_pids()) - app0) * 1000 / max(1, res["requests"])
             res["db_cpu_ms"] = (procs.cpu_seconds(db_pids()) - db0) * 1000 / max(1, res["requests"])
             measured[name] = res
@@ -303,7 +311,9 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
             json.dumps({"submissions": items[i : i + sizes.batch_size]}).encode()
             for i in range(0, n, sizes.batch_size)
         ]
-        seconds, lat, failures = drive(port, "/api/v1/submissions/batch", batches, min(4, sizes.connections))
+        seconds, lat, failures = drive(
+            port, "/api/v1/submissions/batch", batches, min(4, sizes.connections), token=token
+        )
         batch_rate = n / seconds
     ids = [it["submission_id"] for it in items]
     copy_s = set_based_insert(pg, db_url, ids)
@@ -459,6 +469,8 @@ def freshness_phase(
     }
     score = str(BIN / "score")
     subprocess.run([score, "migrate"], cwd=ROOT, env=app_env, check=True, capture_output=True, timeout=300)
+    access = AccessStore(make_engine(app_env["SCORE_INTAKE_DATABASE_URL"]))
+    token = access.issue("bench-freshness", ["collector", "ministry"], ["330000"]).token
     with (
         process([score, "relay"], app_env, work / "relay.log") as relay,
         process([score, "aggregator", "consume"], app_env, work / "consumer.log") as consumer,
@@ -486,7 +498,8 @@ def freshness_phase(
                 conn = conns.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 conns[port] = conn
                 try:
-                    conn.request(method, url, body=body, headers={"Content-Type": "application/json"})
+                    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+                    conn.request(method, url, body=body, headers=headers)
                     resp = conn.getresponse()
                     return resp.status, resp.read()
                 except (ConnectionError, http.client.HTTPException):

@@ -44,7 +44,7 @@ end
 request = function()
   local id = minted()
   local body = body_template:gsub(placeholder, id, 1)
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "@AUTH@"}, body)
 end
 
 done = function(summary, latency, requests)
@@ -63,10 +63,10 @@ def available() -> str | None:
 
 
 def run(
-    url: str, body: dict[str, Any], *, connections: int, seconds: float, threads: int = 2
+    url: str, body: dict[str, Any], *, connections: int, seconds: float, token: str, threads: int = 2
 ) -> dict[str, Any]:
-    """POST ``body`` (its ``submission_id`` minted per request) for ``seconds``: requests/s, percentiles (ms)
-    and error counts."""
+    """POST ``body`` (its ``submission_id`` minted per request) with a bearer ``token`` for ``seconds``:
+    requests/s, percentiles (ms) and error counts."""
     exe = available()
     if exe is None:
         raise RuntimeError("wrk is not installed (make bench installs it: apt-get install wrk)")
@@ -75,6 +75,7 @@ def run(
         _LUA.replace("@BODY@", payload)
         .replace("@PLACEHOLDER@", PLACEHOLDER.replace("-", "%-"))
         .replace("@NONCE@", secrets.token_hex(4))
+        .replace("@AUTH@", f"Bearer {token}")
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as f:
         f.write(script)
