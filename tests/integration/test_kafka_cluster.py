@@ -20,6 +20,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from services.access import bootstrap as access_bootstrap
 from services.aggregator.adapters import tables as agg_tables
 from services.common.config import Settings
 from services.common.db import make_engine
@@ -38,7 +40,7 @@ from services.eventlog.kafka import KafkaLogReader, client_security
 from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.app import create_app as intake_app
 from tests.builders import NOW, inspection, survey
-from tests.conftest import _start_or_skip, migrated, process_env, unique
+from tests.conftest import UNLIMITED, _start_or_skip, authorize, migrated, operator_token, process_env, unique
 from tests.deployed import unit_command
 from tests.faults.harness import Process, free_port, score, wait_for
 from tests.servers import KafkaCluster, PostgresServer
@@ -124,9 +126,13 @@ class Load(threading.Thread):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
-        app = intake_app(settings, intake_bootstrap(settings, clock=lambda: NOW))
+        access = access_bootstrap(settings)
+        # a load generator posts far above a person's rate: no rate limit; a credential as the shared tests use
+        app = intake_app(
+            replace(settings, **UNLIMITED), intake_bootstrap(settings, clock=lambda: NOW), access
+        )
         app.config["TESTING"] = True
-        self.client = app.test_client()
+        self.client = authorize(app, operator_token(access)).test_client()
         self.stop = threading.Event()
         self.sent = 0
         self.acknowledged: list[str] = []

@@ -29,7 +29,7 @@ from services.eventlog import outbox as ob
 from services.eventlog.kafka import KafkaLogReader, client_security
 from services.intake.entrypoints.app import create_app as intake_app
 from tests.builders import inspection, survey
-from tests.conftest import System, build_system, migrated, process_env, real_settings
+from tests.conftest import System, authorize, build_system, migrated, process_env, real_settings
 from tests.servers import REPO_ROOT, PostgresServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -127,9 +127,9 @@ class _Load(threading.Thread):
 
     def __init__(self, system: System, start: int) -> None:
         super().__init__(daemon=True)
-        app = intake_app(system.settings, system.intake)
+        app = intake_app(system.settings, system.intake, system.access)
         app.config["TESTING"] = True
-        self.client = app.test_client()
+        self.client = authorize(app, system.token).test_client()
         self.stop = threading.Event()
         self.acknowledged: dict[str, dict[str, Any]] = {}
         self.failures: list[str] = []
@@ -204,6 +204,9 @@ def test_the_intake_restored_from_a_dump_taken_mid_load(
     # The disaster: the intake database is lost and restored from the dump.
     _recreate(postgres_server, settings.intake_database_url)
     _run(["pg_restore", "--no-owner", f"--dbname={_libpq(settings.intake_database_url)}", str(dump)])
+    # the services are restarted onto the restored database: no connection of the lost one is reused (a pooled
+    # connection is pinged only after it idled, so one killed by the drop would fail its first use)
+    system.intake.engine.dispose()
     with system.intake.engine.connect() as conn:
         restored = set(conn.execute(select(ob.outbox.c.event_id)).scalars())
         unmarked = set(
