@@ -22,9 +22,9 @@ run: install ## run the whole system on the embedded default (SQLite + SQL event
 servers: ## install PostgreSQL (and promtool, docker-compose) if missing and fetch the Kafka jars (tests start both themselves)
 	deploy/local/postgres install
 	deploy/local/kafka/kafka fetch
-	@command -v promtool >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null \
+	@command -v promtool >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null \
 		|| echo "promtool missing (apt-get install prometheus): tests/integration/test_prometheus.py fails on CI"; }
-	@command -v docker-compose >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >/dev/null \
+	@command -v docker-compose >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >/dev/null \
 		|| echo "docker-compose missing (apt-get install docker-compose): tests/integration/test_deploy_manifests.py fails on CI"; }
 
 lint: install ## ruff and mypy
