@@ -188,6 +188,24 @@ def _reports(single: bool) -> dict[str, Any]:
     }
 
 
+def _get(
+    spec: APISpec,
+    path: str,
+    summary: str,
+    responses: dict[str, Any],
+    parameters: list[dict[str, Any]] | None = None,
+    public: bool = False,
+) -> None:
+    """Describe the GET operation at ``path`` (every route of the reports is one); ``public``: no credential."""
+    operation: dict[str, Any] = {"summary": summary}
+    if public:
+        operation["security"] = []
+    if parameters is not None:
+        operation["parameters"] = parameters
+    operation["responses"] = responses
+    spec.path(path=path, operations={"get": operation})
+
+
 @cache
 def openapi() -> dict[str, Any]:
     spec = APISpec(
@@ -206,79 +224,65 @@ def openapi() -> dict[str, Any]:
     spec.components.security_scheme("bearer", BEARER_SCHEME)
     spec.components.schema("Error", ERROR_SCHEMA)
     spec.components.schema("Report", REPORT)
-    spec.path(
-        path="/api/v1/reports/districts/{code}",
-        operations={
-            "get": {
-                "summary": "One division's figures for a period",
-                "parameters": [_code_parameter(), *_query_parameters()],
-                "responses": _reports(single=True),
-            }
-        },
+    _get(
+        spec,
+        "/api/v1/reports/districts/{code}",
+        "One division's figures for a period",
+        _reports(single=True),
+        [_code_parameter(), *_query_parameters()],
     )
-    spec.path(
-        path="/api/v1/reports/districts",
-        operations={
-            "get": {
-                "summary": "Several divisions side by side (default: Zhejiang, Hangzhou, Jinhua, Yongkang)",
-                "parameters": [
-                    {
-                        "name": "codes",
-                        "in": "query",
-                        "description": "comma-separated GB/T 2260 codes, at most 50, in the order wanted; "
-                        "left out: Zhejiang, Hangzhou, Jinhua and Yongkang as far as the credential may read "
-                        "them, else its own districts",
-                        "schema": {"type": "string", "examples": ["330100,330700,330784"]},
-                    },
-                    *_query_parameters(),
-                ],
-                "responses": _reports(single=False),
-            }
-        },
+    _get(
+        spec,
+        "/api/v1/reports/districts",
+        "Several divisions side by side (default: Zhejiang, Hangzhou, Jinhua, Yongkang)",
+        _reports(single=False),
+        [
+            {
+                "name": "codes",
+                "in": "query",
+                "description": "comma-separated GB/T 2260 codes, at most 50, in the order wanted; "
+                "left out: Zhejiang, Hangzhou, Jinhua and Yongkang as far as the credential may read "
+                "them, else its own districts",
+                "schema": {"type": "string", "examples": ["330100,330700,330784"]},
+            },
+            *_query_parameters(),
+        ],
     )
-    spec.path(
-        path="/api/v1/reports/districts/{code}/trend",
-        operations={
-            "get": {
-                "summary": "The last `count` periods up to the one containing `date`, oldest first",
-                "parameters": [
-                    _code_parameter(),
-                    {
-                        "name": "count",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 60, "default": 4},
-                    },
-                    *_query_parameters(),
-                ],
-                "responses": _reports(single=False),
-            }
-        },
+    _get(
+        spec,
+        "/api/v1/reports/districts/{code}/trend",
+        "The last `count` periods up to the one containing `date`, oldest first",
+        _reports(single=False),
+        [
+            _code_parameter(),
+            {
+                "name": "count",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 60, "default": 4},
+            },
+            *_query_parameters(),
+        ],
     )
-    spec.path(
-        path="/api/v1/codes/districts",
-        operations={
-            "get": {
-                "summary": "The GB/T 2260 divisions the reports know, retired ones with their successor",
-                "security": [],
-                "responses": {
-                    **refusals(429),
-                    "200": {
-                        "description": "The code table",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["districts"],
-                                    "properties": {
-                                        "districts": {"type": "array", "items": {"type": "object"}}
-                                    },
-                                }
-                            }
-                        },
-                    },
+    _get(
+        spec,
+        "/api/v1/codes/districts",
+        "The GB/T 2260 divisions the reports know, retired ones with their successor",
+        {
+            **refusals(429),
+            "200": {
+                "description": "The code table",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["districts"],
+                            "properties": {"districts": {"type": "array", "items": {"type": "object"}}},
+                        }
+                    }
                 },
-            }
+            },
         },
+        public=True,
     )
     return spec.to_dict()
 
