@@ -3,7 +3,7 @@ VENV ?= .venv
 PY    := $(VENV)/bin/python
 SHELL := /bin/bash
 
-.PHONY: help install run test lint unit servers wrk bench clean
+.PHONY: help install web browser run test lint unit servers wrk bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -16,7 +16,18 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-run: install ## run the whole system on the embedded default (SQLite + SQL event log); prints the URLs
+web: node_modules/.installed ## bundle the browser parts (forms, dashboard) from npm packages into each service's static/build/
+	npm run --silent build
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	touch $@
+
+browser: ## install Debian's Chromium and CJK fonts if missing (the browser tests drive it with Playwright)
+	@command -v chromium >/dev/null || { s=$$([ "$$(id -u)" = 0 ] || echo sudo); $$s apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk >/dev/null; }
+
+run: install web ## run the whole system on the embedded default (SQLite + SQL event log); prints the URLs
 	$(VENV)/bin/score run
 
 servers: ## install PostgreSQL (and promtool, docker-compose) if missing and fetch the Kafka jars (tests start both themselves)
@@ -31,7 +42,7 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: install servers wrk lint ## every test, on SQLite and on real PostgreSQL + Apache Kafka
+test: install web browser servers wrk lint ## every test, on SQLite and on real PostgreSQL + Apache Kafka
 	$(VENV)/bin/pytest
 
 unit: install ## the fast tests only (no servers)
