@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
 from services.aggregator.entrypoints.metrics import consumer_families
+from services.aggregator.service_layer.prune import cutoff, prune
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import reconcile, verify
 from services.common import prom
@@ -286,6 +287,7 @@ def verify_cmd(settings: Settings, caught_up: bool) -> None:
             f"{a.duplicates} duplicates, {a.dead_letters} dead letters, {a.missing} missing, "
             f"{a.pending} pending; position counters {a.counted} "
             f"({'agree' if a.counted == a.accounted else 'DISAGREE'})"
+            + (f"; {a.pruned} with their claim pruned" if a.pruned else "")
             + (f"; first missing offsets {a.first_missing}" if a.first_missing else "")
         )
     click.echo(f"log: {log_report.gaps} gaps, {log_report.pending} pending")
@@ -302,6 +304,41 @@ def _duration(_ctx: Any, _param: Any, value: str) -> timedelta:
         raise click.BadParameter("a whole number of days, hours or minutes: 90d, 12h, 30m")
     n, unit = int(match.group(1)), match.group(2)
     return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+
+
+@aggregator_group.command("prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="AGE",
+    callback=_duration,
+    help="Prune claims made longer ago than this (90d, 12h, 30m): older than the oldest intake backup you "
+    "might restore, plus the longest relay outage.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be pruned, per partition; delete nothing.")
+@click.pass_obj
+def prune_cmd(settings: Settings, older_than: timedelta, dry_run: bool) -> None:
+    """Delete old event-id claims (processed_events); verify stays exact.
+
+    \b
+    A claim recognises its event when the relay sends it again (after a crash between the broker's
+    acknowledgement and the mark, or after the intake database is restored from a backup). An event sent
+    again after its claim was pruned is applied a second time, so choose --older-than from the backup policy
+    (deploy/README.md). Re-reading the log (a rewind, a rebalance) needs no claim: positions drop those.
+    Safe beside a running consumer; each partition's watermark and pruned-claims counter move with the rows.
+    """
+    agg = bootstrap(settings)
+    upgrade("aggregator", agg.engine)
+    before = cutoff(older_than)
+    planned = prune(agg.engine, agg.source_name, before, dry_run=dry_run)
+    verb = "would prune" if dry_run else "pruned"
+    for part in planned:
+        click.echo(
+            f"partition {part.partition}: {verb} {part.claims:,} claims at or before offset {part.through}"
+            + ("" if part.through == part.before else f" (watermark was {part.before})")
+        )
+    click.echo(f"{verb} {sum(p.claims for p in planned):,} claims made before {before.isoformat()}")
 
 
 def _actor() -> str:

@@ -179,6 +179,12 @@ def stored_positions(conn: Connection, source: str) -> dict[int, tuple[int, int]
     }
 
 
+def pruned_positions(conn: Connection, source: str) -> dict[int, tuple[int, int]]:
+    """Per partition: (watermark at or before which claims were pruned, how many claims were pruned)."""
+    rows = conn.execute(select(positions).where(positions.c.source == source))
+    return {int(r.partition): (int(r.pruned_through), int(r.pruned_claims)) for r in rows}
+
+
 def position_accounts(engine: Engine, source: str, reader: LogReader) -> list[dict[str, Any]]:
     """The cheap, continuous form of ``reconcile`` (for /metrics): per partition, the records the consumer
     says it handled up to its position against the records the log holds up to there, and the lag."""

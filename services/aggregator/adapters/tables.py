@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 metadata = MetaData()
 
@@ -85,18 +98,22 @@ hazard_rectifications = Table(
 )
 
 # Idempotence: an event id is applied once, recorded in the same transaction as its effects.
-# Where it was first read (partition, offset), so verify can reconcile every record of the log with a claim.
+# Where it was first read (partition, offset), so verify can reconcile every record of the log with a claim,
+# and when (the database's clock, UTC), so ``score aggregator prune`` can drop claims no re-send can need.
 processed_events = Table(
     "processed_events",
     metadata,
     Column("event_id", String(80), primary_key=True),
     Column("partition", Integer, nullable=True),
     Column("offset", BigInteger, nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
 )
 
 # Where this consumer is in the log, per partition (0 for the embedded SQL log), stored with the effects, and
 # what it did with every record up to there: applied + duplicates + dead_letters = the records at or before
 # ``offset`` (the cheap reconciliation on /metrics).  ``offset`` only ever moves to the next record.
+# ``pruned_through``: claims of records at or before it were pruned (-1: none), ``pruned_claims`` of them, so
+# verify still accounts for those records exactly (``service_layer/prune.py``).
 positions = Table(
     "positions",
     metadata,
@@ -106,6 +123,8 @@ positions = Table(
     Column("applied", BigInteger, nullable=False, server_default="0"),
     Column("duplicates", BigInteger, nullable=False, server_default="0"),
     Column("dead_letters", BigInteger, nullable=False, server_default="0"),
+    Column("pruned_through", BigInteger, nullable=False, server_default="-1"),
+    Column("pruned_claims", BigInteger, nullable=False, server_default="0"),
 )
 
 dead_letters = Table(
