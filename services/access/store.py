@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from services.access.model import Principal, check_grant
 from services.access.tables import audit_log, secrets_table, tokens
@@ -113,12 +113,12 @@ class AccessStore:
         }
         with self.engine.begin() as conn:
             conn.execute(insert(tokens).values(**row))
-            self._record(
-                conn,
+            self.record(
                 actor=created_by,
                 action="token.create",
                 target=row["id"],
                 detail={"name": name, "kind": kind, "roles": list(roles), "districts": list(scope)},
+                conn=conn,
             )
         return Issued(token=token, info=_info(row))
 
@@ -131,7 +131,7 @@ class AccessStore:
                 .values(revoked_at=stamp(self.clock()))
             ).rowcount
             if done:
-                self._record(conn, actor=by, action="token.revoke", target=token_id)
+                self.record(actor=by, action="token.revoke", target=token_id, conn=conn)
         return bool(done)
 
     def tokens(self) -> list[TokenInfo]:
@@ -195,22 +195,15 @@ class AccessStore:
         detail: dict[str, Any] | None = None,
         address: str | None = None,
         request_id: str | None = None,
+        *,
+        conn: Connection | None = None,
     ) -> None:
-        """Append one entry to the audit log."""
-        with self.engine.begin() as conn:
-            self._record(conn, actor, action, target, district, detail, address, request_id)
-
-    def _record(
-        self,
-        conn: Any,
-        actor: Principal | str,
-        action: str,
-        target: str | None = None,
-        district: str | None = None,
-        detail: dict[str, Any] | None = None,
-        address: str | None = None,
-        request_id: str | None = None,
-    ) -> None:
+        """Append one entry to the audit log: in ``conn``'s transaction when given (the entry then stands or
+        falls with the change it records), else in a transaction of its own."""
+        if conn is None:
+            with self.engine.begin() as own:
+                self.record(actor, action, target, district, detail, address, request_id, conn=own)
+            return
         name, token_id = (actor.name, actor.token_id) if isinstance(actor, Principal) else (actor, None)
         conn.execute(
             insert(audit_log).values(

@@ -1,8 +1,11 @@
-"""Pieces both OpenAPI documents (intake and reports) share: the error body every 4xx and 5xx carries."""
+"""Pieces both OpenAPI documents (intake and reports) share: the document's frame, one operation, the error
+body every 4xx and 5xx carries and the access refusals."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from apispec import APISpec
 
 #: ``{"error": {"code", "message", "errors": [{"path", "code", "message"}]}}``: ``message`` is one string in the
 #: language asked for (zh-CN by default, en by ``Accept-Language``; the reports' own 400s are in English).
@@ -68,3 +71,48 @@ def refusals(*codes: int, described: dict[int, str] | None = None) -> dict[str, 
             response["headers"] = _REFUSAL_HEADERS[code]
         out[str(code)] = response
     return out
+
+
+def new_spec(title: str, description: str) -> APISpec:
+    """An OpenAPI 3.1 document whose operations take the bearer credential unless they say otherwise, with the
+    shared error body as ``#/components/schemas/Error``."""
+    spec = APISpec(
+        title=title,
+        version="1.0.0",
+        openapi_version="3.1.0",
+        info={"description": description},
+        security=[{"bearer": []}],
+    )
+    spec.components.security_scheme("bearer", BEARER_SCHEME)
+    spec.components.schema("Error", ERROR_SCHEMA)
+    return spec
+
+
+def operation(
+    spec: APISpec,
+    method: str,
+    path: str,
+    summary: str,
+    responses: dict[str, Any],
+    parameters: list[dict[str, Any]] | None = None,
+    public: bool = False,
+    **fields: Any,
+) -> None:
+    """Describe one operation; ``public``: no credential; ``fields``: its others (description, requestBody)."""
+    described: dict[str, Any] = {"summary": summary, **fields}
+    if public:
+        described["security"] = []
+    if parameters is not None:
+        described["parameters"] = parameters
+    described["responses"] = responses
+    spec.path(path=path, operations={method: described})
+
+
+def listing(description: str, key: str) -> dict[str, Any]:
+    """A response whose body is ``{key: [objects]}`` (the code tables, the form list)."""
+    schema = {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": {"type": "object"}}},
+    }
+    return {"description": description, "content": {"application/json": {"schema": schema}}}

@@ -261,12 +261,8 @@ class Relay:
             stop.wait(idle_seconds)
 
     def _stop_listening(self) -> None:
-        if self._listener is not None:
-            try:
-                self._listener.close()
-            except Exception:  # noqa: BLE001
-                log.debug("closing the listening connection failed", exc_info=True)
-            self._listener = None
+        _close_quietly(self._listener, "the listening connection")
+        self._listener = None
 
     def _failed(self, exc: Exception, wait: float) -> None:
         self.metrics.errors += 1
@@ -275,9 +271,14 @@ class Relay:
         self._reset_publisher()  # a producer that saw the broker fail is not trusted again
 
     def _reset_publisher(self) -> None:
-        if self._publisher is not None:
-            try:
-                self._publisher.close()
-            except Exception:  # noqa: BLE001
-                log.debug("closing publisher failed", exc_info=True)
-            self._publisher = None
+        _close_quietly(self._publisher, "the publisher")
+        self._publisher = None
+
+
+def _close_quietly(thing: Any, what: str) -> None:
+    """Close a connection given up on: it may well fail (that is often why), and nothing waits for it."""
+    if thing is not None:
+        try:
+            thing.close()
+        except Exception:  # noqa: BLE001
+            log.debug("closing %s failed", what, exc_info=True)

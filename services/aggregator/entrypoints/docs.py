@@ -9,12 +9,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from apispec import APISpec
 from flask import Blueprint, jsonify
 
 from services.aggregator.domain.periods import PERIODS
 from services.common.codes import districts, industries
-from services.common.openapi import BEARER_SCHEME, ERROR_SCHEMA, refusals
+from services.common.openapi import listing, new_spec, operation, refusals
 
 docs = Blueprint("reports_docs", __name__, url_prefix="/api/v1")
 
@@ -188,51 +187,28 @@ def _reports(single: bool) -> dict[str, Any]:
     }
 
 
-def _get(
-    spec: APISpec,
-    path: str,
-    summary: str,
-    responses: dict[str, Any],
-    parameters: list[dict[str, Any]] | None = None,
-    public: bool = False,
-) -> None:
-    """Describe the GET operation at ``path`` (every route of the reports is one); ``public``: no credential."""
-    operation: dict[str, Any] = {"summary": summary}
-    if public:
-        operation["security"] = []
-    if parameters is not None:
-        operation["parameters"] = parameters
-    operation["responses"] = responses
-    spec.path(path=path, operations={"get": operation})
-
-
 @cache
 def openapi() -> dict[str, Any]:
-    spec = APISpec(
-        title="SCORE reports API",
-        version="1.0.0",
-        openapi_version="3.1.0",
-        info={
-            "description": "Exact per-district rollups of the ILO SCORE work-safety pilot (MEM, Zhejiang): "
-            "inspections, hazards and their rectification, worker surveys. Every report needs a bearer "
-            "token (or the dashboard's session cookie from /signin): reviewers read their districts and those "
-            "below, integrators the districts they are granted, the ministry all. Exports (CSV, XLSX) and "
-            "integrators' reads are audited. Rate limits per credential and per address (429)."
-        },
-        security=[{"bearer": []}],
+    spec = new_spec(
+        "SCORE reports API",
+        "Exact per-district rollups of the ILO SCORE work-safety pilot (MEM, Zhejiang): "
+        "inspections, hazards and their rectification, worker surveys. Every report needs a bearer "
+        "token (or the dashboard's session cookie from /signin): reviewers read their districts and those "
+        "below, integrators the districts they are granted, the ministry all. Exports (CSV, XLSX) and "
+        "integrators' reads are audited. Rate limits per credential and per address (429).",
     )
-    spec.components.security_scheme("bearer", BEARER_SCHEME)
-    spec.components.schema("Error", ERROR_SCHEMA)
     spec.components.schema("Report", REPORT)
-    _get(
+    operation(
         spec,
+        "get",
         "/api/v1/reports/districts/{code}",
         "One division's figures for a period",
         _reports(single=True),
         [_code_parameter(), *_query_parameters()],
     )
-    _get(
+    operation(
         spec,
+        "get",
         "/api/v1/reports/districts",
         "Several divisions side by side (default: Zhejiang, Hangzhou, Jinhua, Yongkang)",
         _reports(single=False),
@@ -248,8 +224,9 @@ def openapi() -> dict[str, Any]:
             *_query_parameters(),
         ],
     )
-    _get(
+    operation(
         spec,
+        "get",
         "/api/v1/reports/districts/{code}/trend",
         "The last `count` periods up to the one containing `date`, oldest first",
         _reports(single=False),
@@ -263,24 +240,14 @@ def openapi() -> dict[str, Any]:
             *_query_parameters(),
         ],
     )
-    _get(
+    operation(
         spec,
+        "get",
         "/api/v1/codes/districts",
         "The GB/T 2260 divisions the reports know, retired ones with their successor",
         {
             **refusals(429),
-            "200": {
-                "description": "The code table",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["districts"],
-                            "properties": {"districts": {"type": "array", "items": {"type": "object"}}},
-                        }
-                    }
-                },
-            },
+            "200": listing("The code table", "districts"),
         },
         public=True,
     )

@@ -27,12 +27,22 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class BatchResult:
+class Tally:
+    """What became of the records read: a batch's sums, and a consumer's since it started (``ConsumerStats``)."""
+
     applied: int = 0
     duplicates: int = 0
     dead_letters: int = 0
     #: records at or before the stored position, read again (after a rewind or a rebalance) and dropped
     redelivered: int = 0
+
+    def add(self, other: Tally) -> None:
+        for name in ("applied", "duplicates", "dead_letters", "redelivered"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class BatchResult(Tally):
     positions: dict[int, int] = field(default_factory=dict)
     #: the deliveries dead-lettered in this batch, with the reason (forwarded to the dead-letter topic)
     rejected: list[tuple[Delivery, str]] = field(default_factory=list)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Store
-from services.aggregator.service_layer.apply import BatchResult, PositionGap, apply_batch, batch_start
+from services.aggregator.service_layer.apply import PositionGap, Tally, apply_batch, batch_start
 from services.common.backoff import retry_forever
 from services.eventlog.source import Delivery, EventSource, PositionOf
 
@@ -24,21 +24,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ConsumerStats:
-    applied: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    redelivered: int = 0
+class ConsumerStats(Tally):
     errors: int = 0
     #: batches refused because they did not follow the stored position (each is an ERROR in the log)
     gaps_refused: int = 0
     last_error: str | None = None
-
-    def add(self, r: BatchResult) -> None:
-        self.applied += r.applied
-        self.duplicates += r.duplicates
-        self.dead_letters += r.dead_letters
-        self.redelivered += r.redelivered
 
 
 def position_reader(engine: Engine, source_name: str) -> PositionOf:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from apispec import APISpec
 from flask import Blueprint, jsonify
 
 from services.access.web import csp_nonce
-from services.common.openapi import BEARER_SCHEME, ERROR_SCHEMA, refusals
+from services.common.openapi import ERROR_SCHEMA, listing, new_spec, operation, refusals
 from services.intake.domain.model import REVIEW_DECISIONS
 from services.intake.entrypoints.jsonbody import MAX_DEPTH
 from services.intake.entrypoints.review_request import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
@@ -44,21 +43,14 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 @cache
 def openapi() -> dict[str, Any]:
-    spec = APISpec(
-        title="SCORE intake API",
-        version="1.0.0",
-        openapi_version="3.1.0",
-        info={
-            "description": "Field submissions for the ILO SCORE work-safety pilot (MEM, Zhejiang). Every "
-            "operation but the form list needs a bearer token (`score tokens create`); a collector posts "
-            "for its districts and those below, a reviewer reads and reviews them, a public survey link "
-            "posts worker surveys for its one district. The collector and the reviewer recorded are the "
-            "credential's account, whatever the body says. Rate limits per credential and per address (429)."
-        },
-        security=[{"bearer": []}],
+    spec = new_spec(
+        "SCORE intake API",
+        "Field submissions for the ILO SCORE work-safety pilot (MEM, Zhejiang). Every "
+        "operation but the form list needs a bearer token (`score tokens create`); a collector posts "
+        "for its districts and those below, a reviewer reads and reviews them, a public survey link "
+        "posts worker surveys for its one district. The collector and the reviewer recorded are the "
+        "credential's account, whatever the body says. Rate limits per credential and per address (429).",
     )
-    spec.components.security_scheme("bearer", BEARER_SCHEME)
-    spec.components.schema("Error", ERROR_SCHEMA)
     refs = []
     for form, versions in FORMS.items():
         for version, cls in versions.items():
@@ -152,249 +144,224 @@ def openapi() -> dict[str, Any]:
         "description": "a submission's UUID (either case); anything else is 404",
         "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
     }
-    spec.path(
-        path="/api/v1/submissions",
-        operations={
-            "post": {
-                "summary": "Submit one form (idempotent by submission_id)",
-                "parameters": [lang],
-                "requestBody": {"required": True, "content": _json("Submission")},
-                "responses": {
-                    "201": {"description": "Stored; the receipt", "content": _json("Receipt")},
-                    "200": {
-                        "description": "A retry of a stored submission; the original receipt",
-                        "content": _json("Receipt"),
-                    },
-                    **_errors(400, 409, 413, 415, 422, 503),
-                    **refusals(
-                        401,
-                        403,
-                        429,
-                        described={
-                            403: "Outside the credential's forms or districts: the district filed under, for a "
-                            "correction also the district of the submission it replaces, for a rectification "
-                            "the district of its inspection",
-                        },
-                    ),
+    operation(
+        spec,
+        "post",
+        "/api/v1/submissions",
+        summary="Submit one form (idempotent by submission_id)",
+        responses={
+            "201": {"description": "Stored; the receipt", "content": _json("Receipt")},
+            "200": {
+                "description": "A retry of a stored submission; the original receipt",
+                "content": _json("Receipt"),
+            },
+            **_errors(400, 409, 413, 415, 422, 503),
+            **refusals(
+                401,
+                403,
+                429,
+                described={
+                    403: "Outside the credential's forms or districts: the district filed under, for a "
+                    "correction also the district of the submission it replaces, for a rectification "
+                    "the district of its inspection",
                 },
-            }
+            ),
         },
+        parameters=[lang],
+        requestBody={"required": True, "content": _json("Submission")},
     )
-    spec.path(
-        path="/api/v1/submissions/batch",
-        operations={
-            "post": {
-                "summary": "Submit an offline queue; each item is accepted or rejected on its own",
-                "parameters": [lang],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["submissions"],
-                                "properties": {
-                                    "submissions": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {"$ref": "#/components/schemas/Submission"},
-                                    }
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "207": {
-                        "description": "Per-item status and receipt or errors",
-                        "content": _json("BatchResult"),
-                    },
-                    **_errors(400, 413, 415, 422, 503),
-                    **refusals(401, 403, 429),
-                },
-            }
+    operation(
+        spec,
+        "post",
+        "/api/v1/submissions/batch",
+        summary="Submit an offline queue; each item is accepted or rejected on its own",
+        responses={
+            "207": {
+                "description": "Per-item status and receipt or errors",
+                "content": _json("BatchResult"),
+            },
+            **_errors(400, 413, 415, 422, 503),
+            **refusals(401, 403, 429),
         },
-    )
-    spec.path(
-        path="/api/v1/submissions/{submission_id}",
-        operations={
-            "get": {
-                "summary": "A submission with its versions and review state",
-                "description": "For reviewers of its district (or one above). A worker survey comes without "
-                "its answers (`data`, `computed`) and with `answers_withheld: true`: raw survey answers are "
-                "readable by no one through the API, only the published aggregates.",
-                "parameters": [id_param, lang],
-                "responses": {
-                    "200": {"description": "The submission", "content": _json("SubmissionHistory")},
-                    **_errors(404, 503),
-                    **refusals(401, 403, 429),
-                },
-            }
-        },
-    )
-    spec.path(
-        path="/api/v1/submissions/{submission_id}/review",
-        operations={
-            "post": {
-                "summary": "Approve, flag or reject the current version (a rejection needs a comment)",
-                "description": (
-                    "Idempotent by `review_id`: a client mints one UUID per review and sends it again on every "
-                    "retry of that review. The same `review_id` with the same content is answered 200 with "
-                    "the original answer (header `Idempotent-Replayed: true`), recorded and announced once; "
-                    "the same `review_id` with other content (or for another submission) is 409 "
-                    "`review_id_reused`. `review_id` is optional so that older clients keep working, but a "
-                    "review sent without it is **not retry-safe**: a retry records a second review."
-                ),
-                "parameters": [id_param, lang],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["status"],
-                                "properties": {
-                                    "status": {"enum": list(REVIEW_DECISIONS)},
-                                    "reviewer": {
-                                        "type": "string",
-                                        "minLength": 1,
-                                        "maxLength": REVIEWER_MAX,
-                                        "description": "Optional, for older clients: the reviewer recorded "
-                                        "is the credential's account; a name sent here is only compared "
-                                        "when the same review_id comes again",
-                                    },
-                                    "comment": {"type": "string", "maxLength": COMMENT_MAX},
-                                    "review_id": {
-                                        "type": "string",
-                                        "format": "uuid",
-                                        "pattern": f"^{SUBMISSION_ID.pattern}$",
-                                        "description": "The client's idempotency key for this review",
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "Recorded, or a retry of a review recorded under the same review_id",
-                        "headers": {
-                            "Idempotent-Replayed": {
-                                "description": "`true` when this is the original answer to an earlier attempt",
-                                "schema": {"type": "string", "enum": ["true"]},
+        parameters=[lang],
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["submissions"],
+                        "properties": {
+                            "submissions": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {"$ref": "#/components/schemas/Submission"},
                             }
                         },
-                        "content": _json("ReviewReceipt"),
-                    },
-                    **_errors(400, 404, 409, 413, 415, 422, 503),
-                    **refusals(401, 403, 429),
-                },
-            }
+                    }
+                }
+            },
         },
     )
-    spec.path(
-        path="/api/v1/forms",
-        operations={
-            "get": {
-                "summary": "The forms and versions a device may submit",
-                "security": [],
-                "responses": {
-                    **refusals(429),
-                    "200": {
-                        "description": "List",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["forms"],
-                                    "properties": {"forms": {"type": "array", "items": {"type": "object"}}},
-                                }
-                            }
+    operation(
+        spec,
+        "get",
+        "/api/v1/submissions/{submission_id}",
+        summary="A submission with its versions and review state",
+        responses={
+            "200": {"description": "The submission", "content": _json("SubmissionHistory")},
+            **_errors(404, 503),
+            **refusals(401, 403, 429),
+        },
+        parameters=[id_param, lang],
+        description="For reviewers of its district (or one above). A worker survey comes without "
+        "its answers (`data`, `computed`) and with `answers_withheld: true`: raw survey answers are "
+        "readable by no one through the API, only the published aggregates.",
+    )
+    operation(
+        spec,
+        "post",
+        "/api/v1/submissions/{submission_id}/review",
+        summary="Approve, flag or reject the current version (a rejection needs a comment)",
+        responses={
+            "200": {
+                "description": "Recorded, or a retry of a review recorded under the same review_id",
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "`true` when this is the original answer to an earlier attempt",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                },
+                "content": _json("ReviewReceipt"),
+            },
+            **_errors(400, 404, 409, 413, 415, 422, 503),
+            **refusals(401, 403, 429),
+        },
+        parameters=[id_param, lang],
+        description="Idempotent by `review_id`: a client mints one UUID per review and sends it again on every "
+        "retry of that review. The same `review_id` with the same content is answered 200 with "
+        "the original answer (header `Idempotent-Replayed: true`), recorded and announced once; "
+        "the same `review_id` with other content (or for another submission) is 409 "
+        "`review_id_reused`. `review_id` is optional so that older clients keep working, but a "
+        "review sent without it is **not retry-safe**: a retry records a second review.",
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {
+                            "status": {"enum": list(REVIEW_DECISIONS)},
+                            "reviewer": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": REVIEWER_MAX,
+                                "description": "Optional, for older clients: the reviewer recorded "
+                                "is the credential's account; a name sent here is only compared "
+                                "when the same review_id comes again",
+                            },
+                            "comment": {"type": "string", "maxLength": COMMENT_MAX},
+                            "review_id": {
+                                "type": "string",
+                                "format": "uuid",
+                                "pattern": f"^{SUBMISSION_ID.pattern}$",
+                                "description": "The client's idempotency key for this review",
+                            },
                         },
-                    },
-                },
-            }
+                    }
+                }
+            },
         },
     )
-    spec.path(
-        path="/api/v1/audit",
-        operations={
-            "get": {
-                "summary": "The audit log, newest first (admins)",
-                "description": "Who did what and when: submission.create, submission.correct, "
-                "rectification.create, review.create, report.export, report.read (integrators), "
-                "token.create, token.revoke, session.login. Append-only: the database refuses to change "
-                "or delete an entry.",
-                "parameters": [
-                    lang,
-                    {"name": "actor", "in": "query", "schema": {"type": "string"}},
-                    {"name": "action", "in": "query", "schema": {"type": "string"}},
-                    {
-                        "name": "since",
-                        "in": "query",
-                        "description": "from this instant (inclusive), ISO 8601 with its offset",
-                        "schema": {"type": "string", "format": "date-time"},
-                    },
-                    {
-                        "name": "until",
-                        "in": "query",
-                        "description": "up to this instant (exclusive), ISO 8601 with its offset",
-                        "schema": {"type": "string", "format": "date-time"},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                    },
-                    {
-                        "name": "before_id",
-                        "in": "query",
-                        "description": "the next page: entries older than this id",
-                        "schema": {"type": "integer", "minimum": 1},
-                    },
-                ],
-                "responses": {
-                    "200": {
-                        "description": "Entries",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["entries"],
-                                    "properties": {
-                                        "entries": {
-                                            "type": "array",
-                                            "items": {
-                                                "type": "object",
-                                                "required": ["id", "at", "actor", "action"],
-                                                "properties": {
-                                                    "id": {"type": "integer"},
-                                                    "at": {"type": "string"},
-                                                    "actor": {"type": "string"},
-                                                    "token_id": {"type": ["string", "null"]},
-                                                    "action": {"type": "string"},
-                                                    "target": {"type": ["string", "null"]},
-                                                    "district": {"type": ["string", "null"]},
-                                                    "address": {"type": ["string", "null"]},
-                                                    "request_id": {"type": ["string", "null"]},
-                                                    "detail": {"type": ["object", "null"]},
-                                                },
-                                            },
-                                        }
+    operation(
+        spec,
+        "get",
+        "/api/v1/forms",
+        summary="The forms and versions a device may submit",
+        responses={
+            **refusals(429),
+            "200": listing("List", "forms"),
+        },
+        public=True,
+    )
+    operation(
+        spec,
+        "get",
+        "/api/v1/audit",
+        summary="The audit log, newest first (admins)",
+        responses={
+            "200": {
+                "description": "Entries",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["entries"],
+                            "properties": {
+                                "entries": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["id", "at", "actor", "action"],
+                                        "properties": {
+                                            "id": {"type": "integer"},
+                                            "at": {"type": "string"},
+                                            "actor": {"type": "string"},
+                                            "token_id": {"type": ["string", "null"]},
+                                            "action": {"type": "string"},
+                                            "target": {"type": ["string", "null"]},
+                                            "district": {"type": ["string", "null"]},
+                                            "address": {"type": ["string", "null"]},
+                                            "request_id": {"type": ["string", "null"]},
+                                            "detail": {"type": ["object", "null"]},
+                                        },
                                     },
                                 }
-                            }
-                        },
-                    },
-                    "400": {
-                        "description": "A filter that is not as described; `errors[0].path` names it",
-                        "content": _json("Error"),
-                    },
-                    **_errors(503),
-                    **refusals(401, 403, 429),
+                            },
+                        }
+                    }
                 },
-            }
+            },
+            "400": {
+                "description": "A filter that is not as described; `errors[0].path` names it",
+                "content": _json("Error"),
+            },
+            **_errors(503),
+            **refusals(401, 403, 429),
         },
+        parameters=[
+            lang,
+            {"name": "actor", "in": "query", "schema": {"type": "string"}},
+            {"name": "action", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "since",
+                "in": "query",
+                "description": "from this instant (inclusive), ISO 8601 with its offset",
+                "schema": {"type": "string", "format": "date-time"},
+            },
+            {
+                "name": "until",
+                "in": "query",
+                "description": "up to this instant (exclusive), ISO 8601 with its offset",
+                "schema": {"type": "string", "format": "date-time"},
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+            },
+            {
+                "name": "before_id",
+                "in": "query",
+                "description": "the next page: entries older than this id",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        ],
+        description="Who did what and when: submission.create, submission.correct, "
+        "rectification.create, review.create, report.export, report.read (integrators), "
+        "token.create, token.revoke, session.login. Append-only: the database refuses to change "
+        "or delete an entry.",
     )
     return spec.to_dict()
 
