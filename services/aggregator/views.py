@@ -122,7 +122,10 @@ def _survey_cells(conn: Connection, in_cells: ColumnElement[bool]) -> dict[Surve
 
 
 def _hazard_ledger(conn: Connection, in_hazards: ColumnElement[bool], as_of: date) -> dict[str, int]:
-    """Rectified, rectified on time and overdue among the counting hazards found in the period."""
+    """Rectified, rectified on time and overdue among the counting hazards found in the period.
+
+    The one definition of overdue (README, "How the figures are defined"): counted here, at read time, because
+    it ages with the calendar where every other figure changes only with events."""
     r = hazard_rectifications
 
     def rectified(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any
 
 from services.access import Denied, Principal
+from services.intake.domain.model import RECTIFICATION
 from services.intake.forms import ValidSubmission
 from services.intake.service_layer.unit_of_work import UnitOfWork
 
@@ -60,7 +61,7 @@ def check_submission(uow: UnitOfWork, principal: Principal, valid: ValidSubmissi
     touched: list[tuple[str | None, str]] = []
     if valid.replaces:
         touched.append((district_of(uow, valid.replaces), "replaces"))
-    if valid.form == "hazard_rectification":
+    if valid.form == RECTIFICATION:
         touched.append((district_of(uow, str(valid.data.get("inspection_id", ""))), "data.inspection_id"))
     for district, path in touched:
         if district is not None and not principal.covers(district, "submit"):
@@ -112,7 +113,7 @@ def audit_action(valid: ValidSubmission) -> str:
     """The audit log's name for storing this submission."""
     if valid.replaces:
         return "submission.correct"
-    if valid.form == "hazard_rectification":
+    if valid.form == RECTIFICATION:
         return "rectification.create"
     return "submission.create"
 
