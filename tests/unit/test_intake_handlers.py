@@ -116,7 +116,7 @@ def test_a_correction_supersedes_the_old_version_on_the_lineage_key(store: FakeS
     accepted, corrected = store.events
     assert isinstance(accepted, SubmissionReceived) and isinstance(corrected, SubmissionReceived)
     assert corrected.order_key == accepted.order_key == old["data"]["enterprise"]["credit_code"]
-    assert corrected.version["replaces"] == old["submission_id"]
+    assert corrected.version.replaces == old["submission_id"]
 
 
 def test_a_version_is_replaced_once_and_a_refused_correction_writes_nothing(store: FakeStore) -> None:

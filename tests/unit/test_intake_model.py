@@ -70,8 +70,8 @@ def test_a_first_version_is_announced_once_under_its_enterprise() -> None:
     sub = version("i1")
     [event] = sub.events
     assert isinstance(event, SubmissionReceived)
-    assert (event.order_key, event.at, event.version["replaces"]) == (ENTERPRISE, AT, None)
-    assert event.version["submission_id"] == "i1" and sub.received_at == AT.isoformat()
+    assert (event.order_key, event.at, event.version.replaces) == (ENTERPRISE, AT, None)
+    assert event.version.submission_id == "i1" and sub.received_at == AT.isoformat()
 
 
 def test_a_form_without_an_enterprise_is_ordered_by_its_district() -> None:
@@ -97,7 +97,7 @@ def test_a_correction_supersedes_and_keeps_the_lineage_order_even_for_another_en
     assert (old.superseded_by, old.current, new.current) == ("i2", False, True)
     [event] = new.events
     assert isinstance(event, SubmissionReceived)
-    assert (event.order_key, event.version["replaces"]) == (ENTERPRISE, "i1")
+    assert (event.order_key, event.version.replaces) == (ENTERPRISE, "i1")
 
 
 def test_a_version_is_replaced_once() -> None:

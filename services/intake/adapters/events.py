@@ -6,6 +6,8 @@ the public contract (``schemas/events/``) when the unit of work writes it into t
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from services.eventlog.contracts import SUBMISSION_ACCEPTED, SUBMISSION_CORRECTED, SUBMISSION_REVIEWED
 from services.eventlog.envelope import Event
 from services.intake.domain.events import DomainEvent, SubmissionReceived
@@ -20,12 +22,12 @@ def envelope(event: DomainEvent) -> Event:
     if isinstance(event, SubmissionReceived):
         version = event.version
         return Event.new(
-            type=SUBMISSION_CORRECTED if version["replaces"] else SUBMISSION_ACCEPTED,
+            type=SUBMISSION_CORRECTED if version.replaces else SUBMISSION_ACCEPTED,
             source=SOURCE,
-            subject=version["submission_id"],
+            subject=version.submission_id,
             key=event.order_key,
-            data=version,
-            id=f"{version['submission_id']}:received",
+            data=asdict(version),
+            id=f"{version.submission_id}:received",
             time=event.at,
         )
     return Event.new(

@@ -152,7 +152,7 @@ def _to_row(s: Submission) -> dict[str, Any]:
 
 def _from_row(row: Any) -> Submission:
     return Submission(
-        id=row.id,
+        submission_id=row.id,
         form=row.form,
         form_version=row.form_version,
         district=row.district,

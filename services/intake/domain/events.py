@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 
-class Version(TypedDict):
+@dataclass(kw_only=True)
+class Version:
     """One stored version of a submission, as it is published and read back (``submission_version`` in
-    ``schemas/events/submission.accepted.v1.schema.json``)."""
+    ``schemas/events/submission.accepted.v1.schema.json``).  The one list of these fields: the aggregate
+    (``model.Submission``) is a version with its lineage's and its review's state added."""
 
     submission_id: str
     form: str
@@ -32,7 +34,7 @@ class Version(TypedDict):
 
 @dataclass(frozen=True)
 class SubmissionReceived:
-    """A version was stored: a first version, or a correction when ``version["replaces"]`` names one."""
+    """A version was stored: a first version, or a correction when ``version.replaces`` names one."""
 
     version: Version
     order_key: str

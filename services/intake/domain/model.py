@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, TypedDict
 
@@ -170,20 +170,11 @@ def hazard_to_rectify(
     )
 
 
-@dataclass
-class Submission:
-    id: str
-    form: str
-    form_version: int
-    district: str
-    enterprise: str | None
-    collector: dict[str, Any]
-    collected_at: str
-    received_at: str
+@dataclass(kw_only=True)
+class Submission(Version):
+    """A stored version (its fields: ``events.Version``) and what happens to it after: superseded, reviewed."""
+
     content_hash: str
-    data: dict[str, Any]
-    computed: dict[str, Any]
-    replaces: str | None = None
     #: the key that keeps every event of this submission's lineage in order; fixed by its first version, so
     #: a correction that fixes a mistyped credit code still follows the versions it replaces
     order_key: str = ""
@@ -223,7 +214,7 @@ class Submission:
             order_key = rectifies.order_key
             computed["hazard"] = dict(rectifies.facts)
         sub = cls(
-            id=id,
+            submission_id=id,
             form=form,
             form_version=form_version,
             district=district,
@@ -243,6 +234,10 @@ class Submission:
             replacing.supersede(sub)
         sub.events.append(SubmissionReceived(version=sub.version(), order_key=sub.order_key, at=received_at))
         return sub
+
+    @property
+    def id(self) -> str:
+        return self.submission_id
 
     @property
     def current(self) -> bool:
@@ -274,19 +269,8 @@ class Submission:
         return self.receipt()
 
     def version(self) -> Version:
-        return {
-            "submission_id": self.id,
-            "form": self.form,
-            "form_version": self.form_version,
-            "district": self.district,
-            "enterprise": self.enterprise,
-            "collector": self.collector,
-            "collected_at": self.collected_at,
-            "received_at": self.received_at,
-            "replaces": self.replaces,
-            "data": self.data,
-            "computed": self.computed,
-        }
+        """This version as it is published: a copy, so an event does not change with the aggregate."""
+        return Version(**{f.name: getattr(self, f.name) for f in fields(Version)})
 
     def supersede(self, by: Submission) -> None:
         """``by`` replaces this version; it keeps the lineage's order even if it names another enterprise."""

@@ -7,7 +7,7 @@ Each loads what its rules need through the unit of work, lets the domain model j
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -178,7 +178,7 @@ def get_submission(uow: UnitOfWork, submission_id: str) -> dict[str, Any]:
             raise DomainError(errors.NOT_FOUND, submission_id=submission_id)
         asked = next(v for v in versions if v.id == submission_id)
         return {
-            **asked.version(),
+            **asdict(asked.version()),
             "content_hash": asked.content_hash,
             "current": asked.current,
             "superseded_by": asked.superseded_by,
