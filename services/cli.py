@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
 from services.aggregator.entrypoints.metrics import consumer_families
+from services.aggregator.entrypoints.reports_cli import reports_group
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import reconcile, verify
 from services.common import prom
@@ -539,6 +540,7 @@ def audit_list(
 
 
 main.add_command(demo_group)
+main.add_command(reports_group)
 
 if __name__ == "__main__":
     main()

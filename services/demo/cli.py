@@ -76,7 +76,9 @@ def demo_group() -> None:
     help="A reviewer token for the rejections and approvals (default: --token, which then needs the "
     "reviewer role too; without it the reviews are refused and listed).",
 )
-@click.option("--seed", "seed_", default=1, show_default=True, type=int, help="Same seed, same data (and ids).")
+@click.option(
+    "--seed", "seed_", default=1, show_default=True, type=int, help="Same seed, same data (and ids)."
+)
 @click.option(
     "--size",
     type=click.Choice(list(SIZES)),
@@ -153,7 +155,9 @@ def _seed_with_bar(
         raise click.ClickException(f"the intake at {url} is not answering: {exc}") from None
 
 
-def seed_in_background(settings: Settings, url: str, echo: Callable[[str], None] = click.echo) -> threading.Thread:
+def seed_in_background(
+    settings: Settings, url: str, echo: Callable[[str], None] = click.echo
+) -> threading.Thread:
     """``score run --demo`` on the first start: seed the small demo once the servers answer, printing a
     progress line every tenth, so the dashboard fills while the newcomer opens it."""
 

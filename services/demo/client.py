@@ -86,7 +86,9 @@ class IntakeClient:
             retry_after = answer.headers.get("Retry-After", "")
             wait = self.backoff.failed()
             time.sleep(max(wait, min(float(retry_after), 60.0)) if retry_after.isdigit() else wait)
-        raise IntakeUnavailable(f"{method} {self.base}{path}: no answer after {self.attempts} attempts ({last})")
+        raise IntakeUnavailable(
+            f"{method} {self.base}{path}: no answer after {self.attempts} attempts ({last})"
+        )
 
 
 def _json(raw: bytes) -> Any:

@@ -44,7 +44,12 @@ def _monthly(system: System, code: str) -> list[dict[str, Any]]:
     """The 13 calendar months the demo's year touches, as the report API gives them."""
     resp = system.reports.get(
         f"/api/v1/reports/districts/{code}/trend",
-        query_string={"period": "month", "count": 13, "date": ANCHOR.isoformat(), "as_of": ANCHOR.isoformat()},
+        query_string={
+            "period": "month",
+            "count": 13,
+            "date": ANCHOR.isoformat(),
+            "as_of": ANCHOR.isoformat(),
+        },
     )
     assert resp.status_code == 200, resp.get_json()
     reports: list[dict[str, Any]] = resp.get_json()["reports"]

@@ -19,7 +19,9 @@ def test_the_same_seed_makes_the_same_plan_and_another_seed_another() -> None:
     assert a.first_versions == b.first_versions and a.rectifications == b.rectifications
     assert [r.review_id for r in a.reviews] == [r.review_id for r in b.reviews]
     other = make_plan(4, "small", ANCHOR)
-    assert not {s["submission_id"] for s in a.first_versions} & {s["submission_id"] for s in other.first_versions}
+    assert not {s["submission_id"] for s in a.first_versions} & {
+        s["submission_id"] for s in other.first_versions
+    }
 
 
 def test_ids_do_not_depend_on_the_anchor_day_so_a_later_run_names_the_same_submissions() -> None:
@@ -72,8 +74,18 @@ def test_the_plan_has_every_case_the_reports_distinguish() -> None:
         if i["result"] == "fail"
     ]
     assert {h["severity"] for h in hazards} == {"general", "major"}
-    assert len({i["category"] for s in plan.first_versions if s["form"] == "factory_inspection"
-                for i in s["data"]["items"] if i["result"] == "fail"}) >= 6
+    assert (
+        len(
+            {
+                i["category"]
+                for s in plan.first_versions
+                if s["form"] == "factory_inspection"
+                for i in s["data"]["items"]
+                if i["result"] == "fail"
+            }
+        )
+        >= 6
+    )
     # still open: hazards found and neither rectified nor rejected, some of them past their deadline
     assert sum(plan.expected.hazards_found.values()) > sum(plan.expected.rectified.values())
     cells = plan.expected.survey_cells
