@@ -118,8 +118,8 @@ def test_a_scheduled_run_delivers_each_districts_package_once_to_a_folder(
         # XLSX labelled in Chinese and English, the same figure as the API
         sheet = load_workbook(io.BytesIO((package / "report.xlsx").read_bytes()), read_only=True).active
         assert sheet is not None
-        rows = {r[5]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
-        assert rows["inspections"][6:9] == ("检查次数", "Inspections", api["figures"]["inspections"])
+        cells = {r[5]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+        assert cells["inspections"][6:9] == ("检查次数", "Inspections", api["figures"]["inspections"])
         assert any(r["metric"] == "hazards.overdue" and r["label_zh"] == "逾期未整改" for r in report["rows"])
     yongkang = json.loads((inbox / "330784" / "score-330784-month-2026-10-v1" / "report.json").read_text())
     assert yongkang["figures"]["inspections"] == 2 and yongkang["figures"]["hazards"]["rectified"] == 1
@@ -169,7 +169,7 @@ def receiver() -> Iterator[Receiver]:
     holder: list[Receiver] = []
     lock = threading.Lock()
 
-    @Request.application  # type: ignore[arg-type]
+    @Request.application
     def app(request: Request) -> Response:
         body = request.get_data()
         with lock:
