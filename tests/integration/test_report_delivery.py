@@ -231,43 +231,35 @@ def test_a_delivery_that_keeps_failing_is_recorded_and_the_next_run_sends_the_sa
     _october(system)
     agg = system.aggregator
     dest = HttpDestination(receiver.url)
-    receiver.script = [503, 503, 400]
+    codes = ["330784", "330100", "330700"]
+    receiver.script = [503, 503, 400, 503]
     failed = delivery.deliver(
-        agg.engine,
-        agg.source_name,
-        dest,
-        ["330784", "330100"],
-        [OCTOBER],
-        attempts=2,
-        backoff=FAST,
-        now=lambda: GENERATED,
+        agg.engine, agg.source_name, dest, codes, [OCTOBER], attempts=2, backoff=FAST, now=lambda: GENERATED
     )
-    # Yongkang: 503 twice, out of attempts; Hangzhou: 400 is a refusal, not retried
+    # Yongkang: 503 twice, out of attempts; the receiver is down, so the others get one attempt each this
+    # run: Hangzhou's 400 is a refusal (not retried anyway), Jinhua's 503 is not retried this run
     assert [(o.district, o.status, o.attempts) for o in failed] == [
         ("330784", "failed", 2),
         ("330100", "failed", 1),
+        ("330700", "failed", 1),
     ]
     assert [(r.status, r.attempts, r.last_error) for r in _rows(system)] == [
         ("failed", 2, "HTTP 503 SERVICE UNAVAILABLE"),
         ("failed", 1, "HTTP 400 BAD REQUEST"),
+        ("failed", 1, "HTTP 503 SERVICE UNAVAILABLE"),
     ]
     sent_before = receiver.requests[0][1]
 
-    # the receiver is back; a later run (another clock) sends the version it failed to deliver, byte for byte
+    # the receiver is back; a later run (another clock) sends the versions it failed to deliver, byte for byte
     later = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
     done = delivery.deliver(
-        agg.engine,
-        agg.source_name,
-        dest,
-        ["330784", "330100"],
-        [OCTOBER],
-        attempts=2,
-        backoff=FAST,
-        now=lambda: later,
+        agg.engine, agg.source_name, dest, codes, [OCTOBER], attempts=2, backoff=FAST, now=lambda: later
     )
-    assert [(o.status, o.version) for o in done] == [("delivered", 1), ("delivered", 1)]
-    assert receiver.requests[3][1] == sent_before
+    assert [(o.status, o.version) for o in done] == [("delivered", 1)] * 3
+    assert receiver.requests[4][1] == sent_before
     assert [(r.version, r.status, r.attempts) for r in _rows(system)] == [
         (1, "delivered", 3),
         (1, "delivered", 2),
+        (1, "delivered", 2),
     ]
+    assert len(receiver.stored()) == 3

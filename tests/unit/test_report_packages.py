@@ -7,8 +7,10 @@ import hashlib
 import io
 import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 from openpyxl import load_workbook
 
 from services.aggregator.domain.kpis import derive
@@ -16,6 +18,7 @@ from services.aggregator.domain.periods import period_of
 from services.aggregator.service_layer import packages
 
 PERIOD = period_of("quarter", date(2026, 8, 1))
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _figures(inspections: int = 3) -> packages.Figures:
@@ -78,3 +81,13 @@ def test_a_damaged_package_is_refused() -> None:
     body["files"]["report.json"]["base64"] = body["files"]["report.xlsx"]["base64"]
     with pytest.raises(ValueError, match="report.json: checksum mismatch"):
         packages.unpack(json.dumps(body).encode())
+
+
+def test_a_package_document_follows_its_published_schema() -> None:
+    schema = json.loads((REPO / "schemas" / "packages" / "report-package.v1.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    body = json.loads(packages.build(_figures(), 1, datetime(2026, 10, 2, tzinfo=UTC)))
+    Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(body)
+    manifest, files = packages.unpack(json.dumps(body).encode())
+    assert json.loads(files["manifest.json"]) == manifest
+    Draft202012Validator(schema["$defs"]["manifest"] | {"$defs": schema["$defs"]}).validate(manifest)

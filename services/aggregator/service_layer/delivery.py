@@ -74,14 +74,22 @@ def deliver(
     wait: Callable[[float], None] = time.sleep,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Deliver the package of every district in ``codes`` for every period in ``periods`` (see module)."""
+    """Deliver the package of every district in ``codes`` for every period in ``periods`` (see module).
+
+    Once a package has used up its attempts (the destination is down), the rest of the run gives each
+    package one attempt: a daily run against a receiver that is away must end in minutes, not wait out every
+    package's backoff; the next run retries them all.
+    """
     out = []
+    down = False
     for period in periods:
         for code in codes:
             fig = packages.figures(engine, source, code, period)
+            tries = 1 if down else attempts
             outcome = _deliver_one(
-                engine, destination, fig, period, attempts, backoff or Backoff(1.0, 30.0), now, wait
+                engine, destination, fig, period, tries, backoff or Backoff(1.0, 30.0), now, wait
             )
+            down = down or (outcome.status == "failed" and outcome.attempts >= attempts > 1)
             out.append(outcome)
             if on_outcome:
                 on_outcome(outcome)
