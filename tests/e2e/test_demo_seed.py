@@ -7,9 +7,19 @@ Run twice: embedded (SQLite + SQL event log) and real (PostgreSQL + Apache Kafka
 
 from __future__ import annotations
 
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,3 +148,96 @@ def test_a_small_seed_shows_its_figures_in_the_reports_and_a_rerun_changes_nothi
         # another anchor named explicitly would be other content under the same ids: refused before sending
         with pytest.raises(SeedError, match="--anchor"):
             resolve_plan(client, 1, "small", ANCHOR - timedelta(days=3))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _Lines:
+    """A process's output, read in a thread so that the test can wait for a line with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        assert proc.stdout is not None
+        threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} within {timeout} s:\n{''.join(self.seen[-40:])}")
+
+
+def _score_run(var: Path) -> tuple[subprocess.Popen[str], _Lines, int, int]:
+    intake, reports = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORE_")}
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "score"),
+            "run",
+            "--demo",
+            "--intake-port",
+            str(intake),
+            "--reports-port",
+            str(reports),
+        ],
+        env={**env, "SCORE_VAR_DIR": str(var), "SCORE_LOG_FORMAT": "json"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, _Lines(proc), intake, reports
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)  # score run stops on Ctrl-C
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_score_run_demo_seeds_the_first_start_only(tmp_path: Path) -> None:
+    """`make run` (score run --demo): the first start seeds the demo in the background and the dashboard's
+    reports show it; a second start does not seed again and says how to."""
+    proc, out, _intake, reports = _score_run(tmp_path)
+    try:
+        ministry = out.wait_for("demo ministry", 120).split()[-1]
+        out.wait_for("demo: sending a year of data", 60)
+        summary = out.wait_for("intake: ", 120)
+        assert " 0 refused" in summary and "0 new" not in summary
+        url = f"http://127.0.0.1:{reports}/api/v1/reports/districts/330000?period=year"
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {ministry}"})
+        deadline = time.monotonic() + 60
+        inspections = 0
+        while time.monotonic() < deadline and not inspections:  # the consumer catches up in the background
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                inspections = json.load(resp)["figures"]["inspections"]
+            if not inspections:
+                time.sleep(0.2)
+        assert inspections > 0
+    finally:
+        _stop(proc)
+    again, out, _i, _r = _score_run(tmp_path)
+    try:
+        out.wait_for("demo data: `score demo seed`", 120)
+        out.wait_for("Ctrl-C stops", 30)
+    finally:
+        _stop(again)
+    assert not any("demo: sending" in line for line in out.seen)
