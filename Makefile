@@ -27,8 +27,8 @@ browser: ## install Debian's Chromium and CJK fonts if missing (the browser test
 	@command -v chromium >/dev/null || { s=$$([ "$$(id -u)" = 0 ] || echo sudo); $$s apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -q --no-install-recommends chromium fonts-noto-cjk >/dev/null; }
 
-run: install web ## run the whole system on the embedded default (SQLite + SQL event log); prints the URLs
-	$(VENV)/bin/score run
+run: install web ## run the whole system on the embedded default (SQLite + SQL event log); seeds a year of demo data on the first start; prints the URLs
+	$(VENV)/bin/score run --demo
 
 servers: ## install PostgreSQL (and promtool, docker-compose) if missing and fetch the Kafka jars (tests start both themselves)
 	deploy/local/postgres install

@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app as reports_app
 from services.aggregator.entrypoints.metrics import consumer_families
+from services.aggregator.entrypoints.reports_cli import reports_group
 from services.aggregator.service_layer.prune import cutoff, prune
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import reconcile, verify
@@ -26,6 +27,7 @@ from services.common.config import VARIABLES, ConfigError, Settings, from_env, m
 from services.common.db import make_engine
 from services.common.logs import configure_logging
 from services.common.migrate import upgrade
+from services.demo.cli import demo_group, seed_in_background
 from services.eventlog.kafka import KafkaPublisher, client_security, ensure_topics
 from services.eventlog.metrics import relay_families
 from services.eventlog.relay import Relay
@@ -96,11 +98,17 @@ def _migrate(settings: Settings) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--intake-port", default=8000, show_default=True)
 @click.option("--reports-port", default=8001, show_default=True)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="On the first start, send a year of demo data through the intake (`score demo seed`) in the "
+    "background once the servers answer (`make run` passes it).",
+)
 @click.pass_obj
-def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) -> None:
+def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int, demo: bool) -> None:
     """Run the whole system in one process: intake API, relay (with Kafka), aggregator and reports."""
     _migrate(settings)
-    _first_start(settings, f"http://{host}:{intake_port}", f"http://{host}:{reports_port}")
+    first = _first_start(settings, f"http://{host}:{intake_port}", f"http://{host}:{reports_port}")
     stop = threading.Event()
     threads: list[threading.Thread] = []
     intake = intake_app(settings)
@@ -122,6 +130,10 @@ def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) 
     click.echo(f"event log:  {log}")
     click.echo(f"intake API: http://{host}:{intake_port}/api/v1/submissions  (docs: /api/v1/docs)")
     click.echo(f"reports:    http://{host}:{reports_port}/  (API: /api/v1/reports/districts)")
+    if demo and first:
+        seed_in_background(settings, f"http://{host}:{intake_port}")
+    elif not first:
+        click.echo("demo data: `score demo seed` (safe to rerun: nothing is counted twice)")
     click.echo("Ctrl-C stops.")
     try:
         while True:
@@ -135,8 +147,9 @@ def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int) 
         consumer.close()
 
 
-def _first_start(settings: Settings, intake_url: str, reports_url: str) -> None:
-    """On the very first start (no credential at all): a first admin and demo credentials, shown once.
+def _first_start(settings: Settings, intake_url: str, reports_url: str) -> bool:
+    """On the very first start (no credential at all): a first admin and demo credentials, shown once; True
+    then.
 
     Nothing is open by default: without these tokens every API answers 401.
     """
@@ -144,7 +157,7 @@ def _first_start(settings: Settings, intake_url: str, reports_url: str) -> None:
 
     store = access_bootstrap(settings)
     if store.has_tokens():
-        return
+        return False
     by = "first-start"
     admin = store.issue("admin", ["admin"], kind="api", expires_in=timedelta(days=30), created_by=by)
     ministry = store.issue(
@@ -173,6 +186,7 @@ def _first_start(settings: Settings, intake_url: str, reports_url: str) -> None:
     click.echo(f"  demo collector device, Yongkang 330784:      {collector.token}")
     click.echo(f"  demo public survey link, Yongkang 330784:    {_link_url(intake_url, link.token)}")
     click.echo("  send tokens as 'Authorization: Bearer <token>'; `score tokens --help` makes more.")
+    return True
 
 
 def _link_url(base: str, token: str) -> str:
@@ -561,6 +575,9 @@ def audit_list(
                 + (f"  from {e['address']}" if e["address"] else "")
             )
 
+
+main.add_command(demo_group)
+main.add_command(reports_group)
 
 if __name__ == "__main__":
     main()

@@ -82,6 +82,16 @@ class Settings:
     prometheus_multiproc_dir: str = ""
     #: the port `score relay` / `score aggregator consume` serve their counters on (0: not served)
     metrics_port: int = 0
+    #: where `score reports deliver` delivers report packages: a folder (path or file:// URL) or an http(s) URL
+    delivery_to: str = ""
+    #: the districts packaged (comma-separated GB/T 2260 codes); empty = every active division of the table
+    delivery_districts: str = ""
+    #: the periods packaged by default (comma-separated: month, quarter, year), each its last complete one
+    delivery_periods: str = "month"
+    #: attempts per package and run before its delivery is recorded as failed (the next run tries again)
+    delivery_attempts: int = 5
+    #: a file holding the bearer token the HTTP destination expects (never printed)
+    delivery_token_file: str = ""
 
     @property
     def access_url(self) -> str:
@@ -256,6 +266,36 @@ VARIABLES: tuple[Variable, ...] = (
         "metrics_port",
     ),
     Variable(
+        "SCORE_DELIVERY_TO",
+        "where `score reports deliver` delivers report packages: a folder (a path or `file:///…`; each "
+        "package appears whole, by rename) or an `https://…` endpoint (POST with `Idempotency-Key`); empty: "
+        "`--to` is required",
+        "delivery_to",
+    ),
+    Variable(
+        "SCORE_DELIVERY_DISTRICTS",
+        "the districts packaged, comma-separated GB/T 2260 codes; empty: every active division (the province, "
+        "Hangzhou, Jinhua and their counties)",
+        "delivery_districts",
+    ),
+    Variable(
+        "SCORE_DELIVERY_PERIODS",
+        "the periods packaged when `--period` is not given, comma-separated (`month`, `quarter`, `year`): each "
+        "its last complete one",
+        "delivery_periods",
+    ),
+    Variable(
+        "SCORE_DELIVERY_ATTEMPTS",
+        "attempts per package and run (waiting 1 s, doubling to 30 s, or the receiver's `Retry-After`) before "
+        "the delivery is recorded as failed; the next run tries it again",
+        "delivery_attempts",
+    ),
+    Variable(
+        "SCORE_DELIVERY_TOKEN_FILE",
+        "a file holding the bearer token the HTTP destination expects (one line)",
+        "delivery_token_file",
+    ),
+    Variable(
         "PROMETHEUS_MULTIPROC_DIR",
         "under gunicorn, where the workers share their request metrics (prometheus-client's multiprocess "
         "mode); one directory per gunicorn, emptied at its start. Unset: gunicorn makes a new one per start",
@@ -326,6 +366,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         db_max_overflow=int(env.get("SCORE_DB_MAX_OVERFLOW", Settings.db_max_overflow)),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
         metrics_port=int(env.get("SCORE_METRICS_PORT", Settings.metrics_port)),
+        delivery_to=env.get("SCORE_DELIVERY_TO", ""),
+        delivery_districts=env.get("SCORE_DELIVERY_DISTRICTS", ""),
+        delivery_periods=env.get("SCORE_DELIVERY_PERIODS", Settings.delivery_periods),
+        delivery_attempts=int(env.get("SCORE_DELIVERY_ATTEMPTS", Settings.delivery_attempts)),
+        delivery_token_file=env.get("SCORE_DELIVERY_TOKEN_FILE", ""),
     )
 
 

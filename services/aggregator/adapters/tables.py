@@ -10,10 +10,12 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -150,4 +152,31 @@ rollup_changes = Table(
     Column("period_key", String(12), primary_key=True),
     Column("period_start", Date, nullable=False),
     Column("version", Integer, nullable=False),
+)
+
+# Report packages delivered (``score reports deliver``): one row per district x period x destination x version.
+# A version is a package whose figures differ from the previous version's (late events); the payload is kept
+# so that a retry sends exactly the bytes of that version, never figures re-read later.  Not wiped by a
+# rebuild: it is the record of what left the system.
+report_deliveries = Table(
+    "report_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("district", String(6), nullable=False),
+    Column("period_kind", String(10), nullable=False),
+    Column("period_key", String(12), nullable=False),
+    Column("destination", String(500), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("log_position", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | delivered | failed | superseded
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("delivered_at", String(40), nullable=True),
+    UniqueConstraint(
+        "district", "period_kind", "period_key", "destination", "version", name="uq_report_deliveries_version"
+    ),
 )
