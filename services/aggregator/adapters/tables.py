@@ -106,6 +106,8 @@ positions = Table(
     Column("applied", BigInteger, nullable=False, server_default="0"),
     Column("duplicates", BigInteger, nullable=False, server_default="0"),
     Column("dead_letters", BigInteger, nullable=False, server_default="0"),
+    # when the position last moved (UTC, ISO 8601): the dashboard's "figures updated N minutes ago"
+    Column("updated_at", String(40), nullable=True),
 )
 
 dead_letters = Table(
