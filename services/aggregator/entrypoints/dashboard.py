@@ -186,6 +186,8 @@ def _district_choices(lang: str) -> list[tuple[str, str, int]]:
 def _value(rep: dict[str, Any], key: str, lang: str) -> Any:
     """A figure of the server-rendered overview table (the page's reading without JavaScript)."""
     v: Any = rep["figures"]
+    if key.startswith("worker_survey.") and v["worker_survey"].get("suppressed"):
+        return TEXT[lang]["suppressed_cell"]
     for part in key.split("."):
         v = v.get(part) if isinstance(v, dict) else None
     if v == "suppressed":

@@ -69,6 +69,9 @@ def _pick(pair: tuple[str, str], lang: str) -> str:
 
 
 def _figure(figures: dict[str, Any], key: str) -> Any:
+    """The figure ``key`` (dotted); every survey figure of a suppressed report reads "suppressed"."""
+    if key.startswith("worker_survey.") and figures["worker_survey"].get("suppressed"):
+        return "suppressed"
     v: Any = figures
     for part in key.split("."):
         v = v.get(part) if isinstance(v, dict) else None

@@ -114,6 +114,7 @@ function draw(id, categories, series, { horizontal = false, onClick = null, empt
     type: "category",
     data: categories.map((c) => c.label),
     inverse: horizontal,
+    triggerEvent: true, // a division's or industry's name is a link too
     axisLabel: { color: AXIS_TEXT, interval: 0, hideOverlap: false, rotate: !horizontal && categories.length > 8 ? 40 : 0 },
     axisTick: { alignWithLabel: true },
   };
@@ -151,11 +152,17 @@ function draw(id, categories, series, { horizontal = false, onClick = null, empt
     true,
   );
   el.dataset.categories = JSON.stringify(categories.map((c) => c.id));
+  el.dataset.horizontal = horizontal ? "1" : "";
   el.dataset.series = JSON.stringify(
     series.map((s, i) => ({ key: s.key, metric: s.metric, color: COLORS[i % COLORS.length], line: !!s.line })),
   );
   chart.off("click");
-  if (onClick) chart.on("click", (p) => onClick(categories[p.dataIndex]));
+  if (onClick) {
+    chart.on("click", (p) => {
+      const i = p.componentType === "series" ? p.dataIndex : categories.findIndex((c) => c.label === p.value);
+      if (i >= 0) onClick(categories[i]);
+    });
+  }
   charts.push(chart);
 }
 
