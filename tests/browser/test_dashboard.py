@@ -7,8 +7,8 @@ as suppressed; the page keeps its CSP (no violation) and saves screenshots as ar
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ READ_CHART = """(id) => {
     out[s.key] = texts.filter((t) => t.fill === s.color)
       .sort((a, b) => (horizontal ? a.y - b.y : a.x - b.x)).map((t) => t.text);
   }
-  return { categories: JSON.parse(el.dataset.categories), series: out, lines: series.filter((s) => s.line).map((s) => s.key) };
+  const lines = series.filter((s) => s.line).map((s) => s.key);
+  return { categories: JSON.parse(el.dataset.categories), series: out, lines };
 }"""
 
 
