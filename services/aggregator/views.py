@@ -3,7 +3,8 @@ hierarchy and a period, then the derived KPIs) and the consumer's accounts that 
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, exists, func, select
@@ -17,15 +18,17 @@ from services.aggregator.adapters.tables import (
 )
 from services.aggregator.domain import periods
 from services.aggregator.domain.kpis import (
+    OVERDUE_AGE_BUCKETS,
     SURVEY_METRICS,
     SURVEY_PERIODS,
     SurveyCell,
     derive,
+    overdue_age_bucket,
     published_survey_sums,
 )
 from services.aggregator.domain.periods import Period
 from services.common import clock
-from services.common.codes import District, covered, districts
+from services.common.codes import District, ancestors, children, covered, districts, industries
 from services.eventlog.source import NOTHING, LogReader
 
 
@@ -63,11 +66,10 @@ def district_report(
         daily_members.c.day.between(period.start, period.end),
         daily_members.c.count > 0,
     )
-    in_hazards = and_(hazards.c.district.in_(area), hazards.c.found_on.between(period.start, period.end))
+    in_hazards = _hazard_scope(area, period, industry)
     if industry:
         in_cells = and_(in_cells, daily.c.industry == industry)
         in_members = and_(in_members, daily_members.c.industry == industry)
-        in_hazards = and_(in_hazards, hazards.c.industry == industry)
     with engine.connect() as conn:
         sums = {
             r.metric: int(r.total)
@@ -121,29 +123,41 @@ def _survey_cells(conn: Connection, in_cells: ColumnElement[bool]) -> dict[Surve
     return cells
 
 
-def _hazard_ledger(conn: Connection, in_hazards: ColumnElement[bool], as_of: date) -> dict[str, int]:
-    """Rectified, rectified on time and overdue among the counting hazards found in the period.
+def _rectified(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A counting rectification names the ledger row's hazard (with ``conditions`` on it)."""
+    r = hazard_rectifications
+    return exists().where(r.c.hazard_id == hazards.c.hazard_id, *conditions)
+
+
+def _overdue(as_of: date) -> ColumnElement[bool]:
+    """Open on the report day and past its deadline.
 
     The one definition of overdue (README, "How the figures are defined"): counted here, at read time, because
     it ages with the calendar where every other figure changes only with events."""
-    r = hazard_rectifications
+    return and_(hazards.c.deadline < as_of, ~_rectified(hazard_rectifications.c.rectified_on <= as_of))
 
-    def rectified(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(r.c.hazard_id == hazards.c.hazard_id, *conditions)
+
+def _hazard_scope(area: tuple[str, ...], period: Period, industry: str | None) -> ColumnElement[bool]:
+    """The counting ledger rows of hazards found in ``area`` during ``period`` (in ``industry``)."""
+    scope = and_(
+        hazards.c.district.in_(area),
+        hazards.c.found_on.between(period.start, period.end),
+        hazards.c.counts.is_(True),
+    )
+    return and_(scope, hazards.c.industry == industry) if industry else scope
+
+
+def _hazard_ledger(conn: Connection, in_hazards: ColumnElement[bool], as_of: date) -> dict[str, int]:
+    """Rectified, rectified on time and overdue among the counting hazards found in the period."""
 
     def count(*conditions: ColumnElement[bool]) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(hazards)
-            .where(in_hazards, hazards.c.counts.is_(True), *conditions)
-        )
+        stmt = select(func.count()).select_from(hazards).where(in_hazards, *conditions)
         return int(conn.execute(stmt).scalar_one())
 
     return {
-        "rectified": count(rectified()),
-        "rectified_on_time": count(rectified(r.c.on_time.is_(True))),
-        # open on the report day and past its deadline
-        "overdue": count(hazards.c.deadline < as_of, ~rectified(r.c.rectified_on <= as_of)),
+        "rectified": count(_rectified()),
+        "rectified_on_time": count(_rectified(hazard_rectifications.c.on_time.is_(True))),
+        "overdue": count(_overdue(as_of)),
     }
 
 
@@ -168,6 +182,145 @@ def trend(
 
 
 DEFAULT_DISTRICTS = ["330000", "330100", "330700", "330784"]
+
+
+# -- the dashboard's read models --------------------------------------------------------------------------
+
+#: the pilot's prefectures: the comparison puts each beside the counties below it (Yongkang is one of Jinhua's)
+PILOT_PREFECTURES = ("330100", "330700")
+
+
+def breadcrumb(code: str) -> list[District]:
+    """The divisions from the province down to ``code`` (Zhejiang > Jinhua > Yongkang)."""
+    table = districts()
+    return [table[c] for c in reversed(ancestors(code))]
+
+
+def comparison_codes(readable: Callable[[str], bool]) -> list[str]:
+    """Hangzhou, its counties, Jinhua, its counties (Yongkang among them), as far as ``readable`` allows."""
+    codes: list[str] = []
+    for prefecture in PILOT_PREFECTURES:
+        codes.extend(c for c in (prefecture, *children(prefecture)) if readable(c))
+    return codes
+
+
+def industries_reported(engine: Engine, code: str, period: Period) -> list[str]:
+    """The GB/T 4754 divisions with any base cell or hazard in ``code`` during ``period``, in code order
+    (worker surveys name no industry: they count in no division's figures)."""
+    area = covered(code)
+    cells = (
+        select(daily.c.industry)
+        .where(daily.c.district.in_(area), daily.c.day.between(period.start, period.end))
+        .distinct()
+    )
+    found = select(hazards.c.industry).where(_hazard_scope(area, period, None)).distinct()
+    with engine.connect() as conn:
+        present = {r.industry for r in conn.execute(cells)} | {r.industry for r in conn.execute(found)}
+    return sorted(present & set(industries()))  # surveys name no industry ("")
+
+
+def hazard_picture(
+    engine: Engine, code: str, period: Period, industry: str | None = None, as_of: date | None = None
+) -> dict[str, Any]:
+    """The hazards found in the period, as the report counts them, broken down: open ones by category and
+    severity (their sum is the report's ``hazards.open``), overdue ones by days past the deadline on
+    ``as_of`` (their sum is the report's ``hazards.overdue``), with the same conditions as the report."""
+    as_of = as_of or clock.today()
+    scope = _hazard_scope(covered(code), period, industry)
+    with engine.connect() as conn:
+        open_rows = conn.execute(
+            select(hazards.c.category, hazards.c.severity, func.count().label("n"))
+            .where(scope, ~_rectified())
+            .group_by(hazards.c.category, hazards.c.severity)
+            .order_by(hazards.c.category, hazards.c.severity)
+        ).all()
+        overdue_rows = conn.execute(
+            select(hazards.c.deadline, func.count().label("n"))
+            .where(scope, _overdue(as_of))
+            .group_by(hazards.c.deadline)
+        ).all()
+    ages = dict.fromkeys((name for name, _first, _last in OVERDUE_AGE_BUCKETS), 0)
+    for r in overdue_rows:
+        bucket = overdue_age_bucket(_as_date(r.deadline), as_of)
+        if bucket is not None:  # always: _overdue is "deadline before as_of"
+            ages[bucket] += int(r.n)
+    return {
+        "as_of": as_of.isoformat(),
+        "open": [{"category": r.category, "severity": r.severity, "count": int(r.n)} for r in open_rows],
+        "overdue_by_age": [
+            {"bucket": name, "min_days": first, "max_days": last, "count": ages[name]}
+            for name, first, last in OVERDUE_AGE_BUCKETS
+        ],
+    }
+
+
+def _as_date(value: Any) -> date:
+    """A DATE column's value: a date on PostgreSQL, ISO text on SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def freshness(engine: Engine, source: str, now: datetime | None = None) -> dict[str, Any]:
+    """Where in the log the figures are (per partition) and when that position last moved."""
+    now = now or datetime.now(UTC)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(positions.c.partition, positions.c.offset, positions.c.updated_at)
+            .where(positions.c.source == source)
+            .order_by(positions.c.partition)
+        ).all()
+    stamps = [datetime.fromisoformat(r.updated_at) for r in rows if r.updated_at]
+    updated = max(stamps) if stamps else None
+    return {
+        "source": source,
+        "partitions": [
+            {"partition": int(r.partition), "position": int(r.offset), "updated_at": r.updated_at}
+            for r in rows
+        ],
+        "updated_at": updated.isoformat() if updated else None,
+        "age_seconds": max(0, int((now - updated).total_seconds())) if updated else None,
+        "checked_at": now.isoformat(timespec="seconds"),
+    }
+
+
+def dashboard(
+    engine: Engine,
+    source: str,
+    code: str,
+    period: Period,
+    industry: str | None,
+    as_of: date,
+    count: int,
+    readable: Callable[[str], bool],
+) -> dict[str, Any]:
+    """Everything the dashboard draws for one division, period and industry: each figure is a district
+    report's, so the charts show what the report API answers for the same query."""
+    info = district_info(code)
+    return {
+        "district": {
+            "code": info.code,
+            "name_zh": info.name_zh,
+            "name_en": info.name_en,
+            "level": info.level,
+        },
+        # the divisions above that the caller may read (a bureau's page starts at its own division)
+        "breadcrumb": [
+            {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "level": d.level}
+            for d in breadcrumb(code)
+            if readable(d.code)
+        ],
+        "period": period.as_dict(),
+        "industry": industry,
+        "as_of": as_of.isoformat(),
+        "summary": district_report(engine, code, period, industry, as_of),
+        "comparison": side_by_side(engine, comparison_codes(readable), period, industry, as_of),
+        "children": side_by_side(engine, [c for c in children(code) if readable(c)], period, industry, as_of),
+        "industries": [
+            district_report(engine, code, period, i, as_of) for i in industries_reported(engine, code, period)
+        ],
+        "trend": trend(engine, code, period, count, industry, as_of),
+        "hazards": hazard_picture(engine, code, period, industry, as_of),
+        "freshness": freshness(engine, source),
+    }
 
 
 # -- the consumer's accounts (/metrics) ------------------------------------------------------------------

@@ -381,7 +381,10 @@ def test_every_response_carries_the_security_headers_and_no_cors_grant(s: System
     assert f'<script nonce="{nonce}">' in docs.get_data(as_text=True)
     page = responses[5]
     nonce = re.search(r"'nonce-([^']+)'", page.headers["Content-Security-Policy"]).group(1)  # type: ignore[union-attr]
-    assert f'<style nonce="{nonce}">' in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    tags = re.findall(r"<(?:script|style|link rel=\"stylesheet\")[^>]*>", html)
+    assert any("<script" in t for t in tags) and any("stylesheet" in t for t in tags), tags
+    assert all(f'nonce="{nonce}"' in t for t in tags), tags  # every script and style: this response's nonce
     assert page.headers["Cache-Control"] == "no-store"
 
 

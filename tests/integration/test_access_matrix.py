@@ -60,6 +60,10 @@ DISTRICT_ENDPOINTS: dict[str, dict[str, set[str]]] = {
     "trend": READERS,
     "export csv": READERS,
     "export xlsx": READERS,
+    "dashboard page of the district": READERS,
+    "dashboard view": READERS,
+    "dashboard export csv": READERS,
+    "dashboard export xlsx": READERS,
 }
 #: endpoints without a district: the roles allowed
 PLAIN_ENDPOINTS: dict[str, set[str]] = {
@@ -69,6 +73,7 @@ PLAIN_ENDPOINTS: dict[str, set[str]] = {
     "audit log": {"admin"},
 }
 PUBLIC_ENDPOINTS = (
+    "dashboard script",
     "intake healthz",
     "intake openapi",
     "intake docs",
@@ -192,6 +197,14 @@ def _district_call(name: str) -> Call:
             return get(s.reports, f"/api/v1/reports/districts/{d}?{query}&format=csv")
         if name == "export xlsx":
             return get(s.reports, f"/api/v1/reports/districts/{d}?{query}&format=xlsx")
+        if name == "dashboard page of the district":
+            return get(s.reports, f"/?district={d}&{query}")
+        if name == "dashboard view":
+            return get(s.reports, f"/api/v1/dashboard/{d}?{query}&count=2")
+        if name == "dashboard export csv":
+            return get(s.reports, f"/api/v1/dashboard/{d}?{query}&count=2&format=csv")
+        if name == "dashboard export xlsx":
+            return get(s.reports, f"/api/v1/dashboard/{d}?{query}&count=2&format=xlsx&lang=en")
         raise AssertionError(name)
 
     return call
@@ -210,6 +223,7 @@ def _plain_call(name: str) -> Callable[[Matrix, str | None], Any]:
         "reports healthz": ("reports", "/healthz"),
         "reports openapi": ("reports", "/api/v1/openapi.json"),
         "district codes": ("reports", "/api/v1/codes/districts"),
+        "dashboard script": ("reports", "/static/build/dashboard.js"),  # no figures in it (make web)
     }
     app, url = urls[name]
     return lambda m, token: _no_auth(
@@ -304,6 +318,13 @@ def test_no_report_a_scoped_reader_gets_names_a_district_outside_its_scope(matri
         text = page.get_data(as_text=True)
         assert "330784" in text and "330700" in text
         assert "330100" not in text and "330000" not in text, role  # Hangzhou, Zhejiang: not in its scope
+        view = _no_auth(s.reports, "GET", f"/api/v1/dashboard/{HOME}?count=2", token).get_json()
+        named = {r["district"]["code"] for k in ("summary",) for r in [view[k]]}
+        named |= {
+            r["district"]["code"] for k in ("comparison", "children", "trend", "industries") for r in view[k]
+        }
+        named |= {c["code"] for c in view["breadcrumb"]}
+        assert named and named <= SCOPE, (role, named)
         # a batch of codes with one outside its scope is refused whole
         assert (
             _no_auth(s.reports, "GET", f"/api/v1/reports/districts?codes={HOME},{OTHER}", token).status_code

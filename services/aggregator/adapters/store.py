@@ -203,6 +203,7 @@ class Store:
                 applied=positions.c.applied + counts.applied,
                 duplicates=positions.c.duplicates + counts.duplicates,
                 dead_letters=positions.c.dead_letters + counts.dead_letters,
+                updated_at=datetime.now(UTC).isoformat(timespec="seconds"),  # the dashboard's freshness
             )
         )
         if done.rowcount != 1:

@@ -127,6 +127,8 @@ positions = Table(
     Column("dead_letters", BigInteger, nullable=False, server_default="0"),
     Column("pruned_through", BigInteger, nullable=False, server_default="-1"),
     Column("pruned_claims", BigInteger, nullable=False, server_default="0"),
+    # when the position last moved (UTC, ISO 8601): the dashboard's "figures updated N minutes ago"
+    Column("updated_at", String(40), nullable=True),
 )
 
 dead_letters = Table(

@@ -212,3 +212,24 @@ def derive(
             "near_misses_per_100": _ratio(v("survey_near_miss_12m", 0), n, 100, 2),
         }
     return report
+
+
+#: How long an overdue hazard has been past its deadline, in whole days as of the report day: (name, first
+#: day, last day or None for "and more").  The hazard picture of the dashboard groups overdue hazards by
+#: these; the bands follow the notices bureaus send (a week, a month, a quarter, longer).
+OVERDUE_AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("1-7", 1, 7),
+    ("8-30", 8, 30),
+    ("31-90", 31, 90),
+    ("91+", 91, None),
+)
+
+
+def overdue_age_bucket(deadline: date, as_of: date) -> str | None:
+    """The age band of a hazard open on ``as_of`` with this deadline; None when it is not yet overdue
+    (overdue means past the deadline: a hazard due today is not overdue, as in the report's ``overdue``)."""
+    days = (as_of - deadline).days
+    for name, first, last in OVERDUE_AGE_BUCKETS:
+        if days >= first and (last is None or days <= last):
+            return name
+    return None

@@ -1,33 +1,29 @@
-"""Report API (JSON, CSV, XLSX) and a small dashboard for MEM and the bureaus."""
+"""Report API (JSON, CSV, XLSX) and the dashboard (``entrypoints/dashboard.py``) for MEM and the bureaus."""
 
 from __future__ import annotations
 
 import logging
-import re
-from datetime import date
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from services.access import AccessStore, Denied
 from services.access import bootstrap as access_bootstrap
 from services.access import web as access_web
 from services.aggregator import views
 from services.aggregator.bootstrap import Aggregator, bootstrap
-from services.aggregator.domain.periods import PERIODS
+from services.aggregator.entrypoints import dashboard
 from services.aggregator.entrypoints import metrics as metrics_view
+from services.aggregator.entrypoints import query as q
 from services.aggregator.entrypoints.docs import docs
 from services.aggregator.service_layer import export
-from services.common import clock, prom
-from services.common.codes import districts, industries
+from services.common import prom
+from services.common.codes import districts
 from services.common.config import Settings, from_env
-from services.common.errorbody import error_response
 from services.common.webapp import make_flask_app
 
 log = logging.getLogger(__name__)
 api = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
-dashboard = Blueprint("dashboard", __name__)
 
 
 def _agg() -> Aggregator:
@@ -35,58 +31,10 @@ def _agg() -> Aggregator:
     return agg
 
 
-def _bad(path: str, message: str) -> Response:
-    """400 for a query parameter (or path segment) the reports cannot answer, named by ``path``."""
-    return error_response(
-        400, "invalid_query", message, [{"path": path, "code": "invalid", "message": message}]
-    )
-
-
-def _iso_day(name: str) -> str:
-    """The query parameter ``name`` if it is a ``YYYY-MM-DD`` day, "" when absent or empty (the default).
-
-    Python's ``date.fromisoformat`` also reads ``20261127`` and ``2026-W48-5``; the API promises one form.
-    """
-    raw = request.args.get(name) or ""
-    if raw and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
-        raise views.ReportError(name, f"{name} must be YYYY-MM-DD")
-    return raw
-
-
-def _query() -> tuple[views.Period, str | None, date]:
-    kind = request.args.get("period", "quarter")
-    try:
-        anchor = date.fromisoformat(_iso_day("date") or clock.today().isoformat())
-    except ValueError:
-        raise views.ReportError("date", "date must be YYYY-MM-DD") from None
-    try:
-        as_of = date.fromisoformat(_iso_day("as_of") or clock.today().isoformat())
-    except ValueError:
-        raise views.ReportError("as_of", "as_of must be YYYY-MM-DD") from None
-    industry = request.args.get("industry") or None
-    if industry and industry not in industries():
-        raise views.ReportError("industry", f"unknown GB/T 4754 division {industry}")
-    return views.period_of(kind, _bounded("date", anchor)), industry, _bounded("as_of", as_of)
-
-
-#: The days a report may name: wide enough for any real question, narrow enough that a trend of 60 years
-#: before the first of them, or the end of a period holding the last, is still a day Python can represent.
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-MAX_CODES = 50
-
-
-def _bounded(name: str, day: date) -> date:
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise views.ReportError(name, f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
-    return day
-
-
-def _readable(codes: list[str]) -> None:
-    """Refuse (403) a report on a known district outside the credential's scope; unknown codes stay 400."""
-    who = access_web.principal()
-    for code in codes:
-        if code in districts() and not who.covers(code, "read_report"):
-            raise access_web.out_of_scope("read reports", code)
+_bad = q.bad
+_query = q.query
+_readable = q.require_readable
+MAX_CODES = q.MAX_CODES
 
 
 def _default_codes() -> list[str]:
@@ -174,72 +122,8 @@ def all_districts() -> Any:
 def district_trend(code: str) -> Any:
     _readable([code])
     period, industry, as_of = _query()
-    try:
-        count = int(request.args.get("count", "4"))
-    except ValueError:
-        raise views.ReportError("count", "count must be a whole number") from None
-    if not 1 <= count <= 60:
-        raise views.ReportError("count", "count must be between 1 and 60")
+    count = q.count(4)
     return _respond(views.trend(_agg().engine, code, period, count, industry, as_of), f"score-{code}-trend")
-
-
-_DASHBOARD_ROWS = [
-    "inspections",
-    "enterprises_inspected",
-    "compliance_rate",
-    "mean_inspection_score",
-    "hazards.found",
-    "hazards.found_major",
-    "hazards.rectified",
-    "hazards.rectification_rate",
-    "hazards.open",
-    "hazards.overdue",
-    "worker_survey.responses",
-    "worker_survey.safety_climate_index",
-    "worker_survey.cooperation_index",
-]
-
-
-def _value(rep: dict[str, Any], key: str) -> Any:
-    v: Any = rep["figures"]
-    for part in key.split("."):
-        v = v.get(part) if isinstance(v, dict) else None
-    if v == "suppressed":
-        return "— (已隐藏 hidden)"
-    if v is None:
-        return "–"
-    if key.endswith("_rate"):
-        return f"{v * 100:.1f}%"  # officials read rates as percentages; the API keeps fractions
-    return v
-
-
-@dashboard.get("/")
-def page() -> Any:
-    try:
-        period, industry, as_of = _query()
-    except views.ReportError as exc:
-        return _bad(exc.path, exc.message)
-    reps = views.side_by_side(_agg().engine, _default_codes(), period, industry, as_of)
-    rows = [(k, *export.LABELS[k]) for k in _DASHBOARD_ROWS]
-    anchor = request.args.get("date") or clock.today().isoformat()
-    query = urlencode(
-        {"period": period.kind, "date": anchor, "as_of": as_of.isoformat(), "industry": industry or ""}
-    )
-    return render_template(
-        "dashboard.html",
-        reps=reps,
-        rows=rows,
-        period=period,
-        periods=PERIODS,
-        anchor=anchor,
-        as_of=as_of.isoformat(),
-        industry=industry,
-        industries=industries().values(),
-        query=query,
-        value=_value,
-        nonce=access_web.csp_nonce(),
-        who=access_web.principal().name,
-    )
 
 
 #: access: who may call what (services/access/model.py has the roles behind each permission)
@@ -251,6 +135,7 @@ PUBLIC = frozenset(
         "signin.signin_form",
         "signin.signin",
         "signin.signout",
+        "static",  # the dashboard's script and styles (no figures in them)
     }
 )
 PERMISSIONS = {
@@ -258,6 +143,7 @@ PERMISSIONS = {
     "reports.all_districts": "read_report",
     "reports.district_trend": "read_report",
     "dashboard.page": "read_report",
+    "dashboard_api.view": "read_report",
     "metrics": "operate",
     "metrics_json": "operate",
 }
@@ -287,7 +173,7 @@ def create_app(
     app = make_flask_app(
         __name__,
         extensions={"score.aggregator": aggregator or bootstrap(settings)},
-        blueprints=[api, dashboard, docs],
+        blueprints=[api, dashboard.page_bp, dashboard.api_bp, docs],
         log=log,
         fault_message=lambda: "the reports are unavailable now; please retry later",
     )

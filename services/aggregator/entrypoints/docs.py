@@ -104,6 +104,109 @@ REPORT: dict[str, Any] = {
 }
 
 
+_BREAKDOWN = {"type": "array", "items": {"$ref": "#/components/schemas/Report"}}
+
+DASHBOARD: dict[str, Any] = {
+    "type": "object",
+    "description": "Everything the dashboard draws for one division: every figure is a district report's",
+    "required": [
+        "district",
+        "breadcrumb",
+        "period",
+        "industry",
+        "as_of",
+        "summary",
+        "comparison",
+        "children",
+        "industries",
+        "trend",
+        "hazards",
+        "freshness",
+    ],
+    "properties": {
+        "district": REPORT["properties"]["district"],
+        "breadcrumb": {
+            "type": "array",
+            "description": "the divisions from the province down to this one that the credential may read",
+            "items": REPORT["properties"]["district"],
+        },
+        "period": REPORT["properties"]["period"],
+        "industry": {"type": ["string", "null"]},
+        "as_of": {"type": "string", "format": "date"},
+        "summary": {"$ref": "#/components/schemas/Report"},
+        "comparison": {
+            **_BREAKDOWN,
+            "description": "Hangzhou, its counties, Jinhua, its counties (Yongkang among them), as far as the "
+            "credential may read them",
+        },
+        "children": {**_BREAKDOWN, "description": "the divisions directly below, as far as readable"},
+        "industries": {
+            **_BREAKDOWN,
+            "description": "one report per GB/T 4754 division with data in the period (surveys name none)",
+        },
+        "trend": {**_BREAKDOWN, "description": "the last `count` periods up to this one, oldest first"},
+        "hazards": {
+            "type": "object",
+            "description": "the hazards found in the period: open ones by category and severity (they sum to "
+            "`summary.figures.hazards.open`), overdue ones by days past the deadline on `as_of` (they sum to "
+            "`summary.figures.hazards.overdue`)",
+            "required": ["as_of", "open", "overdue_by_age"],
+            "properties": {
+                "as_of": {"type": "string", "format": "date"},
+                "open": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["category", "severity", "count"],
+                        "properties": {
+                            "category": {"type": "string"},
+                            "severity": {"enum": ["general", "major"]},
+                            "count": _COUNT,
+                        },
+                    },
+                },
+                "overdue_by_age": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["bucket", "min_days", "max_days", "count"],
+                        "properties": {
+                            "bucket": {"type": "string", "examples": ["1-7", "91+"]},
+                            "min_days": _COUNT,
+                            "max_days": {"type": ["integer", "null"]},
+                            "count": _COUNT,
+                        },
+                    },
+                },
+            },
+        },
+        "freshness": {
+            "type": "object",
+            "description": "where in the event log the figures are, per partition, and when that last moved",
+            "required": ["source", "partitions", "updated_at", "age_seconds", "checked_at"],
+            "properties": {
+                "source": {"type": "string"},
+                "partitions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["partition", "position", "updated_at"],
+                        "properties": {
+                            "partition": _COUNT,
+                            "position": {"type": "integer"},
+                            "updated_at": {"type": ["string", "null"]},
+                        },
+                    },
+                },
+                "updated_at": {"type": ["string", "null"], "description": "UTC, ISO 8601"},
+                "age_seconds": {"type": ["integer", "null"], "minimum": 0},
+                "checked_at": {"type": "string"},
+            },
+        },
+    },
+}
+
+
 def _query_parameters() -> list[dict[str, Any]]:
     return [
         {
@@ -187,6 +290,21 @@ def _reports(single: bool) -> dict[str, Any]:
     }
 
 
+def _dashboard_responses() -> dict[str, Any]:
+    responses = _reports(single=True)
+    ok = responses["200"]
+    responses["200"] = {
+        **ok,
+        "description": "The view (JSON), or every figure of it as rows labelled in `lang` (CSV with a BOM; "
+        "XLSX with one sheet per part)",
+        "content": {
+            **ok["content"],
+            "application/json": {"schema": {"$ref": "#/components/schemas/DashboardView"}},
+        },
+    }
+    return responses
+
+
 @cache
 def openapi() -> dict[str, Any]:
     spec = new_spec(
@@ -198,6 +316,7 @@ def openapi() -> dict[str, Any]:
         "integrators' reads are audited. Rate limits per credential and per address (429).",
     )
     spec.components.schema("Report", REPORT)
+    spec.components.schema("DashboardView", DASHBOARD)
     operation(
         spec,
         "get",
@@ -238,6 +357,35 @@ def openapi() -> dict[str, Any]:
                 "schema": {"type": "integer", "minimum": 1, "maximum": 60, "default": 4},
             },
             *_query_parameters(),
+        ],
+    )
+    operation(
+        spec,
+        "get",
+        "/api/v1/dashboard/{code}",
+        "The dashboard's view of one division (what its charts draw), or that view as CSV or XLSX",
+        _dashboard_responses(),
+        [
+            _code_parameter(),
+            *[p for p in _query_parameters() if p["name"] != "period"],
+            {
+                "name": "period",
+                "in": "query",
+                "description": "the period containing `date`, and the step of the trend",
+                "schema": {"enum": list(PERIODS), "default": "month"},
+            },
+            {
+                "name": "count",
+                "in": "query",
+                "description": "periods in the trend",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 60, "default": 12},
+            },
+            {
+                "name": "lang",
+                "in": "query",
+                "description": "the language of the CSV and XLSX headers and labels (JSON carries both)",
+                "schema": {"enum": ["zh", "en"], "default": "zh"},
+            },
         ],
     )
     operation(

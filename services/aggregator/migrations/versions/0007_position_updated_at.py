@@ -1,0 +1,22 @@
+"""Positions remember when they last moved, so the dashboard can say how long ago the figures were updated.
+
+Positions stored before this revision read "not yet known" until the consumer applies its next batch.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("positions") as batch:
+        batch.add_column(sa.Column("updated_at", sa.String(40), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("positions") as batch:
+        batch.drop_column("updated_at")
