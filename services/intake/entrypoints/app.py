@@ -21,6 +21,7 @@ from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain import errors as rules
 from services.intake.domain.errors import DomainError
 from services.intake.entrypoints import jsonbody
+from services.intake.entrypoints import webapp as forms_app
 from services.intake.entrypoints.docs import docs
 from services.intake.entrypoints.responses import (
     INVALID_REVIEW,
@@ -32,6 +33,7 @@ from services.intake.entrypoints.responses import (
     text,
 )
 from services.intake.entrypoints.review_request import SUBMISSION_ID, review_errors
+from services.intake.entrypoints.webapp import webapp
 from services.intake.service_layer import access, batch, handlers
 
 log = logging.getLogger(__name__)
@@ -274,7 +276,7 @@ def list_forms() -> Any:
 
 
 #: access: who may call what (services/access/model.py has the roles behind each permission)
-PUBLIC = frozenset({"healthz", "docs.openapi_json", "docs.docs_page", "api.list_forms"})
+PUBLIC = frozenset({"healthz", "docs.openapi_json", "docs.docs_page", "api.list_forms"}) | forms_app.PUBLIC
 PERMISSIONS = {
     "api.post_submission": "submit",
     "api.post_batch": "submit",
@@ -283,6 +285,7 @@ PERMISSIONS = {
     "metrics": "operate",
     "metrics_json": "operate",
     "audit.audit_entries": "audit",
+    **forms_app.PERMISSIONS,
 }
 
 
@@ -316,7 +319,7 @@ def create_app(
     app = make_flask_app(
         __name__,
         extensions={"score.intake": intake or bootstrap(settings)},
-        blueprints=[api, docs, access_web.audit_blueprint()],
+        blueprints=[api, docs, access_web.audit_blueprint(), webapp],
         log=log,
         http_message=_http_message,
         fault_message=lambda: text(_FAULT_MESSAGE),
