@@ -79,12 +79,7 @@ const main = () => document.getElementById("main");
 // --- start ---------------------------------------------------------------------------------------------------
 async function start() {
   setLang(lang());
-  const params = new URLSearchParams(location.hash.slice(1));
-  if (params.get("device")) {
-    // an enrollment link: keep the token on the phone and take it out of the address bar and history
-    await kvSet("token", params.get("device").trim());
-    history.replaceState(null, "", "/app/#home");
-  }
+  await enrollment();
   app.token = (await kvGet("token")) || null;
   app.me = (await kvGet("me")) || null;
   app.hazards = (await kvGet("hazards")) || null;
@@ -108,6 +103,18 @@ async function start() {
   if (app.token) await whoAmI();
   route();
   flush();
+}
+
+// An enrollment link (/app/#device=<token>, printed by `score run` and `score tokens create --kind device`):
+// keep the token on the phone and take it out of the address bar and the history.
+async function enrollment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get("device")?.trim();
+  if (!token) return false;
+  await kvSet("token", token);
+  app.token = token;
+  history.replaceState(null, "", "/app/#home");
+  return true;
 }
 
 async function whoAmI() {
@@ -182,6 +189,10 @@ function header() {
 }
 
 async function route() {
+  if (await enrollment()) {
+    await whoAmI();
+    flush();
+  }
   const [name, arg] = location.hash.slice(1).split("/");
   if (!app.token && name !== "signin") {
     location.hash = "#signin";
@@ -460,6 +471,7 @@ async function formScreen(id) {
   container.append(h("div", { class: "sendbar" }, scoreNote, send, status));
   container.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    record.body.collected_at = nowWithOffset(); // completed now, by the phone's clock
     const problems = form.check();
     if (problems.length) {
       const { first } = form.showErrors(problems);
@@ -468,7 +480,6 @@ async function formScreen(id) {
       return;
     }
     form.clearErrors();
-    record.body.collected_at = nowWithOffset();
     record.photos = photoIds(record.body);
     record.state = "queued";
     record.errors = [];

@@ -60,6 +60,7 @@ export function renderForm(root, ctx) {
   const changed = () => ctx.onChange?.();
 
   function register(key, entry) {
+    entry.wrap.dataset.path = key; // where an error with this path is shown (and what tests find it by)
     fields.set(key, entry);
   }
 

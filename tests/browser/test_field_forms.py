@@ -1,0 +1,303 @@
+"""The field forms as people use them: a phone-sized Chromium fills the inspector app and the worker survey.
+
+What a form sends must be what an API client would send: each test builds the equivalent request by hand, posts
+it to a second, fresh intake with a credential of the same account, and requires the stored submission and its
+outbox event to be equal field for field (only *when* it arrived may differ).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import FieldSite, screenshot, wait_until
+from tests.builders import credit_code
+
+CHINA = ZoneInfo("Asia/Shanghai")
+ENTERPRISE = {
+    "credit_code": credit_code(7),
+    "name": "永康市恒盾门业有限公司",
+    "industry": "C33",
+    "headcount": 186,
+}
+
+
+def today() -> date:
+    return datetime.now(CHINA).date()
+
+
+def field(page: Page, path: str) -> Any:
+    """The drawn field for a body path (its wrapper carries the path the server's errors name)."""
+    return page.locator(f'[data-path="{path}"]')
+
+
+def enroll(page: Page, site: FieldSite, token: str) -> None:
+    """Open the enrollment link a first start prints: the token lands on the phone, the app opens."""
+    page.goto(f"{site.url}/app/#device={token}")
+    expect(page.locator("nav.menu")).to_be_visible()
+    assert "device=" not in page.url  # the token left the address bar (and the history)
+
+
+def fill_inspection(
+    page: Page, enterprise: dict[str, Any], answers: dict[str, str], hazards: dict[str, dict[str, str]]
+) -> None:
+    page.goto(page.url.split("#")[0] + "#new/factory_inspection")
+    expect(page.locator(".checklist")).to_be_visible()
+    field(page, "data.enterprise.credit_code").locator("input").fill(enterprise["credit_code"])
+    field(page, "data.enterprise.name").locator("input").fill(enterprise["name"])
+    field(page, "data.enterprise.industry").locator("select").select_option(enterprise["industry"])
+    field(page, "data.enterprise.headcount").locator("input").fill(str(enterprise["headcount"]))
+    for module in ("M1", "M5"):
+        field(page, "data.score_modules").locator(f'input[value="{module}"]').check()
+    for code, result in answers.items():
+        page.locator(f'fieldset.item[data-code="{code}"] input[value="{result}"]').check()
+    for code, hazard in hazards.items():
+        base = f"data.items{{{code}}}.hazard"
+        field(page, f"{base}.severity").locator(f'input[value="{hazard["severity"]}"]').check()
+        field(page, f"{base}.finding").locator("textarea").fill(hazard["finding"])
+        field(page, f"{base}.deadline").locator("input").fill(hazard["deadline"])
+
+
+def send(page: Page) -> None:
+    page.locator("button.send").click()
+    expect(page.locator("ul.records")).to_be_visible()
+
+
+def stored_equal(a: FieldSite, b: FieldSite, submission_id: str) -> None:
+    row_a, events_a = a.stored(submission_id)
+    row_b, events_b = b.stored(submission_id)
+    assert row_a == row_b
+    assert events_a == events_b and len(events_a) == 1
+
+
+def test_an_inspection_filled_in_the_app_is_stored_as_an_api_client_would_store_it(
+    phone: Any, field_site: Any
+) -> None:
+    site, api = field_site("app"), field_site("api")
+    token = site.device("yk-phone-1")
+    page = phone().new_page()
+    page.goto(f"{site.url}/app/")
+    expect(page.locator("#token")).to_be_visible()
+    screenshot(page, "app-signin")
+    enroll(page, site, token)
+    screenshot(page, "app-home")
+    deadline = (today() + timedelta(days=14)).isoformat()
+    answers = {
+        "MACH-01": "pass",
+        "MACH-03": "pass",
+        "ELEC-01": "fail",
+        "FIRE-01": "pass",
+        "CONF-01": "not_applicable",
+    }
+    finding = "冲压车间配电箱门未关闭，线路裸露。"
+    fill_inspection(
+        page,
+        ENTERPRISE,
+        answers,
+        {"ELEC-01": {"severity": "major", "finding": finding, "deadline": deadline}},
+    )
+    # the score the server will compute, before sending: 3 passed of 4 applicable
+    expect(page.locator(".score-value")).to_have_text("75.0")
+    expect(page.locator(".send-score")).to_contain_text("75.0")
+    screenshot(page, "app-inspection")
+    send(page)
+    record = page.locator("li.record").first
+    expect(record).to_have_attribute("data-state", "accepted")
+    expect(record.locator(".badge.review-pending")).to_be_visible()  # its review status, read back
+    screenshot(page, "app-records")
+    submission_id = record.get_attribute("data-id")
+    assert submission_id
+
+    stored = site.submissions()
+    assert [s["id"] for s in stored] == [submission_id]
+    expected = {
+        "submission_id": submission_id,
+        "form": "factory_inspection",
+        "form_version": 1,
+        "collected_at": stored[0]["collected_at"],  # the phone's clock, with its offset
+        "district": "330784",
+        "collector": {"id": "yk-phone-1", "role": "inspector"},
+        "data": {
+            "enterprise": ENTERPRISE,
+            "inspection_date": today().isoformat(),
+            "score_modules": ["M1", "M5"],
+            "items": [
+                {"code": "MACH-01", "category": "machinery", "result": "pass"},
+                {"code": "MACH-03", "category": "machinery", "result": "pass"},
+                {
+                    "code": "ELEC-01",
+                    "category": "electrical",
+                    "result": "fail",
+                    "hazard": {"severity": "major", "finding": finding, "deadline": deadline},
+                },
+                {"code": "FIRE-01", "category": "fire", "result": "pass"},
+                {"code": "CONF-01", "category": "confined_space", "result": "not_applicable"},
+            ],
+        },
+    }
+    assert api.post(expected, api.device("yk-phone-1")).status_code == 201
+    stored_equal(site, api, submission_id)
+
+
+def _survey_answers(page: Page) -> None:
+    """Answer every screen of the survey as a worker would (tapping the choices, one screen at a time)."""
+    choices = {
+        "data.age_band": "35-44",
+        "data.tenure_band": "3-5y",
+        "data.gender": "undisclosed",
+        "data.weekly_hours_band": "49-60",
+        **{f"data.safety_climate.sc{i}": str(1 + i % 5) for i in range(1, 7)},
+        **{f"data.workplace_cooperation.wc{i}": str(i) for i in range(1, 5)},
+        "data.trained_on_hazards": "true",
+        "data.ppe_provided": "true",
+        "data.injury_12m": "false",
+        "data.near_miss_12m": "true",
+        "data.wages_on_time": "true",
+        "data.social_insurance": "false",
+    }
+    next_button = page.locator(".sendbar button[type=submit]")
+    while True:
+        screen = page.locator("section.form-section:visible")
+        for path, value in choices.items():
+            target = screen.locator(f'[data-path="{path}"] input[value="{value}"]')
+            if target.count():
+                target.check()
+        if next_button.text_content() in ("提交问卷", "Send my answers"):
+            return
+        next_button.click()
+
+
+def test_a_survey_by_its_public_link_is_stored_as_an_api_client_would_store_it(
+    phone: Any, field_site: Any
+) -> None:
+    site, api = field_site("app"), field_site("api")
+    link = site.link("330784", "yk-2026q4")
+    code = credit_code(9)
+    page = phone().new_page()
+    page.goto(f"{site.url}/survey#st={link}&e={code}")  # the QR code on the factory's poster
+    expect(page.locator(".district")).to_contain_text("330784")
+    expect(field(page, "data.enterprise_credit_code").locator("input")).to_have_value(code)
+    screenshot(page, "survey-start")
+    page.locator(".sendbar button[type=submit]").click()
+    expect(field(page, "data.age_band")).to_be_visible()
+    # a screen is not left unanswered: the server's own words, on the question
+    page.locator(".sendbar button[type=submit]").click()
+    expect(field(page, "data.age_band").locator(".error")).to_have_text("为必填项")
+    screenshot(page, "survey-question-required")
+    _survey_answers(page)
+    screenshot(page, "survey-last-screen")
+    page.locator(".sendbar button[type=submit]").click()
+    expect(page.locator(".done")).to_be_visible()
+    screenshot(page, "survey-thanks")
+    # nothing of the worker stays on the phone: no cookie, no IndexedDB, nothing in either storage
+    assert page.context.cookies() == []
+    assert page.evaluate("sessionStorage.length + localStorage.length") <= 1  # at most the language choice
+    assert page.evaluate("sessionStorage.getItem('score.survey.answer')") is None
+    assert page.evaluate("indexedDB.databases().then((d) => d.length)") == 0
+
+    [stored] = site.submissions()
+    expected = {
+        "submission_id": stored["id"],
+        "form": "worker_survey",
+        "form_version": 1,
+        "collected_at": stored["collected_at"],
+        "district": "330784",
+        "collector": {"id": "survey-yk-2026q4", "role": "trainer"},
+        "data": {
+            "enterprise_credit_code": code,
+            "age_band": "35-44",
+            "tenure_band": "3-5y",
+            "gender": "undisclosed",
+            "weekly_hours_band": "49-60",
+            "safety_climate": {f"sc{i}": 1 + i % 5 for i in range(1, 7)},
+            "workplace_cooperation": {f"wc{i}": i for i in range(1, 5)},
+            "trained_on_hazards": True,
+            "ppe_provided": True,
+            "injury_12m": False,
+            "near_miss_12m": True,
+            "wages_on_time": True,
+            "social_insurance": False,
+        },
+    }
+    assert api.post(expected, api.link("330784", "yk-2026q4")).status_code == 201
+    stored_equal(site, api, stored["id"])
+
+
+def test_a_survey_link_posts_only_for_its_own_district(phone: Any, field_site: Any) -> None:
+    site = field_site("app")
+    link = site.link("330784", "yk-2026q4")
+    page = phone(locale="en-US").new_page()
+    # A page that believes the link is Hangzhou's (a stale or altered copy): the server still refuses it.
+    page.route(
+        "**/app/me",
+        lambda route: route.fulfill(
+            json={"account": "survey-yk-2026q4", "kind": "link", "districts": ["330100"]}, status=200
+        ),
+    )
+    page.goto(f"{site.url}/survey#st={link}&e={credit_code(9)}")
+    expect(page.locator(".district")).to_contain_text("330100")
+    page.locator(".sendbar button[type=submit]").click()
+    _survey_answers(page)
+    page.locator(".sendbar button[type=submit]").click()
+    box = page.locator(".form-errors")
+    expect(box).to_be_visible()
+    expect(box).to_contain_text("district: this credential may not submit for district 330100")
+    screenshot(page, "survey-other-district-refused")
+    assert site.submissions() == [] and site.outbox() == []
+    # and without any credential the survey page asks for the QR code instead of a login
+    bare = phone().new_page()
+    bare.goto(f"{site.url}/survey")
+    expect(bare.locator("main")).to_contain_text("请扫描海报上的二维码")
+    assert not bare.locator("input[type=password]").count()
+
+
+@pytest.mark.parametrize(
+    ("locale", "message"),
+    [
+        ("zh-CN", "不得包含个人信息：其中含有手机号码"),
+        ("en-US", "must not contain personal data: it holds a mobile number"),
+    ],
+)
+def test_a_record_the_server_refuses_shows_its_message_on_the_field_it_names(
+    phone: Any, field_site: Any, locale: str, message: str
+) -> None:
+    site = field_site("app")
+    page = phone(locale=locale).new_page()
+    enroll(page, site, site.device())
+    deadline = (today() + timedelta(days=7)).isoformat()
+    # a phone number in the finding: no schema can tell, only the server refuses it
+    fill_inspection(
+        page,
+        ENTERPRISE,
+        {"MACH-01": "pass", "DUST-01": "fail"},
+        {
+            "DUST-01": {
+                "severity": "general",
+                "finding": "抛光工位积尘，联系人 138 1234 5678",
+                "deadline": deadline,
+            }
+        },
+    )
+    send(page)
+    record = page.locator("li.record").first
+    expect(record).to_have_attribute("data-state", "needs_fixing")
+    expect(record.locator(".errors")).to_contain_text("data.items[1].hazard.finding")
+    screenshot(page, f"app-needs-fixing-{locale}")
+    record.locator("a.button").click()  # Fix
+    finding = field(page, "data.items{DUST-01}.hazard.finding")
+    expect(finding.locator(".error")).to_have_text(message)
+    expect(finding.locator("textarea")).to_have_attribute("aria-invalid", "true")
+    assert re.search(r"\bDUST-01\b", finding.locator("xpath=ancestor::fieldset[1]").inner_text())
+    screenshot(page, f"app-server-error-on-field-{locale}")
+    assert site.submissions() == []
+    # fixed and sent again with the same submission_id: stored once
+    finding.locator("textarea").fill("抛光工位积尘，未定期清扫。")
+    send(page)
+    expect(page.locator("li.record").first).to_have_attribute("data-state", "accepted")
+    assert len(site.submissions()) == 1 and len(site.outbox()) == 1
+    wait_until(lambda: site.submissions()[0]["review_status"] == "pending", what="stored")
