@@ -169,7 +169,9 @@ def _first_start(settings: Settings, intake_url: str, reports_url: str) -> None:
     click.echo("first start: credentials created (shown this once; only their hashes are stored; 30 days):")
     click.echo(f"  admin (score tokens / audit, /metrics):     {admin.token}")
     click.echo(f"  demo ministry (dashboard: {reports_url}/signin): {ministry.token}")
-    click.echo(f"  demo collector device, Yongkang 330784:      {collector.token}")
+    # the enrollment link signs a phone's field app in (the token is the part after #device=; a fragment
+    # never reaches a server log)
+    click.echo(f"  demo collector device, Yongkang 330784:      {intake_url}/app/#device={collector.token}")
     click.echo(f"  demo public survey link, Yongkang 330784:    {_link_url(intake_url, link.token)}")
     click.echo("  send tokens as 'Authorization: Bearer <token>'; `score tokens --help` makes more.")
 

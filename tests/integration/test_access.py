@@ -502,6 +502,7 @@ def test_the_first_start_creates_an_admin_and_demo_credentials_once(
     assert len(tokens) == 4 and "?st=score_" in out
     sys_ = build_system(env)
     collector, link = tokens[2], tokens[3]
+    assert f"http://127.0.0.1:8000/app/#device={collector}" in out  # the field app's enrollment link
     assert _as(sys_.client, "POST", "/api/v1/submissions", collector, json=inspection()).status_code == 201
     assert _as(sys_.client, "POST", f"/api/v1/submissions?st={link}", None, json=survey()).status_code == 201
     assert _as(sys_.client, "GET", "/api/v1/audit", tokens[0]).status_code == 200  # the admin
