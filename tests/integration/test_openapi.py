@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask.testing import FlaskClient
 
 from services.intake.forms.registry import FORMS
@@ -12,7 +14,7 @@ def test_openapi_describes_the_api_and_the_forms(client: FlaskClient) -> None:
     assert spec["openapi"] == "3.1.0"
     documented = set(spec["paths"])
     routes = {
-        str(rule).replace("<submission_id>", "{submission_id}")
+        re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", str(rule))
         for rule in client.application.url_map.iter_rules()
         if str(rule).startswith("/api/v1/") and "openapi" not in str(rule) and not str(rule).endswith("/docs")
     }

@@ -19,7 +19,8 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from services.intake.adapters.tables import reviews, submissions
+from services.intake.adapters.tables import attachments, reviews, submission_attachments, submissions
+from services.intake.domain.attachments import Attachment
 from services.intake.domain.model import ReviewEntry, StoredReview, Submission
 
 
@@ -222,6 +223,14 @@ class SqlSubmissionRepository(SubmissionRepository):
             stored = self._conn.execute(stmt, _to_row(sub)).first()
         if stored is None:
             raise RaceLost(f"submission {sub.id} is stored already")
+        self._link_photos([sub])
+
+    def _link_photos(self, subs: list[Submission]) -> None:
+        """Which photos the new versions name (who may read a photo follows their districts)."""
+        links = [{"submission_id": s.id, "attachment_id": a} for s in subs for a in s.photos]
+        if links:
+            with race_lost():
+                self._conn.execute(insert(submission_attachments), links)
 
     def add_new_many(self, subs: list[Submission]) -> set[str]:
         # one executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
@@ -233,6 +242,7 @@ class SqlSubmissionRepository(SubmissionRepository):
         for sub in subs:
             if sub.id in stored:
                 self._identity[sub.id] = sub
+        self._link_photos([s for s in subs if s.id in stored])
         return stored
 
     def save(self, sub: Submission) -> None:
@@ -297,3 +307,86 @@ class SqlSubmissionRepository(SubmissionRepository):
             }
             for r in rows
         ]
+
+
+class AttachmentRepository(abc.ABC):
+    """Evidence photos, within one transaction of a unit of work.  Stored once, never changed."""
+
+    @abc.abstractmethod
+    def get_many(self, ids: list[str]) -> dict[str, Attachment]:
+        """The attachments of these ids that are stored (their description, not their bytes)."""
+
+    @abc.abstractmethod
+    def add(self, attachment: Attachment, content: bytes) -> None:
+        """Store a new photo; :class:`RaceLost` when its id is stored already."""
+
+    @abc.abstractmethod
+    def content(self, attachment_id: str) -> bytes | None:
+        """A stored photo's bytes."""
+
+    @abc.abstractmethod
+    def districts_naming(self, attachment_id: str) -> set[str]:
+        """The districts of the submissions (any version) that name this photo."""
+
+    def get(self, attachment_id: str) -> Attachment | None:
+        return self.get_many([attachment_id]).get(attachment_id)
+
+
+def _attachment(row: Any) -> Attachment:
+    return Attachment(
+        id=row.id,
+        sha256=row.sha256,
+        content_type=row.content_type,
+        size=row.size,
+        owner=row.owner,
+        received_at=row.received_at,
+    )
+
+
+class SqlAttachmentRepository(AttachmentRepository):
+    _DESCRIPTION = (
+        attachments.c.id,
+        attachments.c.sha256,
+        attachments.c.content_type,
+        attachments.c.size,
+        attachments.c.owner,
+        attachments.c.received_at,
+    )
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get_many(self, ids: list[str]) -> dict[str, Attachment]:
+        if not ids:
+            return {}
+        rows = self._conn.execute(select(*self._DESCRIPTION).where(attachments.c.id.in_(set(ids))))
+        return {r.id: _attachment(r) for r in rows}
+
+    def add(self, attachment: Attachment, content: bytes) -> None:
+        with race_lost():
+            self._conn.execute(
+                insert(attachments).values(
+                    id=attachment.id,
+                    sha256=attachment.sha256,
+                    content_type=attachment.content_type,
+                    size=attachment.size,
+                    owner=attachment.owner,
+                    received_at=attachment.received_at,
+                    content=content,
+                )
+            )
+
+    def content(self, attachment_id: str) -> bytes | None:
+        found = self._conn.execute(
+            select(attachments.c.content).where(attachments.c.id == attachment_id)
+        ).scalar()
+        return bytes(found) if found is not None else None
+
+    def districts_naming(self, attachment_id: str) -> set[str]:
+        rows = self._conn.execute(
+            select(submissions.c.district)
+            .join(submission_attachments, submission_attachments.c.submission_id == submissions.c.id)
+            .where(submission_attachments.c.attachment_id == attachment_id)
+            .distinct()
+        )
+        return {r.district for r in rows}

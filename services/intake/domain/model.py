@@ -25,6 +25,7 @@ from typing import Any, TypedDict
 
 from services.common.canonical import canonical_json
 from services.intake.domain import errors
+from services.intake.domain.attachments import photo_ids
 from services.intake.domain.errors import DomainError
 from services.intake.domain.events import DomainEvent, SubmissionReceived, SubmissionReviewed, Version
 
@@ -253,6 +254,11 @@ class Submission:
         """For a rectification: the hazard it closes (``<inspection's first version>:<item code>``)."""
         hazard = self.computed.get("hazard") if self.form == RECTIFICATION else None
         return hazard_ref(hazard["inspection_root"], hazard["item_code"]) if hazard else None
+
+    @property
+    def photos(self) -> list[str]:
+        """The attachment ids this version names, each once, in the order they appear."""
+        return list(dict.fromkeys(a for _, a in photo_ids(self.form, self.data)))
 
     def receipt(self) -> dict[str, Any]:
         """What the client keeps as proof: identical on every retry of the same submission."""

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from services.access import AccessStore, Denied
 from services.access import bootstrap as access_bootstrap
@@ -34,6 +34,8 @@ from services.intake.entrypoints.responses import (
 )
 from services.intake.entrypoints.review_request import SUBMISSION_ID, review_errors
 from services.intake.entrypoints.webapp import webapp
+from services.intake.forms.errors import make
+from services.intake.forms.formats import UUID
 from services.intake.service_layer import access, batch, handlers
 
 log = logging.getLogger(__name__)
@@ -270,6 +272,70 @@ def post_review(submission_id: str) -> Any:
     return resp
 
 
+@api.put("/attachments/<attachment_id>")
+def put_attachment(attachment_id: str) -> Any:
+    """An evidence photo, uploaded before the submission that names it: the raw bytes, its image type as
+    Content-Type.  Idempotent by the device's id: 201 stored, 200 the same bytes again, 409 other bytes."""
+    if not SUBMISSION_ID.fullmatch(attachment_id):
+        return error(
+            422,
+            "invalid",
+            {"en": "the attachment id is not valid", "zh": "附件编号无效"},
+            [field_error(make("attachment_id", "invalid_format", expected=UUID))],
+        )
+    intake = _intake()
+    limit = intake.settings.attachment_max_bytes
+    # a photo may be larger than a JSON body (SCORE_MAX_REQUEST_BYTES): this request's own limit
+    request.max_content_length = limit
+    try:
+        content = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        actual = str(request.content_length) if request.content_length is not None else f"> {limit}"
+        return _domain_error_response(
+            DomainError(rules.ATTACHMENT_TOO_LARGE, limit=str(limit), actual=actual)
+        )
+    who = access_web.principal()
+    try:
+        receipt = handlers.store_attachment(
+            intake.uow(),
+            attachment_id.lower(),
+            request.mimetype or "",
+            content,
+            owner=who.name,
+            allowed=intake.settings.allowed_attachment_types,
+            max_bytes=limit,
+            clock=intake.clock,
+        )
+    except DomainError as exc:
+        return _domain_error_response(exc)
+    if receipt.created:
+        access_web.audit("attachment.create", target=receipt.body["attachment_id"], detail=receipt.body)
+    resp = jsonify(receipt.body)
+    resp.status_code = 201 if receipt.created else 200
+    resp.headers["Location"] = f"/api/v1/attachments/{receipt.body['attachment_id']}"
+    return resp
+
+
+@api.get("/attachments/<attachment_id>")
+def get_attachment(attachment_id: str) -> Any:
+    """A photo's bytes, for its uploader's account or the reviewers of the districts of records naming it."""
+    if not SUBMISSION_ID.fullmatch(attachment_id):
+        return _domain_error_response(
+            DomainError(rules.ATTACHMENT_NOT_FOUND, attachment_id=attachment_id[:64])
+        )
+    try:
+        photo = handlers.get_attachment(_intake().uow(), attachment_id.lower())
+        access.check_photo_read(access_web.principal(), photo)
+    except Denied as exc:
+        return access_web.denied(exc)
+    except DomainError as exc:
+        return _domain_error_response(exc)
+    resp = Response(photo.content, mimetype=photo.attachment.content_type)
+    resp.headers["ETag"] = f'"{photo.attachment.sha256}"'
+    resp.headers["Content-Disposition"] = "inline"
+    return resp
+
+
 @api.get("/forms")
 def list_forms() -> Any:
     return jsonify({"forms": forms.catalogue()})
@@ -282,6 +348,8 @@ PERMISSIONS = {
     "api.post_batch": "submit",
     "api.get_submission": "read_submission",
     "api.post_review": "review",
+    "api.put_attachment": "attach",
+    "api.get_attachment": "read_attachment",
     "metrics": "operate",
     "metrics_json": "operate",
     "audit.audit_entries": "audit",

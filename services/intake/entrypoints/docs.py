@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify
 
 from services.access.web import csp_nonce
 from services.common.openapi import BEARER_SCHEME, ERROR_SCHEMA, refusals
+from services.intake.domain.attachments import RECOGNISED
 from services.intake.domain.model import REVIEW_DECISIONS
 from services.intake.entrypoints.jsonbody import MAX_DEPTH
 from services.intake.entrypoints.review_request import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
@@ -292,6 +293,7 @@ def openapi() -> dict[str, Any]:
             }
         },
     )
+    _attachment_paths(spec, lang)
     spec.path(
         path="/api/v1/forms",
         operations={
@@ -397,6 +399,89 @@ def openapi() -> dict[str, Any]:
         },
     )
     return spec.to_dict()
+
+
+#: the image types an attachment may be (SCORE_ATTACHMENT_TYPES may allow fewer)
+_IMAGE = {t: {"schema": {"type": "string", "format": "binary"}} for t in RECOGNISED}
+
+
+def _attachment_paths(spec: APISpec, lang: dict[str, Any]) -> None:
+    spec.components.schema(
+        "AttachmentReceipt",
+        {
+            "type": "object",
+            "required": ["attachment_id", "sha256", "content_type", "size"],
+            "properties": {
+                "attachment_id": {"type": "string", "format": "uuid"},
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the bytes"},
+                "content_type": {"enum": list(RECOGNISED)},
+                "size": {"type": "integer", "minimum": 1, "description": "bytes"},
+            },
+        },
+    )
+    param = {
+        "name": "attachment_id",
+        "in": "path",
+        "required": True,
+        "description": "the photo's UUID, minted on the device once per photo (either case)",
+        "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
+    }
+    error = _json("Error")
+    spec.path(
+        path="/api/v1/attachments/{attachment_id}",
+        operations={
+            "put": {
+                "summary": "Upload an evidence photo (idempotent by attachment_id), before the record naming it",
+                "description": "The body is the image's bytes, its type the Content-Type (JPEG, PNG or WebP; "
+                "`SCORE_ATTACHMENT_TYPES`). The type is recognised from the bytes, and the image must be "
+                "whole. A record then names the photo by its id in a `photos` list (a failed item's hazard, a "
+                "rectification); only the uploading account may name it. Collectors only.",
+                "parameters": [param, lang],
+                "requestBody": {"required": True, "content": _IMAGE},
+                "responses": {
+                    "201": {"description": "Stored", "content": _json("AttachmentReceipt")},
+                    "200": {
+                        "description": "The same id and bytes again (a retry): the original answer",
+                        "content": _json("AttachmentReceipt"),
+                    },
+                    "409": {
+                        "description": "`attachment_id_reused`: the id was stored with other bytes",
+                        "content": error,
+                    },
+                    "413": {
+                        "description": "`attachment_too_large`: more than SCORE_ATTACHMENT_MAX_BYTES (5 MiB)",
+                        "content": error,
+                    },
+                    "415": {
+                        "description": "`attachment_type`: not an allowed image type; `attachment_content`: "
+                        "the bytes are not a whole image of that type (empty, cut off, another type)",
+                        "content": error,
+                    },
+                    "422": {"description": "The attachment_id is not a UUID", "content": error},
+                    **_errors(503),
+                    **refusals(401, 403, 429),
+                },
+            },
+            "get": {
+                "summary": "An evidence photo's bytes",
+                "description": "For the account that uploaded it, and for reviewers of a district whose "
+                "records (any version) name it.",
+                "parameters": [param, lang],
+                "responses": {
+                    "200": {
+                        "description": "The bytes as uploaded",
+                        "headers": {
+                            "ETag": {"description": "the SHA-256 of the bytes", "schema": {"type": "string"}}
+                        },
+                        "content": _IMAGE,
+                    },
+                    "404": {"description": "`attachment_not_found`", "content": error},
+                    **_errors(503),
+                    **refusals(401, 403, 429),
+                },
+            },
+        },
+    )
 
 
 @docs.get("/openapi.json")
