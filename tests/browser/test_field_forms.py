@@ -7,13 +7,18 @@ outbox event to be equal field for field (only *when* it arrived may differ).
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import re
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
+from sqlalchemy import text
 
 from tests.browser.conftest import FieldSite, screenshot, wait_until
 from tests.builders import credit_code
@@ -301,3 +306,111 @@ def test_a_record_the_server_refuses_shows_its_message_on_the_field_it_names(
     expect(page.locator("li.record").first).to_have_attribute("data-state", "accepted")
     assert len(site.submissions()) == 1 and len(site.outbox()) == 1
     wait_until(lambda: site.submissions()[0]["review_status"] == "pending", what="stored")
+
+
+IDB_PHOTOS = """async () => {
+  const db = await new Promise((ok, fail) => {
+    const r = indexedDB.open("score-app");
+    r.onsuccess = () => ok(r.result);
+    r.onerror = fail;
+  });
+  const photos = await new Promise((ok) => {
+    const r = db.transaction("photos").objectStore("photos").getAll();
+    r.onsuccess = () => ok(r.result);
+  });
+  const out = [];
+  for (const p of photos) {
+    const d = await crypto.subtle.digest("SHA-256", await p.blob.arrayBuffer());
+    out.push({ id: p.id, type: p.blob.type, uploaded: p.uploaded,
+               sha256: [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("") });
+  }
+  return out;
+}"""
+
+
+def test_offline_three_inspections_wait_on_the_phone_through_a_reload_and_arrive_once_each(
+    phone: Any, field_site: Any
+) -> None:
+    from tests.images import photo
+
+    site = field_site("app")
+    context = phone()
+    page = context.new_page()
+    enroll(page, site, site.device())
+    # the service worker holds the shell before the network goes
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
+    context.set_offline(True)
+    expect(page.locator(".net.off")).to_be_visible()
+    camera = photo("image/jpeg", seed=3, size=(2400, 1800))  # a phone camera's photo, larger than 1600 px
+    deadline = (today() + timedelta(days=10)).isoformat()
+    enterprises = [
+        {**ENTERPRISE, "credit_code": credit_code(20 + i), "name": f"永康市离线五金厂 {i}"} for i in range(3)
+    ]
+    for i, enterprise in enumerate(enterprises):
+        fill_inspection(
+            page,
+            enterprise,
+            {"MACH-01": "pass", "ELEC-01": "fail" if i == 0 else "pass"},
+            {"ELEC-01": {"severity": "general", "finding": "配电箱门未关", "deadline": deadline}}
+            if i == 0
+            else {},
+        )
+        if i == 0:
+            photos = field(page, "data.items{ELEC-01}.hazard.photos")
+            photos.locator("input[type=file]").set_input_files(
+                files=[{"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": camera}]
+            )
+            expect(photos.locator("img")).to_have_count(1)
+            screenshot(page, "app-hazard-with-photo-offline")
+        send(page)
+    expect(page.locator("li.record")).to_have_count(3)
+    expect(page.locator('li.record[data-state="queued"]')).to_have_count(3)
+    assert site.submissions() == []
+    reloaded = page.reload()  # offline: the service worker serves the app, IndexedDB still holds the queue
+    assert reloaded is not None and reloaded.from_service_worker
+    page.evaluate("location.hash = '#records'")
+    expect(page.locator('li.record[data-state="queued"]')).to_have_count(3)
+    screenshot(page, "app-offline-queued-after-reload")
+    queued = sorted(page.locator("li.record").evaluate_all("(els) => els.map((e) => e.dataset.id)"))
+    assert site.submissions() == []
+
+    context.set_offline(False)  # the network returns: the queue goes out by itself
+    wait_until(lambda: len(site.submissions()) == 3, timeout=90, what="three stored submissions")
+    expect(page.locator('li.record[data-state="accepted"]')).to_have_count(3)
+    screenshot(page, "app-synced-after-offline")
+    stored = site.submissions()
+    assert sorted(s["id"] for s in stored) == queued  # exactly those three, once each
+    assert sorted(e["subject"] for e in site.outbox()) == queued
+    # the photo: resized on the phone, uploaded before its record, stored with the hash of what was sent
+    [on_phone] = page.evaluate(IDB_PHOTOS)
+    assert on_phone["uploaded"] is True and on_phone["type"] == "image/jpeg"
+    with site.intake.engine.connect() as conn:
+        rows = [
+            dict(r)
+            for r in conn.execute(text("SELECT id, sha256, content, size FROM attachments")).mappings()
+        ]
+    assert len(rows) == 1 and rows[0]["id"] == on_phone["id"]
+    assert rows[0]["sha256"] == on_phone["sha256"] == hashlib.sha256(rows[0]["content"]).hexdigest()
+    assert max(Image.open(io.BytesIO(rows[0]["content"])).size) == 1600  # 2400 px made 1600 on the phone
+    with_photo = next(s for s in stored if "ELEC-01" in s["data"] and '"fail"' in s["data"])
+    assert json.loads(with_photo["data"])["items"][1]["hazard"]["photos"] == [on_phone["id"]]
+
+
+def test_what_is_typed_survives_a_reload(phone: Any, field_site: Any) -> None:
+    site = field_site("app")
+    page = phone().new_page()
+    enroll(page, site, site.device())
+    page.goto(f"{site.url}/app/#new/factory_inspection")
+    field(page, "data.enterprise.name").locator("input").fill("永康市半途五金厂")
+    page.locator('fieldset.item[data-code="DUST-01"] input[value="fail"]').check()
+    field(page, "data.items{DUST-01}.hazard.finding").locator("textarea").fill("除尘器未接地")
+    expect(page.locator(".saved")).not_to_be_empty()  # saved on the phone as it is typed
+    page.reload()
+    expect(field(page, "data.enterprise.name").locator("input")).to_have_value("永康市半途五金厂")
+    expect(field(page, "data.items{DUST-01}.hazard.finding").locator("textarea")).to_have_value(
+        "除尘器未接地"
+    )
+    page.evaluate("location.hash = '#home'")
+    expect(page.locator("li.record.state-draft")).to_have_count(1)
+    screenshot(page, "app-home-with-draft")
+    assert site.submissions() == []

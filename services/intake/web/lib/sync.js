@@ -37,7 +37,8 @@ async function uploadPhotos(token, record) {
 }
 
 async function run(token, onChange) {
-  if (!token) return { sent: 0 };
+  // the browser knows it has no network: leave everything "queued" (a request would only fail)
+  if (!token || !navigator.onLine) return { sent: 0 };
   const waiting = await recordsIn("queued", "sent");
   let sent = 0;
   try {
