@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import re
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -414,3 +415,51 @@ def test_what_is_typed_survives_a_reload(phone: Any, field_site: Any) -> None:
     expect(page.locator("li.record.state-draft")).to_have_count(1)
     screenshot(page, "app-home-with-draft")
     assert site.submissions() == []
+
+
+def test_a_reviewed_record_shows_its_review_and_is_corrected_from_the_phone(
+    phone: Any, field_site: Any
+) -> None:
+    site = field_site("app")
+    reviewer = site.access.issue("yk-bureau", ["reviewer"], ["330784"], created_by="tests").token
+    page = phone().new_page()
+    enroll(page, site, site.device())
+    fill_inspection(page, ENTERPRISE, {"MACH-01": "pass", "FIRE-01": "pass"}, {})
+    send(page)
+    first = page.locator("li.record").first
+    expect(first).to_have_attribute("data-state", "accepted")
+    original = first.get_attribute("data-id")
+    review = {
+        "status": "has_issues",
+        "comment": "消防检查项不全 / fire items incomplete",
+        "review_id": str(uuid.uuid4()),
+    }
+    resp = site.app.test_client().post(
+        f"/api/v1/submissions/{original}/review", json=review, headers={"Authorization": f"Bearer {reviewer}"}
+    )
+    assert resp.status_code == 200, resp.get_json()
+    page.locator("button", has_text="立即发送").click()  # also reads the review status of sent records
+    expect(first.locator(".badge.review-has_issues")).to_be_visible()
+    expect(first.locator(".comment")).to_have_text(review["comment"])
+    screenshot(page, "app-record-reviewed")
+    first.locator("button", has_text="更正").click()
+    expect(page.locator("h1")).to_contain_text("更正记录")
+    expect(field(page, "data.enterprise.name").locator("input")).to_have_value(ENTERPRISE["name"])
+    page.locator('fieldset.item[data-code="FIRE-02"] input[value="pass"]').check()
+    screenshot(page, "app-correction")
+    send(page)
+    newest = page.locator(f'li.record:not([data-id="{original}"])').first
+    expect(newest).to_have_attribute("data-state", "accepted")
+    rows = {r["id"]: r for r in site.submissions()}
+    correction = newest.get_attribute("data-id")
+    assert set(rows) == {original, correction}
+    assert rows[correction]["replaces"] == original and rows[original]["superseded_by"] == correction
+    items = json.loads(rows[correction]["data"])["items"]
+    assert [(i["code"], i["result"]) for i in items] == [
+        ("MACH-01", "pass"),
+        ("FIRE-01", "pass"),
+        ("FIRE-02", "pass"),
+    ]
+    # the replaced version can no longer be corrected from the phone
+    page.locator("button", has_text="立即发送").click()
+    expect(page.locator(f'li.record[data-id="{original}"] button', has_text="更正")).to_have_count(0)
