@@ -42,6 +42,14 @@ def field(page: Page, path: str) -> Any:
     return page.locator(f'[data-path="{path}"]')
 
 
+def shot(page: Page, name: str) -> None:
+    """A screenshot at phone size, and the page fits the 360 px screen: nothing to scroll sideways."""
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360, (
+        f"{name} is wider than the phone"
+    )
+    screenshot(page, name)
+
+
 def enroll(page: Page, site: FieldSite, token: str) -> None:
     """Open the enrollment link a first start prints: the token lands on the phone, the app opens."""
     page.goto(f"{site.url}/app/#device={token}")
@@ -89,9 +97,9 @@ def test_an_inspection_filled_in_the_app_is_stored_as_an_api_client_would_store_
     page = phone().new_page()
     page.goto(f"{site.url}/app/")
     expect(page.locator("#token")).to_be_visible()
-    screenshot(page, "app-signin")
+    shot(page, "app-signin")
     enroll(page, site, token)
-    screenshot(page, "app-home")
+    shot(page, "app-home")
     deadline = (today() + timedelta(days=14)).isoformat()
     answers = {
         "MACH-01": "pass",
@@ -110,12 +118,12 @@ def test_an_inspection_filled_in_the_app_is_stored_as_an_api_client_would_store_
     # the score the server will compute, before sending: 3 passed of 4 applicable
     expect(page.locator(".score-value")).to_have_text("75.0")
     expect(page.locator(".send-score")).to_contain_text("75.0")
-    screenshot(page, "app-inspection")
+    shot(page, "app-inspection")
     send(page)
     record = page.locator("li.record").first
     expect(record).to_have_attribute("data-state", "accepted")
     expect(record.locator(".badge.review-pending")).to_be_visible()  # its review status, read back
-    screenshot(page, "app-records")
+    shot(page, "app-records")
     submission_id = record.get_attribute("data-id")
     assert submission_id
 
@@ -188,18 +196,18 @@ def test_a_survey_by_its_public_link_is_stored_as_an_api_client_would_store_it(
     page.goto(f"{site.url}/survey#st={link}&e={code}")  # the QR code on the factory's poster
     expect(page.locator(".district")).to_contain_text("330784")
     expect(field(page, "data.enterprise_credit_code").locator("input")).to_have_value(code)
-    screenshot(page, "survey-start")
+    shot(page, "survey-start")
     page.locator(".sendbar button[type=submit]").click()
     expect(field(page, "data.age_band")).to_be_visible()
     # a screen is not left unanswered: the server's own words, on the question
     page.locator(".sendbar button[type=submit]").click()
     expect(field(page, "data.age_band").locator(".error")).to_have_text("为必填项")
-    screenshot(page, "survey-question-required")
+    shot(page, "survey-question-required")
     _survey_answers(page)
-    screenshot(page, "survey-last-screen")
+    shot(page, "survey-last-screen")
     page.locator(".sendbar button[type=submit]").click()
     expect(page.locator(".done")).to_be_visible()
-    screenshot(page, "survey-thanks")
+    shot(page, "survey-thanks")
     # nothing of the worker stays on the phone: no cookie, no IndexedDB, nothing in either storage
     assert page.context.cookies() == []
     assert page.evaluate("sessionStorage.length + localStorage.length") <= 1  # at most the language choice
@@ -253,7 +261,7 @@ def test_a_survey_link_posts_only_for_its_own_district(phone: Any, field_site: A
     box = page.locator(".form-errors")
     expect(box).to_be_visible()
     expect(box).to_contain_text("district: this credential may not submit for district 330100")
-    screenshot(page, "survey-other-district-refused")
+    shot(page, "survey-other-district-refused")
     assert site.submissions() == [] and site.outbox() == []
     # and without any credential the survey page asks for the QR code instead of a login
     bare = phone().new_page()
@@ -293,13 +301,13 @@ def test_a_record_the_server_refuses_shows_its_message_on_the_field_it_names(
     record = page.locator("li.record").first
     expect(record).to_have_attribute("data-state", "needs_fixing")
     expect(record.locator(".errors")).to_contain_text("data.items[1].hazard.finding")
-    screenshot(page, f"app-needs-fixing-{locale}")
+    shot(page, f"app-needs-fixing-{locale}")
     record.locator("a.button").click()  # Fix
     finding = field(page, "data.items{DUST-01}.hazard.finding")
     expect(finding.locator(".error")).to_have_text(message)
     expect(finding.locator("textarea")).to_have_attribute("aria-invalid", "true")
     assert re.search(r"\bDUST-01\b", finding.locator("xpath=ancestor::fieldset[1]").inner_text())
-    screenshot(page, f"app-server-error-on-field-{locale}")
+    shot(page, f"app-server-error-on-field-{locale}")
     assert site.submissions() == []
     # fixed and sent again with the same submission_id: stored once
     finding.locator("textarea").fill("抛光工位积尘，未定期清扫。")
@@ -362,7 +370,7 @@ def test_offline_three_inspections_wait_on_the_phone_through_a_reload_and_arrive
                 files=[{"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": camera}]
             )
             expect(photos.locator("img")).to_have_count(1)
-            screenshot(page, "app-hazard-with-photo-offline")
+            shot(page, "app-hazard-with-photo-offline")
         send(page)
     expect(page.locator("li.record")).to_have_count(3)
     expect(page.locator('li.record[data-state="queued"]')).to_have_count(3)
@@ -371,14 +379,14 @@ def test_offline_three_inspections_wait_on_the_phone_through_a_reload_and_arrive
     assert reloaded is not None and reloaded.from_service_worker
     page.evaluate("location.hash = '#records'")
     expect(page.locator('li.record[data-state="queued"]')).to_have_count(3)
-    screenshot(page, "app-offline-queued-after-reload")
+    shot(page, "app-offline-queued-after-reload")
     queued = sorted(page.locator("li.record").evaluate_all("(els) => els.map((e) => e.dataset.id)"))
     assert site.submissions() == []
 
     context.set_offline(False)  # the network returns: the queue goes out by itself
     wait_until(lambda: len(site.submissions()) == 3, timeout=90, what="three stored submissions")
     expect(page.locator('li.record[data-state="accepted"]')).to_have_count(3)
-    screenshot(page, "app-synced-after-offline")
+    shot(page, "app-synced-after-offline")
     stored = site.submissions()
     assert sorted(s["id"] for s in stored) == queued  # exactly those three, once each
     assert sorted(e["subject"] for e in site.outbox()) == queued
@@ -413,7 +421,7 @@ def test_what_is_typed_survives_a_reload(phone: Any, field_site: Any) -> None:
     )
     page.evaluate("location.hash = '#home'")
     expect(page.locator("li.record.state-draft")).to_have_count(1)
-    screenshot(page, "app-home-with-draft")
+    shot(page, "app-home-with-draft")
     assert site.submissions() == []
 
 
@@ -441,12 +449,12 @@ def test_a_reviewed_record_shows_its_review_and_is_corrected_from_the_phone(
     page.locator("button", has_text="立即发送").click()  # also reads the review status of sent records
     expect(first.locator(".badge.review-has_issues")).to_be_visible()
     expect(first.locator(".comment")).to_have_text(review["comment"])
-    screenshot(page, "app-record-reviewed")
+    shot(page, "app-record-reviewed")
     first.locator("button", has_text="更正").click()
     expect(page.locator("h1")).to_contain_text("更正记录")
     expect(field(page, "data.enterprise.name").locator("input")).to_have_value(ENTERPRISE["name"])
     page.locator('fieldset.item[data-code="FIRE-02"] input[value="pass"]').check()
-    screenshot(page, "app-correction")
+    shot(page, "app-correction")
     send(page)
     newest = page.locator(f'li.record:not([data-id="{original}"])').first
     expect(newest).to_have_attribute("data-state", "accepted")

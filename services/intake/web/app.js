@@ -471,6 +471,9 @@ async function formScreen(id) {
   container.append(h("div", { class: "sendbar" }, scoreNote, send, status));
   container.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    // a pending draft save must not land after the sync has answered (it would put back "queued")
+    clearTimeout(saveTimer);
+    saveTimer = null;
     record.body.collected_at = nowWithOffset(); // completed now, by the phone's clock
     const problems = form.check();
     if (problems.length) {

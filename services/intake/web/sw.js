@@ -8,6 +8,7 @@ const CACHE = "score-app-v1";
 const SHELL = [
   "/app/",
   "/app/manifest.webmanifest",
+  "/app/icon.svg",
   "/app/codes.json",
   "/app/messages.json",
   "/api/v1/forms",

@@ -7,15 +7,13 @@ import { lang } from "./i18n.js";
 import { getPhoto, putPhoto, putRecord, recordsIn } from "./db.js";
 
 export const BATCH = 50;
-let running = null;
+let tail = Promise.resolve();
 
-// One sync at a time; a call while one runs waits for it and then runs again (new records may be queued).
+// One sync at a time: a call while one runs is chained after it (new records may have been queued since).
 export function sync(token, onChange = () => {}) {
-  const previous = running || Promise.resolve();
-  running = previous.then(() => run(token, onChange)).finally(() => {
-    running = null;
-  });
-  return running;
+  const next = tail.then(() => run(token, onChange));
+  tail = next.catch(() => {});
+  return next;
 }
 
 async function uploadPhotos(token, record) {
