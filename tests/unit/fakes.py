@@ -73,11 +73,19 @@ class FakeRepository(SubmissionRepository):
     def save(self, sub: Submission) -> None:
         self.pending[sub.id] = sub
 
-    def current_rectification(self, hazard_ref: str) -> str | None:
-        for s in self._all().values():
-            if s.hazard_ref == hazard_ref and s.superseded_by is None and s.review_status != "rejected":
-                return s.id
-        return None
+    def counting_rectifications(self, hazard_refs: list[str]) -> dict[str, Submission]:
+        return {
+            s.hazard_ref: copy.deepcopy(s)
+            for s in self._all().values()
+            if s.hazard_ref in hazard_refs and s.counts
+        }
+
+    def counting_inspections(self, districts: list[str]) -> list[Submission]:
+        return [
+            copy.deepcopy(s)
+            for s in sorted(self._all().values(), key=lambda s: s.id)
+            if s.form == "factory_inspection" and s.district in districts and s.counts
+        ]
 
     def next_review_seq(self, submission_id: str) -> int:
         return sum(1 for r in self._all_reviews() if r["submission_id"] == submission_id) + 1

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from services.intake.adapters.tables import attachments, reviews, submission_attachments, submissions
 from services.intake.domain.attachments import Attachment
-from services.intake.domain.model import ReviewEntry, StoredReview, Submission
+from services.intake.domain.model import INSPECTION, ReviewEntry, StoredReview, Submission
 
 
 class RaceLost(Exception):
@@ -95,9 +95,20 @@ class SubmissionRepository(abc.ABC):
     def save(self, sub: Submission) -> None:
         """Write back a changed submission (superseded, reviewed)."""
 
-    @abc.abstractmethod
     def current_rectification(self, hazard_ref: str) -> str | None:
         """The id of the rectification that counts now for a hazard (``<inspection root>:<item code>``)."""
+        found = self.counting_rectifications([hazard_ref]).get(hazard_ref)
+        return found.id if found is not None else None
+
+    @abc.abstractmethod
+    def counting_rectifications(self, hazard_refs: list[str]) -> dict[str, Submission]:
+        """The rectification that counts now (:attr:`Submission.counts`) for each of these hazards that has
+        one, by hazard ref."""
+
+    @abc.abstractmethod
+    def counting_inspections(self, districts: list[str]) -> list[Submission]:
+        """The factory inspections filed under these districts that count (:attr:`Submission.counts`): the
+        newest version of each lineage, not rejected."""
 
     @abc.abstractmethod
     def next_review_seq(self, submission_id: str) -> int:
@@ -184,6 +195,12 @@ _INSERT_NEW = tuple(
 )
 
 
+#: :attr:`Submission.counts` in SQL: the newest version of its lineage, not rejected
+_COUNTS = and_(submissions.c.superseded_by.is_(None), submissions.c.review_status != "rejected")
+#: values per IN list (SQLite's older builds allow 999 parameters per statement)
+_CHUNK = 500
+
+
 @contextmanager
 def race_lost() -> Iterator[None]:
     """A unique constraint refused the write: say so in the port's terms."""
@@ -249,14 +266,29 @@ class SqlSubmissionRepository(SubmissionRepository):
         with race_lost():
             self._conn.execute(update(submissions).where(submissions.c.id == sub.id).values(_to_row(sub)))
 
-    def current_rectification(self, hazard_ref: str) -> str | None:
-        return self._conn.execute(
-            select(submissions.c.id).where(
-                submissions.c.hazard_ref == hazard_ref,
-                submissions.c.superseded_by.is_(None),
-                submissions.c.review_status != "rejected",
+    def counting_rectifications(self, hazard_refs: list[str]) -> dict[str, Submission]:
+        found: dict[str, Submission] = {}
+        for start in range(0, len(hazard_refs), _CHUNK):
+            rows = self._conn.execute(
+                select(submissions).where(
+                    submissions.c.hazard_ref.in_(hazard_refs[start : start + _CHUNK]), _COUNTS
+                )
             )
-        ).scalar()
+            for row in rows:
+                found[row.hazard_ref] = self._seen(_from_row(row))
+        return found
+
+    def counting_inspections(self, districts: list[str]) -> list[Submission]:
+        rows = self._conn.execute(
+            select(submissions)
+            .where(submissions.c.form == INSPECTION, submissions.c.district.in_(districts), _COUNTS)
+            .order_by(submissions.c.id)
+        )
+        return [self._seen(_from_row(r)) for r in rows]
+
+    def _seen(self, sub: Submission) -> Submission:
+        """A row read by a query, through the identity map: the object this transaction already holds, if any."""
+        return self._identity.setdefault(sub.id, sub)
 
     def next_review_seq(self, submission_id: str) -> int:
         done = self._conn.execute(

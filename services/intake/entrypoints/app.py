@@ -13,6 +13,7 @@ from services.access import AccessStore, Denied
 from services.access import bootstrap as access_bootstrap
 from services.access import web as access_web
 from services.common import prom
+from services.common.codes import covered
 from services.common.config import Settings, from_env
 from services.common.webapp import make_flask_app
 from services.eventlog.metrics import outbox_families, outbox_metrics
@@ -20,6 +21,7 @@ from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain import errors as rules
 from services.intake.domain.errors import DomainError
+from services.intake.domain.model import HAZARD_STATUSES
 from services.intake.entrypoints import jsonbody
 from services.intake.entrypoints import webapp as forms_app
 from services.intake.entrypoints.docs import docs
@@ -336,6 +338,21 @@ def get_attachment(attachment_id: str) -> Any:
     return resp
 
 
+@api.get("/hazards")
+def list_hazards() -> Any:
+    """The hazards found in the credential's districts (and below) without a counting rectification, for a
+    device's rectification screen; ``status=all`` adds the rectified ones with ``rectified_on``."""
+    status = request.args.get("status", "open")
+    if status not in HAZARD_STATUSES:
+        message = {"en": "status must be open or all", "zh": "status 必须为 open 或 all"}
+        return error(
+            400, "invalid_query", message, [{"path": "status", "code": "invalid", "message": text(message)}]
+        )
+    who = access_web.principal()
+    districts = sorted({code for d in who.districts for code in covered(d)})
+    return jsonify(handlers.hazards(_intake().uow(), districts, rectified_too=status == "all"))
+
+
 @api.get("/forms")
 def list_forms() -> Any:
     return jsonify({"forms": forms.catalogue()})
@@ -350,6 +367,7 @@ PERMISSIONS = {
     "api.post_review": "review",
     "api.put_attachment": "attach",
     "api.get_attachment": "read_attachment",
+    "api.list_hazards": "read_hazards",
     "metrics": "operate",
     "metrics_json": "operate",
     "audit.audit_entries": "audit",

@@ -15,7 +15,7 @@ from flask import Blueprint, jsonify
 from services.access.web import csp_nonce
 from services.common.openapi import BEARER_SCHEME, ERROR_SCHEMA, refusals
 from services.intake.domain.attachments import RECOGNISED
-from services.intake.domain.model import REVIEW_DECISIONS
+from services.intake.domain.model import HAZARD_STATUSES, REVIEW_DECISIONS
 from services.intake.entrypoints.jsonbody import MAX_DEPTH
 from services.intake.entrypoints.review_request import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
 from services.intake.forms.jsonschema_export import document
@@ -294,6 +294,7 @@ def openapi() -> dict[str, Any]:
         },
     )
     _attachment_paths(spec, lang)
+    _hazard_paths(spec, lang)
     spec.path(
         path="/api/v1/forms",
         operations={
@@ -480,6 +481,93 @@ def _attachment_paths(spec: APISpec, lang: dict[str, Any]) -> None:
                     **refusals(401, 403, 429),
                 },
             },
+        },
+    )
+
+
+def _hazard_paths(spec: APISpec, lang: dict[str, Any]) -> None:
+    day = {"type": "string", "format": "date"}
+    spec.components.schema(
+        "Hazard",
+        {
+            "type": "object",
+            "required": [
+                "hazard_id",
+                "inspection_id",
+                "item_code",
+                "district",
+                "enterprise",
+                "category",
+                "severity",
+                "finding",
+                "deadline",
+                "found_on",
+                "rectified_on",
+                "rectification_id",
+            ],
+            "properties": {
+                "hazard_id": {"type": "string", "description": "`<inspection_id>:<item_code>`"},
+                "inspection_id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "the newest version of the inspection that found it: what a rectification names",
+                },
+                "item_code": {"type": "string"},
+                "district": {"type": "string"},
+                "enterprise": {
+                    "type": "object",
+                    "required": ["credit_code", "name"],
+                    "properties": {"credit_code": {"type": "string"}, "name": {"type": "string"}},
+                },
+                "category": {"type": "string"},
+                "severity": {"enum": ["general", "major"]},
+                "finding": {"type": "string"},
+                "deadline": day,
+                "found_on": day,
+                "rectified_on": {
+                    "type": ["string", "null"],
+                    "format": "date",
+                    "description": "the counting rectification's day; null while open",
+                },
+                "rectification_id": {"type": ["string", "null"], "format": "uuid"},
+            },
+        },
+    )
+    spec.path(
+        path="/api/v1/hazards",
+        operations={
+            "get": {
+                "summary": "The hazards of the credential's districts still to rectify (collectors)",
+                "description": "Hazards the newest version of an inspection found (a rejected inspection's "
+                "count nowhere) in the credential's districts and those below, without a counting "
+                "rectification (the newest version of one, not rejected): what a rectification may still "
+                "close. Soonest deadline first; a deadline before today is overdue. `status=all` adds "
+                "the rectified ones, last, with `rectified_on`.",
+                "parameters": [
+                    lang,
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {"enum": list(HAZARD_STATUSES), "default": "open"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The hazards",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Hazard"}}
+                            }
+                        },
+                    },
+                    "400": {
+                        "description": "A status other than open or all (`errors[0].path` `status`)",
+                        "content": _json("Error"),
+                    },
+                    **_errors(503),
+                    **refusals(401, 403, 429),
+                },
+            }
         },
     )
 

@@ -18,10 +18,14 @@ from services.intake.domain.attachments import Attachment
 from services.intake.domain.errors import DomainError
 from services.intake.domain.model import (
     RECTIFICATION,
+    HazardListing,
     HazardToRectify,
     ReviewAnswer,
     Submission,
     content_hash,
+    found_hazards,
+    hazard_ledger,
+    hazard_ref,
     hazard_to_rectify,
     review_request_hash,
 )
@@ -262,3 +266,16 @@ def get_attachment(uow: UnitOfWork, attachment_id: str) -> StoredPhoto:
         if found is None or content is None:
             raise DomainError(errors.ATTACHMENT_NOT_FOUND, attachment_id=attachment_id)
         return StoredPhoto(found, content, uow.attachments.districts_naming(attachment_id))
+
+
+def hazards(uow: UnitOfWork, districts: list[str], rectified_too: bool = False) -> list[HazardListing]:
+    """The hazards found by the inspections of these districts that count, open ones only unless
+    ``rectified_too``: the same rules as a rectification's (the hazard exists on the newest version, one
+    counting rectification per hazard), applied by the domain's :func:`hazard_ledger`."""
+    with uow:
+        newest = uow.submissions.counting_inspections(districts)
+        # a hazard is named by its inspection's first version: a correction's lineage is walked back to it
+        lineages = [(uow.submissions.history(s.id)[0].id if s.replaces else s.id, s) for s in newest]
+        refs = [hazard_ref(root, code) for root, s in lineages for code in found_hazards(s)]
+        counting = uow.submissions.counting_rectifications(refs)
+        return hazard_ledger(lineages, counting, rectified_too=rectified_too)
