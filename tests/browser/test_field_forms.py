@@ -471,3 +471,103 @@ def test_a_reviewed_record_shows_its_review_and_is_corrected_from_the_phone(
     # the replaced version can no longer be corrected from the phone
     page.locator("button", has_text="立即发送").click()
     expect(page.locator(f'li.record[data-id="{original}"] button', has_text="更正")).to_have_count(0)
+
+
+def test_a_hazard_picked_from_the_open_list_is_rectified_as_an_api_client_would_rectify_it(
+    phone: Any, field_site: Any
+) -> None:
+    from tests.images import photo
+
+    site, api = field_site("app"), field_site("api")
+    found_on = today() - timedelta(days=3)
+    overdue, later = (today() - timedelta(days=1)).isoformat(), (today() + timedelta(days=20)).isoformat()
+    inspection_body = {
+        "submission_id": str(uuid.uuid4()),
+        "form": "factory_inspection",
+        "form_version": 1,
+        "collected_at": datetime.combine(found_on, datetime.min.time(), CHINA).replace(hour=10).isoformat(),
+        "district": "330784",
+        "collector": {"id": "x", "role": "inspector"},
+        "data": {
+            "enterprise": ENTERPRISE,
+            "inspection_date": found_on.isoformat(),
+            "score_modules": ["M5"],
+            "items": [
+                {"code": "ELEC-01", "category": "electrical", "result": "fail",
+                 "hazard": {"severity": "general", "finding": "配电箱门未关闭", "deadline": overdue}},
+                {"code": "DUST-01", "category": "dust_explosion", "result": "fail",
+                 "hazard": {"severity": "major", "finding": "除尘器无泄爆装置", "deadline": later}},
+            ],
+        },
+    }  # fmt: skip
+    app_token, api_token = site.device("yk-phone-1"), api.device("yk-phone-1")
+    assert site.post(inspection_body, app_token).status_code == 201
+    assert api.post(inspection_body, api_token).status_code == 201
+    elsewhere = {**inspection_body, "submission_id": str(uuid.uuid4()), "district": "330106"}
+    assert (
+        site.post(elsewhere, site.device("hz-phone", "330106")).status_code == 201
+    )  # not this phone's district
+
+    page = phone().new_page()
+    enroll(page, site, app_token)
+    page.goto(f"{site.url}/app/#hazards")
+    cards = page.locator(".hazard-card")
+    expect(cards).to_have_count(2)
+    expect(cards.filter(has_text="ELEC-01")).to_have_class(re.compile(r"\boverdue\b"))
+    expect(cards.filter(has_text="ELEC-01").locator(".badge.overdue")).to_have_text("已逾期")
+    expect(cards.filter(has_text="DUST-01")).not_to_have_class(re.compile(r"\boverdue\b"))
+    shot(page, "app-open-hazards")
+    cards.filter(has_text="ELEC-01").click()
+    expect(field(page, "data.inspection_id").locator("input")).to_have_value(inspection_body["submission_id"])
+    expect(field(page, "data.item_code").locator("input")).to_have_value("ELEC-01")
+    field(page, "data.verified_by.id").locator("input").fill("score-coach-031")
+    field(page, "data.verified_by.role").locator('input[value="trainer"]').check()
+    note = "已关闭配电箱并加锁。Box closed and locked."
+    field(page, "data.note").locator("textarea").fill(note)
+    after = photo("image/jpeg", seed=11, size=(1200, 900))
+    field(page, "data.photos").locator("input[type=file]").set_input_files(
+        files=[{"name": "after.jpg", "mimeType": "image/jpeg", "buffer": after}]
+    )
+    expect(field(page, "data.photos").locator("img")).to_have_count(1)
+    shot(page, "app-rectification")
+    send(page)
+    record = page.locator("li.record").first
+    expect(record).to_have_attribute("data-state", "accepted")
+    shot(page, "app-rectification-sent")
+    rectification_id = record.get_attribute("data-id")
+    assert rectification_id
+    [on_phone] = page.evaluate(IDB_PHOTOS)
+    with site.intake.engine.connect() as conn:
+        uploaded = conn.execute(text("SELECT content FROM attachments")).scalar_one()
+    assert hashlib.sha256(uploaded).hexdigest() == on_phone["sha256"]
+
+    # the API client: the same photo first, then the same rectification
+    put = api.app.test_client().put(
+        f"/api/v1/attachments/{on_phone['id']}",
+        data=uploaded,
+        headers={"Authorization": f"Bearer {api_token}", "Content-Type": "image/jpeg"},
+    )
+    assert put.status_code == 201, put.get_json()
+    stored = next(s for s in site.submissions() if s["id"] == rectification_id)
+    expected = {
+        "submission_id": rectification_id,
+        "form": "hazard_rectification",
+        "form_version": 1,
+        "collected_at": stored["collected_at"],
+        "district": "330784",
+        "collector": {"id": "yk-phone-1", "role": "inspector"},
+        "data": {
+            "inspection_id": inspection_body["submission_id"],
+            "item_code": "ELEC-01",
+            "rectified_on": today().isoformat(),
+            "verified_by": {"id": "score-coach-031", "role": "trainer"},
+            "note": note,
+            "photos": [on_phone["id"]],
+        },
+    }
+    assert api.post(expected, api_token).status_code == 201
+    stored_equal(site, api, rectification_id)
+    # the rectified hazard leaves the open list
+    page.goto(f"{site.url}/app/#hazards")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_contain_text("DUST-01")

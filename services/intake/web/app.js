@@ -59,6 +59,7 @@ const STATE = {
   accepted: { zh: "已接收", en: "accepted" },
   needs_fixing: { zh: "需修改", en: "needs fixing" },
 };
+const SEVERITY = { general: { zh: "一般隐患", en: "general" }, major: { zh: "重大隐患", en: "major" } };
 const REVIEW = {
   pending: { zh: "待审核", en: "awaiting review" },
   approved: { zh: "已通过", en: "approved" },
@@ -337,13 +338,13 @@ async function hazardsScreen() {
     const list = app.hazards?.list || [];
     const today = todayInChina();
     box.replaceChildren(
-      app.hazards ? h("p", { class: "muted" }, `${tr(T.fetched)} ${app.hazards.fetched_at.slice(0, 16).replace("T", " ")}`) : null,
+      app.hazards ? h("p", { class: "muted" }, `${tr(T.fetched)} ${new Date(app.hazards.fetched_at).toLocaleString(lang() === "en" ? "en-GB" : "zh-CN")}`) : null,
       list.length
         ? h("ul", { class: "hazards" }, list.map((hz) => {
           const overdue = hz.deadline < today;
           const a = h("a", { class: `hazard-card${overdue ? " overdue" : ""}`, href: "#" },
             h("span", { class: "name" }, hz.enterprise?.name || ""),
-            h("span", { class: "what" }, `${hz.item_code} · ${hz.severity}`),
+            h("span", { class: "what" }, `${hz.item_code} · ${tr(SEVERITY[hz.severity]) || hz.severity}`),
             h("span", { class: "finding" }, hz.finding || ""),
             h("span", { class: "when" }, `${tr({ zh: "整改期限", en: "deadline" })} ${hz.deadline}`,
               overdue ? h("b", { class: "badge overdue" }, tr({ zh: "已逾期", en: "overdue" })) : null));
