@@ -571,3 +571,40 @@ def test_a_hazard_picked_from_the_open_list_is_rectified_as_an_api_client_would_
     page.goto(f"{site.url}/app/#hazards")
     expect(cards).to_have_count(1)
     expect(cards.first).to_contain_text("DUST-01")
+
+
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll("input, select, textarea, button")]
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                  && !(el.tagName === "BUTTON" && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def test_the_forms_are_labelled_and_work_from_the_keyboard(phone: Any, field_site: Any) -> None:
+    site = field_site("app")
+    page = phone(locale="en-US").new_page()
+    enroll(page, site, site.device())
+    # keyboard only: Tab to the first menu entry, Enter opens a new inspection
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.getAttribute('href')") == "#new/factory_inspection":
+            break
+    page.keyboard.press("Enter")
+    expect(page.locator(".checklist")).to_be_visible()
+    assert page.evaluate(UNNAMED_CONTROLS) == []  # every control has a label (or its own visible text)
+    item = page.locator('fieldset.item[data-code="MACH-01"]')
+    item.locator('input[value="pass"]').focus()
+    page.keyboard.press("ArrowRight")  # radios move with the arrow keys: pass -> fail opens the hazard
+    expect(item.locator('input[value="fail"]')).to_be_checked()
+    expect(field(page, "data.items{MACH-01}.hazard.severity")).to_be_visible()
+    # client-side checks in the server's words, before anything is sent: the credit code's check character
+    field(page, "data.enterprise.credit_code").locator("input").fill(ENTERPRISE["credit_code"][:17] + "0")
+    page.locator("button.send").click()
+    expected = f"check character should be {ENTERPRISE['credit_code'][17]}, got 0"
+    expect(field(page, "data.enterprise.credit_code").locator(".error")).to_contain_text(expected)
+    expect(field(page, "data.items{MACH-01}.hazard.severity").locator(".error")).to_have_text("is required")
+    shot(page, "app-client-checks-en")
+    assert site.submissions() == []
+    survey = phone().new_page()
+    survey.goto(f"{site.url}/survey#st={site.link()}")
+    expect(field(survey, "data.enterprise_credit_code")).to_be_visible()
+    assert survey.evaluate(UNNAMED_CONTROLS) == []
