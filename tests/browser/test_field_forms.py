@@ -25,7 +25,7 @@ from tests.browser.conftest import FieldSite, screenshot, wait_until
 from tests.builders import credit_code
 
 CHINA = ZoneInfo("Asia/Shanghai")
-ENTERPRISE = {
+ENTERPRISE: dict[str, Any] = {
     "credit_code": credit_code(7),
     "name": "永康市恒盾门业有限公司",
     "industry": "C33",
