@@ -73,6 +73,7 @@ PLAIN_ENDPOINTS: dict[str, set[str]] = {
     "open hazards": {"collector"},
 }
 PUBLIC_ENDPOINTS = (
+    "intake front door",
     "intake healthz",
     "intake openapi",
     "intake docs",
@@ -228,6 +229,7 @@ def _plain_call(name: str) -> Callable[[Matrix, str | None], Any]:
         "reports metrics": ("reports", "/metrics"),
         "audit log": ("intake", "/api/v1/audit"),
         "open hazards": ("intake", "/api/v1/hazards?status=all"),
+        "intake front door": ("intake", "/"),
         "intake healthz": ("intake", "/healthz"),
         "intake openapi": ("intake", "/api/v1/openapi.json"),
         "intake docs": ("intake", "/api/v1/docs"),

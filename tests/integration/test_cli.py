@@ -137,7 +137,8 @@ def _modules(png: bytes, border: int = 4, scale: int = 8) -> list[list[bool]]:
     assert image.width == image.height == (n + 2 * border) * scale
     return [
         [
-            _grey(image.getpixel(((border + x) * scale + scale // 2, (border + y) * scale + scale // 2))) < 128
+            _grey(image.getpixel(((border + x) * scale + scale // 2, (border + y) * scale + scale // 2)))
+            < 128
             for x in range(n)
         ]
         for y in range(n)

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from services.access import AccessStore, Denied
@@ -358,8 +358,39 @@ def list_forms() -> Any:
     return jsonify({"forms": forms.catalogue()})
 
 
-#: access: who may call what (services/access/model.py has the roles behind each permission)
-PUBLIC = frozenset({"healthz", "docs.openapi_json", "docs.docs_page", "api.list_forms"}) | forms_app.PUBLIC
+front = Blueprint("front", __name__)
+
+
+@front.get("/")
+def front_door() -> Any:
+    """The intake's front door: where a person finds the inspector app, the survey links and the API docs."""
+    return render_template(
+        "index.html",
+        nonce=access_web.csp_nonce(),
+        base=request.host_url.rstrip("/"),
+        districts="杭州 Hangzhou · 金华 Jinhua · 永康 Yongkang",
+    )
+
+
+@front.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every site: no icon, and no 404 in every page's console."""
+    return Response(status=204)
+
+
+#: access: who may call what (services/access/model.py has the roles behind each permission); "static" serves
+#: the bundles of `make web` (scripts and styles, no data)
+PUBLIC = frozenset(
+    {
+        "healthz",
+        "docs.openapi_json",
+        "docs.docs_page",
+        "api.list_forms",
+        "front.front_door",
+        "front.favicon",
+        "static",
+    }
+) | forms_app.PUBLIC
 PERMISSIONS = {
     "api.post_submission": "submit",
     "api.post_batch": "submit",
@@ -405,7 +436,7 @@ def create_app(
     app = make_flask_app(
         __name__,
         extensions={"score.intake": intake or bootstrap(settings)},
-        blueprints=[api, docs, access_web.audit_blueprint(), webapp],
+        blueprints=[front, api, docs, access_web.audit_blueprint(), webapp],
         log=log,
         http_message=_http_message,
         fault_message=lambda: text(_FAULT_MESSAGE),

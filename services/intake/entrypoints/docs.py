@@ -6,22 +6,47 @@ form classes into JSON Schema 2020-12, which OpenAPI 3.1 embeds as is.  apispec 
 
 from __future__ import annotations
 
+import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from apispec import APISpec
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, render_template
 
-from services.access.web import csp_nonce
+from services.access.web import csp_allow_data_images, csp_nonce
 from services.common.openapi import BEARER_SCHEME, ERROR_SCHEMA, refusals
 from services.intake.domain.attachments import RECOGNISED
 from services.intake.domain.model import HAZARD_STATUSES, REVIEW_DECISIONS
 from services.intake.entrypoints.jsonbody import MAX_DEPTH
 from services.intake.entrypoints.review_request import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
-from services.intake.forms.jsonschema_export import document
+from services.intake.forms.jsonschema_export import REPO_ROOT, document
 from services.intake.forms.registry import FORMS
 
 docs = Blueprint("docs", __name__, url_prefix="/api/v1")
+
+#: the example corpus (schemas/README.md); its valid bodies are the request examples of the docs
+EXAMPLES = REPO_ROOT / "schemas" / "examples"
+
+
+def request_examples(root: Path = EXAMPLES) -> dict[str, Any]:
+    """Every valid example of the corpus as a named OpenAPI example (``<form>.<file name>``), so the docs
+    page offers real bodies to start from.  None when the corpus is not beside the code (an installed
+    package without the repository): the document is then the same less its examples."""
+    named: dict[str, Any] = {}
+    for path in sorted(root.glob("*/valid/*.json")):
+        body = json.loads(path.read_text(encoding="utf-8"))
+        example: dict[str, Any] = {
+            "summary": f"{path.parts[-3]}: {path.stem.replace('_', ' ')}",
+            "value": body,
+        }
+        if "photos" in json.dumps(body):
+            example["description"] = (
+                "Names evidence photos: upload each first (PUT /api/v1/attachments/{id}) with the same credential, "
+                "or this body is refused with 422 unknown_attachment."
+            )
+        named[f"{path.parts[-3]}.{path.stem}"] = example
+    return named
 
 
 def _json(schema_ref: str) -> dict[str, Any]:
@@ -153,13 +178,22 @@ def openapi() -> dict[str, Any]:
         "description": "a submission's UUID (either case); anything else is 404",
         "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
     }
+    examples = request_examples()
     spec.path(
         path="/api/v1/submissions",
         operations={
             "post": {
                 "summary": "Submit one form (idempotent by submission_id)",
                 "parameters": [lang],
-                "requestBody": {"required": True, "content": _json("Submission")},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/Submission"},
+                            **({"examples": examples} if examples else {}),
+                        }
+                    },
+                },
                 "responses": {
                     "201": {"description": "Stored; the receipt", "content": _json("Receipt")},
                     "200": {
@@ -201,7 +235,19 @@ def openapi() -> dict[str, Any]:
                                         "items": {"$ref": "#/components/schemas/Submission"},
                                     }
                                 },
-                            }
+                            },
+                            **(
+                                {
+                                    "examples": {
+                                        "the_corpus": {
+                                            "summary": "every valid example of schemas/examples in one batch",
+                                            "value": {"submissions": [e["value"] for e in examples.values()]},
+                                        }
+                                    }
+                                }
+                                if examples
+                                else {}
+                            ),
                         }
                     },
                 },
@@ -577,30 +623,9 @@ def openapi_json() -> Any:
     return jsonify(openapi())
 
 
-_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>SCORE intake API</title>
-<style>body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:60rem}code,pre{background:#f4f4f4}
-pre{padding:.5rem;overflow:auto;max-height:30rem}</style></head><body>
-<h1>SCORE intake API</h1><p>OpenAPI 3.1: <a href="openapi.json">openapi.json</a>.</p><div id="ops"></div>
-<script>
-fetch("openapi.json").then(r => r.json()).then(spec => {
-  const root = document.getElementById("ops");
-  for (const [path, ops] of Object.entries(spec.paths)) for (const [verb, op] of Object.entries(ops)) {
-    const h = document.createElement("h2"); h.textContent = verb.toUpperCase() + " " + path; root.append(h);
-    const p = document.createElement("p"); p.textContent = op.summary; root.append(p);
-    const codes = document.createElement("p"); codes.textContent = "Responses: " + Object.keys(op.responses).join(", ");
-    root.append(codes);
-  }
-  const h = document.createElement("h2"); h.textContent = "Schemas"; root.append(h);
-  const pre = document.createElement("pre"); pre.textContent = JSON.stringify(spec.components.schemas, null, 2);
-  root.append(pre);
-});
-</script></body></html>"""
-
-
 @docs.get("/docs")
 def docs_page() -> Any:
-    # the page's own script and style run under the Content-Security-Policy's per-response nonce
-    nonce = csp_nonce()
-    return _PAGE.replace("<script>", f'<script nonce="{nonce}">').replace(
-        "<style>", f'<style nonce="{nonce}">'
-    )
+    """Swagger UI (swagger-ui-dist, served from static/build/vendor/ by ``make web``) over openapi.json; its
+    script and style run under the Content-Security-Policy's per-response nonce."""
+    csp_allow_data_images()  # Swagger UI's icons are data: SVGs in its style sheet
+    return render_template("apidocs.html", nonce=csp_nonce())
