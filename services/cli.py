@@ -10,9 +10,11 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
+import segno
 from werkzeug.serving import make_server
 
 from services.aggregator.bootstrap import bootstrap
@@ -128,7 +130,8 @@ def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int, 
         t.start()
     log = "Kafka at " + settings.kafka_bootstrap_servers if settings.uses_kafka else "embedded SQL event log"
     click.echo(f"event log:  {log}")
-    click.echo(f"intake API: http://{host}:{intake_port}/api/v1/submissions  (docs: /api/v1/docs)")
+    click.echo(f"front door: http://{host}:{intake_port}/  (inspector app: /app/, API docs: /api/v1/docs)")
+    click.echo(f"intake API: http://{host}:{intake_port}/api/v1/submissions")
     click.echo(f"reports:    http://{host}:{reports_port}/  (API: /api/v1/reports/districts)")
     if demo and first:
         seed_in_background(settings, f"http://{host}:{intake_port}")
@@ -183,14 +186,48 @@ def _first_start(settings: Settings, intake_url: str, reports_url: str) -> bool:
     click.echo("first start: credentials created (shown this once; only their hashes are stored; 30 days):")
     click.echo(f"  admin (score tokens / audit, /metrics):     {admin.token}")
     click.echo(f"  demo ministry (dashboard: {reports_url}/signin): {ministry.token}")
-    click.echo(f"  demo collector device, Yongkang 330784:      {collector.token}")
+    # the enrollment link signs a phone's field app in (the token is the part after #device=; a fragment
+    # never reaches a server log)
+    click.echo(f"  demo collector device, Yongkang 330784:      {intake_url}/app/#device={collector.token}")
     click.echo(f"  demo public survey link, Yongkang 330784:    {_link_url(intake_url, link.token)}")
-    click.echo("  send tokens as 'Authorization: Bearer <token>'; `score tokens --help` makes more.")
+    click.echo("  send tokens as 'Authorization: Bearer <token>'; `score tokens --help` makes more;")
+    click.echo(
+        "  `score links create --district CODE --campaign NAME --qr poster.svg` prints a survey link as a QR code."
+    )
     return True
 
 
 def _link_url(base: str, token: str) -> str:
-    return f"{base.rstrip('/')}/api/v1/submissions?st={token}"
+    """A public survey link: the survey page with the token in the fragment (``#st=``), which a browser never
+    sends to a server, so the token stays out of access logs, proxies and Referer headers; the page reads it
+    and posts each survey with it as its bearer token.  (The API still takes ``?st=`` on
+    ``POST /api/v1/submissions`` from links printed before.)"""
+    return f"{base.rstrip('/')}/survey#st={token}"
+
+
+#: QR code kinds by file extension
+QR_KINDS = {".svg": "svg", ".png": "png"}
+
+
+def qr_code(url: str) -> segno.QRCode:
+    """The QR code of a link: a full-size QR symbol (never a Micro QR, which phone cameras often cannot read)
+    with error correction M (15% of the symbol may be dirty or torn: it is printed and pinned to a wall),
+    raised by segno when that costs no extra size."""
+    return segno.make_qr(url, error="m", boost_error=True)
+
+
+def _write_qr(url: str, target: str) -> None:
+    """``-``: on the terminal; ``FILE.svg`` / ``FILE.png``: a file to print (8 px modules, the 4-module quiet
+    zone the standard asks for)."""
+    code = qr_code(url)
+    if target == "-":
+        code.terminal(out=sys.stdout, compact=True)
+        return
+    kind = QR_KINDS.get(Path(target).suffix.lower())
+    if kind is None:
+        raise click.UsageError(f"--qr {target}: name a .svg or .png file, or - for the terminal")
+    code.save(target, kind=kind, scale=8, border=4)
+    click.echo(f"QR code written to {target}", err=True)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -490,11 +527,17 @@ def links_group() -> None:
 @click.option(
     "--base-url", default="http://127.0.0.1:8000", show_default=True, help="The intake's public address."
 )
+@click.option(
+    "--qr",
+    "qr",
+    metavar="FILE",
+    help="Also draw the link as a QR code: FILE.svg or FILE.png to print, or - on the terminal.",
+)
 @click.pass_obj
 def links_create(
-    settings: Settings, district: str, campaign: str, expires_in: timedelta, base_url: str
+    settings: Settings, district: str, campaign: str, expires_in: timedelta, base_url: str, qr: str | None
 ) -> None:
-    """Create a public survey link; prints its URL (the token is in it) ONCE.
+    """Create a public survey link; prints its URL (the token is in it) ONCE: <base>/survey#st=<token>.
 
     The link may post worker surveys filed under DISTRICT and nothing else: no other form, no other district,
     no reads.  Anyone holding it can post surveys, so give each campaign its own link and revoke it
@@ -514,8 +557,13 @@ def links_create(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if qr is not None and qr != "-" and Path(qr).suffix.lower() not in QR_KINDS:
+        raise click.UsageError(f"--qr {qr}: name a .svg or .png file, or - for the terminal")
     click.echo(f"{issued.info.id}  {name}  district {district}  expires {issued.info.expires_at}")
-    click.echo(_link_url(base_url, issued.token))
+    url = _link_url(base_url, issued.token)
+    if qr is not None:
+        _write_qr(url, qr)
+    click.echo(url)
 
 
 @main.group("audit")

@@ -6,8 +6,10 @@ the GB/T 2260 districts it is scoped to.  A scope covers the district itself and
 
 | role        | may                                                                           |
 |-------------|-------------------------------------------------------------------------------|
-| collector   | post submissions (any form) filed under its districts                         |
-| reviewer    | read and review submissions of its districts; read their reports              |
+| collector   | post submissions (any form) filed under its districts, upload evidence photos and |
+|             | read its own; list the hazards still open in its districts                    |
+| reviewer    | read and review submissions of its districts (and the photos they name); read |
+|             | their reports                                                                 |
 | ministry    | read every report (the whole hierarchy); reviews nothing, reads no submission |
 | integrator  | read the reports of the districts it is granted (every read is audited)       |
 | admin       | read the audit log and the operational metrics (tokens: the ``score`` CLI)     |
@@ -31,6 +33,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "submit": frozenset({"collector", "survey"}),
     "review": frozenset({"reviewer"}),
     "read_submission": frozenset({"reviewer"}),
+    # evidence photos: collectors upload (a public survey link never: its form has no photos); a photo is read
+    # by its uploader's account or by the reviewers of a district whose submissions name it
+    "attach": frozenset({"collector"}),
+    "read_attachment": frozenset({"collector", "reviewer"}),
+    # the hazards still open in the credential's districts, for the rectification screen of a field device
+    "read_hazards": frozenset({"collector"}),
     "read_report": frozenset({"reviewer", "ministry", "integrator"}),
     "operate": frozenset({"admin"}),
     "audit": frozenset({"admin"}),

@@ -56,6 +56,10 @@ class Settings:
     batch_limit: int = 100
     #: largest accepted request body, bytes
     max_request_bytes: int = 1_000_000
+    #: largest evidence photo (``PUT /api/v1/attachments/<id>``), bytes: 5 MiB; phones resize before sending
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    #: the image types an attachment may be, comma-separated: only types whose bytes the intake can recognise
+    attachment_types: str = "image/jpeg,image/png,image/webp"
     #: how far into the future a client clock may be and still be believed
     clock_skew_seconds: int = 600
     log_format: str = "console"  # console | json
@@ -96,6 +100,11 @@ class Settings:
     @property
     def access_url(self) -> str:
         return self.access_database_url or self.intake_database_url
+
+    @property
+    def allowed_attachment_types(self) -> tuple[str, ...]:
+        """``SCORE_ATTACHMENT_TYPES`` as a tuple (the intake checks them at start: ``intake.bootstrap``)."""
+        return tuple(t.strip() for t in self.attachment_types.split(",") if t.strip())
 
     @property
     def uses_kafka(self) -> bool:
@@ -234,6 +243,17 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("SCORE_BATCH_LIMIT", "most submissions in one batch request", "batch_limit"),
     Variable("SCORE_MAX_REQUEST_BYTES", "larger request bodies get 413", "max_request_bytes"),
+    Variable(
+        "SCORE_ATTACHMENT_MAX_BYTES",
+        "larger evidence photos (`PUT /api/v1/attachments/<id>`) get 413 (phones resize before sending)",
+        "attachment_max_bytes",
+    ),
+    Variable(
+        "SCORE_ATTACHMENT_TYPES",
+        "the image types a photo may be, comma-separated; a subset of `image/jpeg,image/png,image/webp` (the "
+        "types whose bytes the intake recognises); another type, or bytes that are not the type sent, get 415",
+        "attachment_types",
+    ),
     Variable("SCORE_CLOCK_SKEW_SECONDS", "how far ahead a device clock may be", "clock_skew_seconds"),
     Variable("SCORE_LOG_FORMAT", "`console` or `json` (JSON lines)", "log_format"),
     Variable(
@@ -349,6 +369,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         batch_limit=int(env.get("SCORE_BATCH_LIMIT", Settings.batch_limit)),
         max_request_bytes=int(env.get("SCORE_MAX_REQUEST_BYTES", Settings.max_request_bytes)),
         clock_skew_seconds=int(env.get("SCORE_CLOCK_SKEW_SECONDS", Settings.clock_skew_seconds)),
+        attachment_max_bytes=int(env.get("SCORE_ATTACHMENT_MAX_BYTES", Settings.attachment_max_bytes)),
+        attachment_types=env.get("SCORE_ATTACHMENT_TYPES", Settings.attachment_types),
         log_format=env.get("SCORE_LOG_FORMAT", Settings.log_format),
         access_database_url=env.get("SCORE_ACCESS_DATABASE_URL", ""),
         rate_limit_credential=env.get("SCORE_RATE_LIMIT_CREDENTIAL", Settings.rate_limit_credential),

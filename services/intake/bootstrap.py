@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from services.common.config import Settings
+from services.common.config import ConfigError, Settings
 from services.common.db import make_engine
+from services.intake.domain.attachments import RECOGNISED
 from services.intake.service_layer.handlers import Clock, utcnow
 from services.intake.service_layer.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -39,6 +40,13 @@ class Intake:
 
 
 def bootstrap(settings: Settings, engine: Engine | None = None, clock: Clock | None = None) -> Intake:
+    unknown = [t for t in settings.allowed_attachment_types if t not in RECOGNISED]
+    if unknown:
+        # a type the intake cannot recognise from its bytes would let anything in under that name
+        raise ConfigError(
+            f"SCORE_ATTACHMENT_TYPES: {', '.join(unknown)} cannot be recognised from its bytes; "
+            f"choose from {', '.join(RECOGNISED)}"
+        )
     return Intake(
         settings=settings,
         engine=engine or make_intake_engine(settings),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import func, select
+
+from services.aggregator.adapters.tables import dead_letters
 from tests.builders import inspection, rectification
 from tests.conftest import System
 
@@ -77,3 +80,42 @@ def test_rejecting_an_inspection_takes_its_rectified_hazards_out_too(system: Sys
         1,
         1,
     )
+
+
+def test_photos_change_no_figure(system: System) -> None:
+    """Evidence photos are references in the events; the aggregator ignores them, so the figures of a hazard
+    found and rectified with photos are those of the same hazard without."""
+    import uuid
+
+    from tests.images import photo
+
+    figures = []
+    for with_photos in (False, True):
+        insp = inspection(
+            enterprise=5 if with_photos else 6, failed=[("DUST-01", "dust_explosion", "major", "2026-11-24")]
+        )
+        fix = rectification(insp["submission_id"], "DUST-01", on=date(2026, 11, 23))
+        if with_photos:
+            before, after = str(uuid.uuid4()), str(uuid.uuid4())
+            for n, aid in enumerate((before, after)):
+                resp = system.client.put(
+                    f"/api/v1/attachments/{aid}", data=photo(seed=n), content_type="image/jpeg"
+                )
+                assert resp.status_code == 201
+            insp["data"]["items"][-1]["hazard"]["photos"] = [before]
+            fix["data"]["photos"] = [after]
+        assert system.post(insp).status_code == 201
+        assert system.post(fix).status_code == 201
+        system.sync()
+        figures.append(system.report("330784")["figures"]["hazards"])
+    first, both = figures
+    # the second pair adds exactly what the first added: one major hazard found and rectified on time
+    assert (both["found"], both["rectified"], both["rectified_on_time"], both["open"]) == (
+        2 * first["found"],
+        2 * first["rectified"],
+        2 * first["rectified_on_time"],
+        0,
+    )
+    assert first["found"] == first["rectified"] == first["rectified_on_time"] == 1
+    with system.aggregator.engine.connect() as conn:  # nothing was set aside as unreadable
+        assert conn.execute(select(func.count()).select_from(dead_letters)).scalar_one() == 0

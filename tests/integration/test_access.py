@@ -472,7 +472,8 @@ def test_tokens_links_and_the_audit_log_from_the_command_line(env: Settings) -> 
     link = runner.invoke(main, ["links", "create", "--district", "330784", "--campaign", "yk-2026q4"])
     assert link.exit_code == 0, link.output
     url = link.output.strip().splitlines()[-1]
-    assert url.startswith("http://127.0.0.1:8000/api/v1/submissions?st=score_")
+    # the token in the fragment: a browser never sends it to a server (the survey page posts it as a bearer)
+    assert url.startswith("http://127.0.0.1:8000/survey#st=score_")
 
     listed = runner.invoke(main, ["tokens", "list"]).output
     assert "yk-aj-0217" in listed and "survey-yk-2026q4" in listed and token not in listed
@@ -502,9 +503,10 @@ def test_the_first_start_creates_an_admin_and_demo_credentials_once(
     _first_start(env, "http://127.0.0.1:8000", "http://127.0.0.1:8001")
     out = capsys.readouterr().out
     tokens = re.findall(r"score_[A-Za-z0-9_-]{43}", out)
-    assert len(tokens) == 4 and "?st=score_" in out
+    assert len(tokens) == 4 and "/survey#st=score_" in out
     sys_ = build_system(env)
     collector, link = tokens[2], tokens[3]
+    assert f"http://127.0.0.1:8000/app/#device={collector}" in out  # the field app's enrollment link
     assert _as(sys_.client, "POST", "/api/v1/submissions", collector, json=inspection()).status_code == 201
     assert _as(sys_.client, "POST", f"/api/v1/submissions?st={link}", None, json=survey()).status_code == 201
     assert _as(sys_.client, "GET", "/api/v1/audit", tokens[0]).status_code == 200  # the admin

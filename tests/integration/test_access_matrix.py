@@ -25,6 +25,7 @@ from services.common.codes import covered
 from services.intake.adapters.tables import submissions
 from tests.builders import inspection, rectification, survey
 from tests.conftest import System, build_system, migrated, sqlite_settings
+from tests.images import photo
 
 HOME, BELOW, OTHER = "330700", "330784", "330106"
 COLUMNS = {"own": HOME, "below": BELOW, "other": OTHER}
@@ -55,6 +56,7 @@ DISTRICT_ENDPOINTS: dict[str, dict[str, set[str]]] = {
     "correction (replaces the column's inspection)": {"collector": SCOPED},
     "review": {"reviewer": SCOPED},
     "read submission": {"reviewer": SCOPED},
+    "read photo (named by a record of the column)": {"reviewer": SCOPED},
     "report": READERS,
     "side by side": READERS,
     "trend": READERS,
@@ -71,9 +73,12 @@ PLAIN_ENDPOINTS: dict[str, set[str]] = {
     "intake metrics": {"admin"},
     "reports metrics": {"admin"},
     "audit log": {"admin"},
+    "upload photo": {"collector"},
+    "open hazards": {"collector"},
 }
 PUBLIC_ENDPOINTS = (
     "dashboard script",
+    "intake front door",
     "intake healthz",
     "intake openapi",
     "intake docs",
@@ -137,6 +142,23 @@ def _seed_inspection(s: System, district: str) -> dict[str, Any]:
     return body
 
 
+def _seed_photo(s: System, district: str) -> str:
+    """A photo the operator uploaded and named in an inspection filed at ``district``."""
+    photo_id = str(uuid.uuid4())
+    assert (
+        s.client.put(f"/api/v1/attachments/{photo_id}", data=photo(), content_type="image/jpeg").status_code
+        == 201
+    )
+    body = inspection(
+        district=district,
+        enterprise=uuid.uuid4().int % 10_000_000,
+        failed=[("DUST-01", "dust_explosion", "major", "2026-12-20")],
+    )
+    body["data"]["items"][-1]["hazard"]["photos"] = [photo_id]
+    assert s.post(body).status_code == 201
+    return photo_id
+
+
 def _cell_status(resp: Any) -> int:
     """A batch's HTTP status is 207 whatever its items are: the cell is its one item's status."""
     if resp.status_code == 207:
@@ -186,6 +208,9 @@ def _district_call(name: str) -> Call:
         if name == "read submission":
             seed = _seed_inspection(s, d)
             return get(s.client, f"/api/v1/submissions/{seed['submission_id']}")
+        if name.startswith("read photo"):
+            photo_id = _seed_photo(s, d)
+            return get(s.client, f"/api/v1/attachments/{photo_id}")
         query = "period=quarter&date=2026-11-27&as_of=2026-11-27"
         if name == "report":
             return get(s.reports, f"/api/v1/reports/districts/{d}?{query}")
@@ -216,6 +241,8 @@ def _plain_call(name: str) -> Callable[[Matrix, str | None], Any]:
         "intake metrics": ("intake", "/metrics"),
         "reports metrics": ("reports", "/metrics"),
         "audit log": ("intake", "/api/v1/audit"),
+        "open hazards": ("intake", "/api/v1/hazards?status=all"),
+        "intake front door": ("intake", "/"),
         "intake healthz": ("intake", "/healthz"),
         "intake openapi": ("intake", "/api/v1/openapi.json"),
         "intake docs": ("intake", "/api/v1/docs"),
@@ -225,6 +252,15 @@ def _plain_call(name: str) -> Callable[[Matrix, str | None], Any]:
         "district codes": ("reports", "/api/v1/codes/districts"),
         "dashboard script": ("reports", "/static/build/dashboard.js"),  # no figures in it (make web)
     }
+    if name == "upload photo":
+        return lambda m, token: _no_auth(
+            m.system.client,
+            "PUT",
+            f"/api/v1/attachments/{uuid.uuid4()}",
+            token,
+            data=photo(),
+            content_type="image/jpeg",
+        )
     app, url = urls[name]
     return lambda m, token: _no_auth(
         m.system.client if app == "intake" else m.system.reports, "GET", url, token
@@ -330,3 +366,13 @@ def test_no_report_a_scoped_reader_gets_names_a_district_outside_its_scope(matri
             _no_auth(s.reports, "GET", f"/api/v1/reports/districts?codes={HOME},{OTHER}", token).status_code
             == 403
         )
+
+
+def test_a_device_lists_the_hazards_of_its_districts_only(matrix: Matrix) -> None:
+    s = matrix.system
+    seeded = {column: _seed_inspection(s, d)["submission_id"] for column, d in COLUMNS.items()}
+    listed = _no_auth(s.client, "GET", "/api/v1/hazards?status=all", matrix.tokens["collector"]).get_json()
+    inspections = {h["inspection_id"] for h in listed}
+    assert {seeded["own"], seeded["below"]} <= inspections
+    assert seeded["other"] not in inspections
+    assert listed and {h["district"] for h in listed} <= SCOPE

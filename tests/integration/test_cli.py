@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import pytest
+import segno
 from click.testing import CliRunner
+from PIL import Image
 from sqlalchemy import delete, insert, select, update
 
 from services.aggregator.adapters.tables import daily, positions, processed_events
 from services.cli import main
 from services.common.config import from_env
 from services.common.db import make_engine
-from tests.builders import inspection
+from tests.builders import inspection, survey
 from tests.conftest import build_system
 
 
@@ -96,3 +102,102 @@ def test_verify_finds_an_event_of_the_log_that_was_never_applied(env: Path) -> N
     assert lagging.exit_code == 0, lagging.output
     assert "1 pending" in lagging.output
     assert runner.invoke(main, ["aggregator", "verify", "--caught-up"]).exit_code == 1
+
+
+# --- survey links and their QR codes --------------------------------------------------------------------------
+
+
+def _link(runner: CliRunner, *extra: str) -> Any:
+    assert runner.invoke(main, ["migrate"]).exit_code == 0
+    return runner.invoke(
+        main,
+        [
+            "links",
+            "create",
+            "--district",
+            "330784",
+            "--campaign",
+            "yk-2026q4",
+            "--base-url",
+            "https://score.example.org/",
+            *extra,
+        ],
+    )
+
+
+def _grey(value: Any) -> int:
+    assert isinstance(value, int)  # an "L" image: one grey level per pixel
+    return value
+
+
+def _modules(png: bytes, border: int = 4, scale: int = 8) -> list[list[bool]]:
+    """The dark modules of a QR code PNG, read at each module's centre (no decoding: the matrix itself)."""
+    image = Image.open(io.BytesIO(png)).convert("L")
+    n = image.width // scale - 2 * border
+    assert image.width == image.height == (n + 2 * border) * scale
+    return [
+        [
+            _grey(image.getpixel(((border + x) * scale + scale // 2, (border + y) * scale + scale // 2)))
+            < 128
+            for x in range(n)
+        ]
+        for y in range(n)
+    ]
+
+
+def test_a_survey_link_is_printed_with_its_token_in_the_fragment_and_works(env: Path) -> None:
+    runner = CliRunner()
+    made = _link(runner)
+    assert made.exit_code == 0, made.output
+    url = made.output.strip().splitlines()[-1]
+    assert re.fullmatch(r"https://score\.example\.org/survey#st=score_[A-Za-z0-9_-]{43}", url), url
+    token = url.split("#st=", 1)[1]
+    # the survey page posts with the fragment's token as its bearer: a worker survey of its district only
+    s = build_system(from_env())
+    as_link = {"Authorization": f"Bearer {token}"}
+    assert s.client.post("/api/v1/submissions", json=survey(), headers=as_link).status_code == 201
+    assert (
+        s.client.post("/api/v1/submissions", json=survey(district="330106"), headers=as_link).status_code
+        == 403
+    )
+    assert s.client.post("/api/v1/submissions", json=inspection(), headers=as_link).status_code == 403
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png", ".SVG"])
+def test_links_create_draws_the_link_as_a_qr_code_file(env: Path, suffix: str) -> None:
+    target = env / f"poster{suffix}"
+    made = _link(CliRunner(), "--qr", str(target))
+    assert made.exit_code == 0, made.output
+    url = made.output.strip().splitlines()[-1]
+    assert url.startswith("https://score.example.org/survey#st=score_")
+    expected = segno.make_qr(url, error="m", boost_error=True)
+    data = target.read_bytes()
+    if suffix.lower() == ".svg":
+        root = ElementTree.fromstring(data)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        drawn = io.BytesIO()
+        expected.save(drawn, kind="svg", scale=8, border=4)
+        assert data == drawn.getvalue()  # exactly the code of this URL
+    else:
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        wanted = [[bool(bit) for bit in row] for row in expected.matrix]
+        assert _modules(data) == wanted  # module for module, the QR code of this URL
+        other = segno.make_qr(url.replace("st=score_", "st=score-"), error="m", boost_error=True)
+        assert _modules(data) != [[bool(bit) for bit in row] for row in other.matrix]
+    assert expected.error in ("M", "Q", "H") and not expected.is_micro
+
+
+def test_links_create_prints_a_qr_code_on_the_terminal_or_refuses_another_file_kind(env: Path) -> None:
+    runner = CliRunner()
+    shown = _link(runner, "--qr", "-")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    url = lines[-1]
+    drawing = "\n".join(lines[1:-1])
+    assert "█" in drawing or "▀" in drawing or "▄" in drawing
+    terminal = io.StringIO()
+    segno.make_qr(url, error="m", boost_error=True).terminal(out=terminal, compact=True)
+    assert terminal.getvalue().strip("\n") in shown.output
+    refused = _link(runner, "--qr", str(env / "poster.jpg"))
+    assert refused.exit_code != 0 and ".svg or .png" in refused.output
+    assert not (env / "poster.jpg").exists()

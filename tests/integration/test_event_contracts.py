@@ -291,3 +291,33 @@ def test_the_asyncapi_document_names_every_event_type_and_its_refs_resolve() -> 
     for schema_file in EVENTS.glob("*.schema.json"):
         _assert_refs_resolve(schema_file)
         Draft202012Validator.check_schema(_load(schema_file))
+
+
+def test_events_of_records_with_photos_carry_references_that_follow_the_contract(system: System) -> None:
+    """Photos travel by reference (id, sha256, type) beside the hazard and on the rectification."""
+    from tests.images import photo
+
+    ids = [f"0e5c2a71-4b3d-4f6e-9a8b-7c6d5e4f3a2{n}" for n in range(3)]
+    for n, aid in enumerate(ids):
+        resp = system.client.put(f"/api/v1/attachments/{aid}", data=photo(seed=n), content_type="image/jpeg")
+        _ok(resp, 201)
+    found = inspection(enterprise=7, failed=[("ELEC-01", "electrical", "major", "2026-12-20")])
+    found["data"]["items"][-1]["hazard"]["photos"] = ids[:2]
+    _ok(system.post(found), 201)
+    fix = rectification(found["submission_id"], "ELEC-01")
+    fix["data"]["photos"] = ids[2:]
+    _ok(system.post(fix), 201)
+
+    accepted = _validator(EVENT_SCHEMA_FILES[ACCEPTED])
+    values = {r.value["submission_id"]: r.value for r in _records(system)}
+    for value in values.values():
+        _assert_valid(accepted, value, value["submission_id"])
+    [hazard] = values[found["submission_id"]]["computed"]["hazards"]
+    assert [p["attachment_id"] for p in hazard["photos"]] == ids[:2]
+    computed = values[fix["submission_id"]]["computed"]
+    assert [p["attachment_id"] for p in computed["photos"]] == ids[2:]
+    assert [p["attachment_id"] for p in computed["hazard"]["photos"]] == ids[:2]
+    # a reference that is not one breaks the contract: the schema is not merely permissive
+    broken = json.loads(json.dumps(values[fix["submission_id"]]))
+    broken["computed"]["photos"][0]["bytes"] = "/9j/4AAQ"
+    assert list(accepted.iter_errors(broken))

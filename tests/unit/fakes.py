@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.intake.adapters.repository import RaceLost, SubmissionRepository
+from services.intake.adapters.repository import AttachmentRepository, RaceLost, SubmissionRepository
+from services.intake.domain.attachments import Attachment
 from services.intake.domain.events import DomainEvent
 from services.intake.domain.model import ReviewEntry, StoredReview, Submission
 from services.intake.service_layer.unit_of_work import UnitOfWork
@@ -27,6 +28,7 @@ class FakeStore:
     submissions: dict[str, Submission] = field(default_factory=dict)
     reviews: list[dict[str, Any]] = field(default_factory=list)
     events: list[DomainEvent] = field(default_factory=list)
+    attachments: dict[str, tuple[Attachment, bytes]] = field(default_factory=dict)
     commits: int = 0
     _interleaved: list[Callable[[], object]] = field(default_factory=list)
 
@@ -71,11 +73,19 @@ class FakeRepository(SubmissionRepository):
     def save(self, sub: Submission) -> None:
         self.pending[sub.id] = sub
 
-    def current_rectification(self, hazard_ref: str) -> str | None:
-        for s in self._all().values():
-            if s.hazard_ref == hazard_ref and s.superseded_by is None and s.review_status != "rejected":
-                return s.id
-        return None
+    def counting_rectifications(self, hazard_refs: list[str]) -> dict[str, Submission]:
+        return {
+            s.hazard_ref: copy.deepcopy(s)
+            for s in self._all().values()
+            if s.hazard_ref in hazard_refs and s.counts
+        }
+
+    def counting_inspections(self, districts: list[str]) -> list[Submission]:
+        return [
+            copy.deepcopy(s)
+            for s in sorted(self._all().values(), key=lambda s: s.id)
+            if s.form == "factory_inspection" and s.district in districts and s.counts
+        ]
 
     def next_review_seq(self, submission_id: str) -> int:
         return sum(1 for r in self._all_reviews() if r["submission_id"] == submission_id) + 1
@@ -124,8 +134,38 @@ class FakeRepository(SubmissionRepository):
         ]
 
 
+class FakeAttachments(AttachmentRepository):
+    """Photos: stored at commit, an id once (``RaceLost`` for a second)."""
+
+    def __init__(self, store: FakeStore, submissions: FakeRepository) -> None:
+        self._store = store
+        self._submissions = submissions
+        self.pending: dict[str, tuple[Attachment, bytes]] = {}
+
+    def _all(self) -> dict[str, tuple[Attachment, bytes]]:
+        return {**self._store.attachments, **self.pending}
+
+    def get_many(self, ids: list[str]) -> dict[str, Attachment]:
+        found = self._all()
+        return {i: found[i][0] for i in ids if i in found}
+
+    def add(self, attachment: Attachment, content: bytes) -> None:
+        self._store._interleave()
+        if attachment.id in self._all():
+            raise RaceLost(f"attachment {attachment.id} is stored already")
+        self.pending[attachment.id] = (attachment, content)
+
+    def content(self, attachment_id: str) -> bytes | None:
+        found = self._all().get(attachment_id)
+        return found[1] if found else None
+
+    def districts_naming(self, attachment_id: str) -> set[str]:
+        return {s.district for s in self._submissions._all().values() if attachment_id in s.photos}
+
+
 class FakeUnitOfWork(UnitOfWork):
     submissions: FakeRepository
+    attachments: FakeAttachments
 
     def __init__(self, store: FakeStore) -> None:
         self.store = store
@@ -133,6 +173,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     def _begin(self) -> None:
         self.submissions = FakeRepository(self.store)
+        self.attachments = FakeAttachments(self.store, self.submissions)
         self.transactions.append(self.submissions)
 
     def _commit(self, events: list[DomainEvent]) -> None:
@@ -141,6 +182,7 @@ class FakeUnitOfWork(UnitOfWork):
             stored.events = []  # events go to the outbox, never into the submission's row
             self.store.submissions[sub.id] = stored
         self.store.reviews.extend(copy.deepcopy(self.submissions.pending_reviews))
+        self.store.attachments.update(self.attachments.pending)
         self.store.events.extend(events)
         self.store.commits += 1
 

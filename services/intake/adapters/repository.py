@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from services.intake.adapters.tables import reviews, submissions
-from services.intake.domain.model import ReviewEntry, StoredReview, Submission
+from services.intake.adapters.tables import attachments, reviews, submission_attachments, submissions
+from services.intake.domain.attachments import Attachment
+from services.intake.domain.model import INSPECTION, ReviewEntry, StoredReview, Submission
 
 
 class RaceLost(Exception):
@@ -94,9 +95,20 @@ class SubmissionRepository(abc.ABC):
     def save(self, sub: Submission) -> None:
         """Write back a changed submission (superseded, reviewed)."""
 
-    @abc.abstractmethod
     def current_rectification(self, hazard_ref: str) -> str | None:
         """The id of the rectification that counts now for a hazard (``<inspection root>:<item code>``)."""
+        found = self.counting_rectifications([hazard_ref]).get(hazard_ref)
+        return found.id if found is not None else None
+
+    @abc.abstractmethod
+    def counting_rectifications(self, hazard_refs: list[str]) -> dict[str, Submission]:
+        """The rectification that counts now (:attr:`Submission.counts`) for each of these hazards that has
+        one, by hazard ref."""
+
+    @abc.abstractmethod
+    def counting_inspections(self, districts: list[str]) -> list[Submission]:
+        """The factory inspections filed under these districts that count (:attr:`Submission.counts`): the
+        newest version of each lineage, not rejected."""
 
     @abc.abstractmethod
     def next_review_seq(self, submission_id: str) -> int:
@@ -183,6 +195,12 @@ _INSERT_NEW = tuple(
 )
 
 
+#: :attr:`Submission.counts` in SQL: the newest version of its lineage, not rejected
+_COUNTS = and_(submissions.c.superseded_by.is_(None), submissions.c.review_status != "rejected")
+#: values per IN list (SQLite's older builds allow 999 parameters per statement)
+_CHUNK = 500
+
+
 @contextmanager
 def race_lost() -> Iterator[None]:
     """A unique constraint refused the write: say so in the port's terms."""
@@ -222,6 +240,14 @@ class SqlSubmissionRepository(SubmissionRepository):
             stored = self._conn.execute(stmt, _to_row(sub)).first()
         if stored is None:
             raise RaceLost(f"submission {sub.id} is stored already")
+        self._link_photos([sub])
+
+    def _link_photos(self, subs: list[Submission]) -> None:
+        """Which photos the new versions name (who may read a photo follows their districts)."""
+        links = [{"submission_id": s.id, "attachment_id": a} for s in subs for a in s.photos]
+        if links:
+            with race_lost():
+                self._conn.execute(insert(submission_attachments), links)
 
     def add_new_many(self, subs: list[Submission]) -> set[str]:
         # one executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
@@ -233,20 +259,36 @@ class SqlSubmissionRepository(SubmissionRepository):
         for sub in subs:
             if sub.id in stored:
                 self._identity[sub.id] = sub
+        self._link_photos([s for s in subs if s.id in stored])
         return stored
 
     def save(self, sub: Submission) -> None:
         with race_lost():
             self._conn.execute(update(submissions).where(submissions.c.id == sub.id).values(_to_row(sub)))
 
-    def current_rectification(self, hazard_ref: str) -> str | None:
-        return self._conn.execute(
-            select(submissions.c.id).where(
-                submissions.c.hazard_ref == hazard_ref,
-                submissions.c.superseded_by.is_(None),
-                submissions.c.review_status != "rejected",
+    def counting_rectifications(self, hazard_refs: list[str]) -> dict[str, Submission]:
+        found: dict[str, Submission] = {}
+        for start in range(0, len(hazard_refs), _CHUNK):
+            rows = self._conn.execute(
+                select(submissions).where(
+                    submissions.c.hazard_ref.in_(hazard_refs[start : start + _CHUNK]), _COUNTS
+                )
             )
-        ).scalar()
+            for row in rows:
+                found[row.hazard_ref] = self._seen(_from_row(row))
+        return found
+
+    def counting_inspections(self, districts: list[str]) -> list[Submission]:
+        rows = self._conn.execute(
+            select(submissions)
+            .where(submissions.c.form == INSPECTION, submissions.c.district.in_(districts), _COUNTS)
+            .order_by(submissions.c.id)
+        )
+        return [self._seen(_from_row(r)) for r in rows]
+
+    def _seen(self, sub: Submission) -> Submission:
+        """A row read by a query, through the identity map: the object this transaction already holds, if any."""
+        return self._identity.setdefault(sub.id, sub)
 
     def next_review_seq(self, submission_id: str) -> int:
         done = self._conn.execute(
@@ -297,3 +339,86 @@ class SqlSubmissionRepository(SubmissionRepository):
             }
             for r in rows
         ]
+
+
+class AttachmentRepository(abc.ABC):
+    """Evidence photos, within one transaction of a unit of work.  Stored once, never changed."""
+
+    @abc.abstractmethod
+    def get_many(self, ids: list[str]) -> dict[str, Attachment]:
+        """The attachments of these ids that are stored (their description, not their bytes)."""
+
+    @abc.abstractmethod
+    def add(self, attachment: Attachment, content: bytes) -> None:
+        """Store a new photo; :class:`RaceLost` when its id is stored already."""
+
+    @abc.abstractmethod
+    def content(self, attachment_id: str) -> bytes | None:
+        """A stored photo's bytes."""
+
+    @abc.abstractmethod
+    def districts_naming(self, attachment_id: str) -> set[str]:
+        """The districts of the submissions (any version) that name this photo."""
+
+    def get(self, attachment_id: str) -> Attachment | None:
+        return self.get_many([attachment_id]).get(attachment_id)
+
+
+def _attachment(row: Any) -> Attachment:
+    return Attachment(
+        id=row.id,
+        sha256=row.sha256,
+        content_type=row.content_type,
+        size=row.size,
+        owner=row.owner,
+        received_at=row.received_at,
+    )
+
+
+class SqlAttachmentRepository(AttachmentRepository):
+    _DESCRIPTION = (
+        attachments.c.id,
+        attachments.c.sha256,
+        attachments.c.content_type,
+        attachments.c.size,
+        attachments.c.owner,
+        attachments.c.received_at,
+    )
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get_many(self, ids: list[str]) -> dict[str, Attachment]:
+        if not ids:
+            return {}
+        rows = self._conn.execute(select(*self._DESCRIPTION).where(attachments.c.id.in_(set(ids))))
+        return {r.id: _attachment(r) for r in rows}
+
+    def add(self, attachment: Attachment, content: bytes) -> None:
+        with race_lost():
+            self._conn.execute(
+                insert(attachments).values(
+                    id=attachment.id,
+                    sha256=attachment.sha256,
+                    content_type=attachment.content_type,
+                    size=attachment.size,
+                    owner=attachment.owner,
+                    received_at=attachment.received_at,
+                    content=content,
+                )
+            )
+
+    def content(self, attachment_id: str) -> bytes | None:
+        found = self._conn.execute(
+            select(attachments.c.content).where(attachments.c.id == attachment_id)
+        ).scalar()
+        return bytes(found) if found is not None else None
+
+    def districts_naming(self, attachment_id: str) -> set[str]:
+        rows = self._conn.execute(
+            select(submissions.c.district)
+            .join(submission_attachments, submission_attachments.c.submission_id == submissions.c.id)
+            .where(submission_attachments.c.attachment_id == attachment_id)
+            .distinct()
+        )
+        return {r.district for r in rows}

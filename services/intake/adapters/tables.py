@@ -3,7 +3,19 @@ submission and its event commit together; Alembic migrations create both."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from services.eventlog import outbox as _outbox
 
@@ -57,6 +69,37 @@ reviews = Table(
     Column("request_hash", String(64), nullable=True),
     UniqueConstraint("submission_id", "seq", name="uq_reviews_submission_seq"),
     UniqueConstraint("review_id", name="uq_reviews_review_id"),
+)
+
+# Evidence photos.  The bytes are kept in the row (bytea on PostgreSQL, a BLOB on SQLite), not as files:
+# - one durable store: a photo commits in a transaction like everything else, and the submission naming it
+#   can check, in its own transaction, that it is there;
+# - the backups and restore drills of the intake database (deploy/README.md) carry the photos with the
+#   records that name them, and no shared file system is needed between the gunicorn hosts;
+# - the photos are small (resized on the phone; at most SCORE_ATTACHMENT_MAX_BYTES, 5 MiB): PostgreSQL keeps
+#   such values out of line (TOAST), so reading submissions never reads photo bytes.
+# The price: the database grows with the photos (about 0.3 MB each as phones send them); see deploy/README.md.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the device's UUID: a retry of the upload is recognised
+    Column("sha256", String(64), nullable=False),
+    Column("content_type", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("owner", String(64), nullable=False),  # the uploading credential's account
+    Column("received_at", String(40), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+
+# Which submission names which photo, written with the submission: who may read a photo follows the districts
+# of the submissions that name it, found without reading any submission's JSON.
+submission_attachments = Table(
+    "submission_attachments",
+    metadata,
+    Column("submission_id", String(36), ForeignKey("submissions.id"), nullable=False),
+    Column("attachment_id", String(36), ForeignKey("attachments.id"), nullable=False),
+    PrimaryKeyConstraint("submission_id", "attachment_id", name="pk_submission_attachments"),
+    Index("ix_submission_attachments_attachment", "attachment_id"),
 )
 
 # The outbox's tables, declared once in services.eventlog, are part of this database's schema.

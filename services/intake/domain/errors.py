@@ -26,6 +26,13 @@ REVIEW_ID_REUSED = "review_id_reused"  #: a review id already recorded with othe
 CONCURRENT_REVIEW = "concurrent_review"  #: another review took the same sequence number
 # reading
 NOT_FOUND = "not_found"  #: no such submission
+# evidence photos (services.intake.domain.attachments)
+ATTACHMENT_TYPE = "attachment_type"  #: a Content-Type that is not an allowed image type
+ATTACHMENT_TOO_LARGE = "attachment_too_large"  #: more bytes than SCORE_ATTACHMENT_MAX_BYTES
+ATTACHMENT_CONTENT = "attachment_content"  #: bytes that are not (a whole image of) the type sent
+ATTACHMENT_ID_REUSED = "attachment_id_reused"  #: an attachment id already stored with other bytes
+UNKNOWN_ATTACHMENT = "unknown_attachment"  #: a submission names a photo the intake does not hold for it
+ATTACHMENT_NOT_FOUND = "attachment_not_found"  #: no such attachment
 
 #: every code a DomainError can carry (the catalogue and the entrypoints' status table are tested against it)
 CODES = (
@@ -43,6 +50,12 @@ CODES = (
     REVIEW_ID_REUSED,
     CONCURRENT_REVIEW,
     NOT_FOUND,
+    ATTACHMENT_TYPE,
+    ATTACHMENT_TOO_LARGE,
+    ATTACHMENT_CONTENT,
+    ATTACHMENT_ID_REUSED,
+    UNKNOWN_ATTACHMENT,
+    ATTACHMENT_NOT_FOUND,
 )
 
 

@@ -25,12 +25,15 @@ from typing import Any, TypedDict
 
 from services.common.canonical import canonical_json
 from services.intake.domain import errors
+from services.intake.domain.attachments import photo_ids
 from services.intake.domain.errors import DomainError
 from services.intake.domain.events import DomainEvent, SubmissionReceived, SubmissionReviewed, Version
 
 INSPECTION = "factory_inspection"
 RECTIFICATION = "hazard_rectification"
 REVIEW_DECISIONS = ("approved", "has_issues", "rejected")
+#: what the hazard ledger lists (``GET /api/v1/hazards?status=``): the open hazards, or all with the rectified
+HAZARD_STATUSES = ("open", "all")
 
 
 def content_hash(canonical: Mapping[str, Any]) -> str:
@@ -138,6 +141,70 @@ def hazard_ref(inspection_root: str, item_code: str) -> str:
     return f"{inspection_root}:{item_code}"
 
 
+def found_hazards(inspection: Submission) -> dict[str, FoundHazard]:
+    """The hazards an inspection version found, by item code: a hazard exists if the newest version of its
+    inspection found it (a correction may remove one)."""
+    return {h["item_code"]: h for h in inspection.computed.get("hazards", [])}
+
+
+class HazardListing(TypedDict):
+    """A hazard of the ledger, as ``GET /api/v1/hazards`` lists it for the rectification screen."""
+
+    hazard_id: str
+    inspection_id: str
+    item_code: str
+    district: str
+    enterprise: dict[str, str]
+    category: str
+    severity: str
+    finding: str
+    deadline: str
+    found_on: str
+    rectified_on: str | None
+    rectification_id: str | None
+
+
+def hazard_ledger(
+    inspections: Sequence[tuple[str, Submission]], counting: Mapping[str, Submission], *, rectified_too: bool
+) -> list[HazardListing]:
+    """The hazards the given inspections found and whether each is rectified, soonest deadline first.
+
+    ``inspections``: (first version's id, newest version) of each inspection lineage that counts; a hazard is
+    named by its inspection's first version (``hazard_ref``) and judged on the newest (:func:`found_hazards`),
+    as a rectification is.  ``counting``: the counting rectification of each hazard that has one (one per
+    hazard, :meth:`HazardToRectify.claim`); a hazard without one is open.  Open ones only, unless
+    ``rectified_too``.
+    """
+    listed: list[HazardListing] = []
+    for root, newest in inspections:
+        findings = {
+            item["code"]: item["hazard"]["finding"] for item in newest.data["items"] if item.get("hazard")
+        }
+        for code, hazard in found_hazards(newest).items():
+            fix = counting.get(hazard_ref(root, code))
+            if fix is not None and not rectified_too:
+                continue
+            enterprise = newest.data["enterprise"]
+            listed.append(
+                {
+                    "hazard_id": hazard["hazard_id"],
+                    "inspection_id": newest.id,
+                    "item_code": code,
+                    "district": newest.district,
+                    "enterprise": {"credit_code": enterprise["credit_code"], "name": enterprise["name"]},
+                    "category": hazard["category"],
+                    "severity": hazard["severity"],
+                    "finding": findings.get(code, ""),
+                    "deadline": hazard["deadline"],
+                    "found_on": str(newest.data["inspection_date"]),
+                    "rectified_on": str(fix.data["rectified_on"]) if fix is not None else None,
+                    "rectification_id": fix.id if fix is not None else None,
+                }
+            )
+    listed.sort(key=lambda h: (h["rectified_on"] is not None, h["deadline"], h["found_on"], h["hazard_id"]))
+    return listed
+
+
 def hazard_to_rectify(
     lineage: Sequence[Submission], inspection_id: str, item_code: str, rectified_on: date
 ) -> HazardToRectify:
@@ -149,7 +216,7 @@ def hazard_to_rectify(
     if not lineage or lineage[-1].form != INSPECTION:
         raise DomainError(errors.UNKNOWN_INSPECTION, path="data.inspection_id", inspection_id=inspection_id)
     root, newest = lineage[0], lineage[-1]
-    found: dict[str, FoundHazard] = {h["item_code"]: h for h in newest.computed.get("hazards", [])}
+    found = found_hazards(newest)
     if item_code not in found:
         raise DomainError(
             errors.UNKNOWN_HAZARD, path="data.item_code", inspection_id=inspection_id, item_code=item_code
@@ -244,10 +311,21 @@ class Submission(Version):
         return self.superseded_by is None
 
     @property
+    def counts(self) -> bool:
+        """Does this version count (in the figures, and as a hazard's rectification)?  The newest version of
+        its lineage, not rejected.  (The SQL repository asks the same in its queries: ``_COUNTS``.)"""
+        return self.current and self.review_status != "rejected"
+
+    @property
     def hazard_ref(self) -> str | None:
         """For a rectification: the hazard it closes (``<inspection's first version>:<item code>``)."""
         hazard = self.computed.get("hazard") if self.form == RECTIFICATION else None
         return hazard_ref(hazard["inspection_root"], hazard["item_code"]) if hazard else None
+
+    @property
+    def photos(self) -> list[str]:
+        """The attachment ids this version names, each once, in the order they appear."""
+        return list(dict.fromkeys(a for _, a in photo_ids(self.form, self.data)))
 
     def receipt(self) -> dict[str, Any]:
         """What the client keeps as proof: identical on every retry of the same submission."""

@@ -6,13 +6,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from services.access import AccessStore, Denied
 from services.access import bootstrap as access_bootstrap
 from services.access import web as access_web
 from services.common import prom
+from services.common.codes import covered
 from services.common.config import Settings, from_env
 from services.common.webapp import make_flask_app
 from services.eventlog.metrics import outbox_families, outbox_metrics
@@ -20,7 +21,9 @@ from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
 from services.intake.domain import errors as rules
 from services.intake.domain.errors import DomainError
+from services.intake.domain.model import HAZARD_STATUSES
 from services.intake.entrypoints import jsonbody
+from services.intake.entrypoints import webapp as forms_app
 from services.intake.entrypoints.docs import docs
 from services.intake.entrypoints.responses import (
     INVALID_REVIEW,
@@ -32,6 +35,9 @@ from services.intake.entrypoints.responses import (
     text,
 )
 from services.intake.entrypoints.review_request import SUBMISSION_ID, review_errors
+from services.intake.entrypoints.webapp import webapp
+from services.intake.forms.errors import make
+from services.intake.forms.formats import UUID
 from services.intake.service_layer import access, batch, handlers
 
 log = logging.getLogger(__name__)
@@ -268,21 +274,135 @@ def post_review(submission_id: str) -> Any:
     return resp
 
 
+@api.put("/attachments/<attachment_id>")
+def put_attachment(attachment_id: str) -> Any:
+    """An evidence photo, uploaded before the submission that names it: the raw bytes, its image type as
+    Content-Type.  Idempotent by the device's id: 201 stored, 200 the same bytes again, 409 other bytes."""
+    if not SUBMISSION_ID.fullmatch(attachment_id):
+        return error(
+            422,
+            "invalid",
+            {"en": "the attachment id is not valid", "zh": "附件编号无效"},
+            [field_error(make("attachment_id", "invalid_format", expected=UUID))],
+        )
+    intake = _intake()
+    limit = intake.settings.attachment_max_bytes
+    # a photo may be larger than a JSON body (SCORE_MAX_REQUEST_BYTES): this request's own limit
+    request.max_content_length = limit
+    try:
+        content = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        actual = str(request.content_length) if request.content_length is not None else f"> {limit}"
+        return _domain_error_response(
+            DomainError(rules.ATTACHMENT_TOO_LARGE, limit=str(limit), actual=actual)
+        )
+    who = access_web.principal()
+    try:
+        receipt = handlers.store_attachment(
+            intake.uow(),
+            attachment_id.lower(),
+            request.mimetype or "",
+            content,
+            owner=who.name,
+            allowed=intake.settings.allowed_attachment_types,
+            max_bytes=limit,
+            clock=intake.clock,
+        )
+    except DomainError as exc:
+        return _domain_error_response(exc)
+    if receipt.created:
+        access_web.audit("attachment.create", target=receipt.body["attachment_id"], detail=receipt.body)
+    resp = jsonify(receipt.body)
+    resp.status_code = 201 if receipt.created else 200
+    resp.headers["Location"] = f"/api/v1/attachments/{receipt.body['attachment_id']}"
+    return resp
+
+
+@api.get("/attachments/<attachment_id>")
+def get_attachment(attachment_id: str) -> Any:
+    """A photo's bytes, for its uploader's account or the reviewers of the districts of records naming it."""
+    if not SUBMISSION_ID.fullmatch(attachment_id):
+        return _domain_error_response(
+            DomainError(rules.ATTACHMENT_NOT_FOUND, attachment_id=attachment_id[:64])
+        )
+    try:
+        photo = handlers.get_attachment(_intake().uow(), attachment_id.lower())
+        access.check_photo_read(access_web.principal(), photo)
+    except Denied as exc:
+        return access_web.denied(exc)
+    except DomainError as exc:
+        return _domain_error_response(exc)
+    resp = Response(photo.content, mimetype=photo.attachment.content_type)
+    resp.headers["ETag"] = f'"{photo.attachment.sha256}"'
+    resp.headers["Content-Disposition"] = "inline"
+    return resp
+
+
+@api.get("/hazards")
+def list_hazards() -> Any:
+    """The hazards found in the credential's districts (and below) without a counting rectification, for a
+    device's rectification screen; ``status=all`` adds the rectified ones with ``rectified_on``."""
+    status = request.args.get("status", "open")
+    if status not in HAZARD_STATUSES:
+        message = {"en": "status must be open or all", "zh": "status 必须为 open 或 all"}
+        return error(
+            400, "invalid_query", message, [{"path": "status", "code": "invalid", "message": text(message)}]
+        )
+    who = access_web.principal()
+    districts = sorted({code for d in who.districts for code in covered(d)})
+    return jsonify(handlers.hazards(_intake().uow(), districts, rectified_too=status == "all"))
+
+
 @api.get("/forms")
 def list_forms() -> Any:
     return jsonify({"forms": forms.catalogue()})
 
 
-#: access: who may call what (services/access/model.py has the roles behind each permission)
-PUBLIC = frozenset({"healthz", "docs.openapi_json", "docs.docs_page", "api.list_forms"})
+front = Blueprint("front", __name__)
+
+
+@front.get("/")
+def front_door() -> Any:
+    """The intake's front door: where a person finds the inspector app, the survey links and the API docs."""
+    return render_template(
+        "index.html",
+        nonce=access_web.csp_nonce(),
+        base=request.host_url.rstrip("/"),
+        districts="杭州 Hangzhou · 金华 Jinhua · 永康 Yongkang",
+    )
+
+
+@front.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every site: no icon, and no 404 in every page's console."""
+    return Response(status=204)
+
+
+#: access: who may call what (services/access/model.py has the roles behind each permission); "static" serves
+#: the bundles of `make web` (scripts and styles, no data)
+PUBLIC = frozenset(
+    {
+        "healthz",
+        "docs.openapi_json",
+        "docs.docs_page",
+        "api.list_forms",
+        "front.front_door",
+        "front.favicon",
+        "static",
+    }
+) | forms_app.PUBLIC
 PERMISSIONS = {
     "api.post_submission": "submit",
     "api.post_batch": "submit",
     "api.get_submission": "read_submission",
     "api.post_review": "review",
+    "api.put_attachment": "attach",
+    "api.get_attachment": "read_attachment",
+    "api.list_hazards": "read_hazards",
     "metrics": "operate",
     "metrics_json": "operate",
     "audit.audit_entries": "audit",
+    **forms_app.PERMISSIONS,
 }
 
 
@@ -316,7 +436,7 @@ def create_app(
     app = make_flask_app(
         __name__,
         extensions={"score.intake": intake or bootstrap(settings)},
-        blueprints=[api, docs, access_web.audit_blueprint()],
+        blueprints=[front, api, docs, access_web.audit_blueprint(), webapp],
         log=log,
         http_message=_http_message,
         fault_message=lambda: text(_FAULT_MESSAGE),

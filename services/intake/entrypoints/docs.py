@@ -6,20 +6,47 @@ form classes into JSON Schema 2020-12, which OpenAPI 3.1 embeds as is.  apispec 
 
 from __future__ import annotations
 
+import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, jsonify
+from apispec import APISpec
+from flask import Blueprint, jsonify, render_template
 
-from services.access.web import csp_nonce
+from services.access.web import csp_allow_data_images, csp_nonce
 from services.common.openapi import ERROR_SCHEMA, listing, new_spec, operation, refusals
-from services.intake.domain.model import REVIEW_DECISIONS
+from services.intake.domain.attachments import RECOGNISED
+from services.intake.domain.model import HAZARD_STATUSES, REVIEW_DECISIONS
 from services.intake.entrypoints.jsonbody import MAX_DEPTH
 from services.intake.entrypoints.review_request import COMMENT_MAX, REVIEWER_MAX, SUBMISSION_ID
-from services.intake.forms.jsonschema_export import document
+from services.intake.forms.jsonschema_export import REPO_ROOT, document
 from services.intake.forms.registry import FORMS
 
 docs = Blueprint("docs", __name__, url_prefix="/api/v1")
+
+#: the example corpus (schemas/README.md); its valid bodies are the request examples of the docs
+EXAMPLES = REPO_ROOT / "schemas" / "examples"
+
+
+def request_examples(root: Path = EXAMPLES) -> dict[str, Any]:
+    """Every valid example of the corpus as a named OpenAPI example (``<form>.<file name>``), so the docs
+    page offers real bodies to start from.  None when the corpus is not beside the code (an installed
+    package without the repository): the document is then the same less its examples."""
+    named: dict[str, Any] = {}
+    for path in sorted(root.glob("*/valid/*.json")):
+        body = json.loads(path.read_text(encoding="utf-8"))
+        example: dict[str, Any] = {
+            "summary": f"{path.parts[-3]}: {path.stem.replace('_', ' ')}",
+            "value": body,
+        }
+        if "photos" in json.dumps(body):
+            example["description"] = (
+                "Names evidence photos: upload each first (PUT /api/v1/attachments/{id}) with the same credential, "
+                "or this body is refused with 422 unknown_attachment."
+            )
+        named[f"{path.parts[-3]}.{path.stem}"] = example
+    return named
 
 
 def _json(schema_ref: str) -> dict[str, Any]:
@@ -144,6 +171,7 @@ def openapi() -> dict[str, Any]:
         "description": "a submission's UUID (either case); anything else is 404",
         "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
     }
+    examples = request_examples()
     operation(
         spec,
         "post",
@@ -168,7 +196,15 @@ def openapi() -> dict[str, Any]:
             ),
         },
         parameters=[lang],
-        requestBody={"required": True, "content": _json("Submission")},
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/Submission"},
+                    **({"examples": examples} if examples else {}),
+                }
+            },
+        },
     )
     operation(
         spec,
@@ -198,7 +234,19 @@ def openapi() -> dict[str, Any]:
                                 "items": {"$ref": "#/components/schemas/Submission"},
                             }
                         },
-                    }
+                    },
+                    **(
+                        {
+                            "examples": {
+                                "the_corpus": {
+                                    "summary": "every valid example of schemas/examples in one batch",
+                                    "value": {"submissions": [e["value"] for e in examples.values()]},
+                                }
+                            }
+                        }
+                        if examples
+                        else {}
+                    ),
                 }
             },
         },
@@ -274,6 +322,8 @@ def openapi() -> dict[str, Any]:
             },
         },
     )
+    _attachment_paths(spec, lang)
+    _hazard_paths(spec, lang)
     operation(
         spec,
         "get",
@@ -366,35 +416,180 @@ def openapi() -> dict[str, Any]:
     return spec.to_dict()
 
 
+#: the image types an attachment may be (SCORE_ATTACHMENT_TYPES may allow fewer)
+_IMAGE = {t: {"schema": {"type": "string", "format": "binary"}} for t in RECOGNISED}
+
+
+def _attachment_paths(spec: APISpec, lang: dict[str, Any]) -> None:
+    spec.components.schema(
+        "AttachmentReceipt",
+        {
+            "type": "object",
+            "required": ["attachment_id", "sha256", "content_type", "size"],
+            "properties": {
+                "attachment_id": {"type": "string", "format": "uuid"},
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "of the bytes"},
+                "content_type": {"enum": list(RECOGNISED)},
+                "size": {"type": "integer", "minimum": 1, "description": "bytes"},
+            },
+        },
+    )
+    param = {
+        "name": "attachment_id",
+        "in": "path",
+        "required": True,
+        "description": "the photo's UUID, minted on the device once per photo (either case)",
+        "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
+    }
+    error = _json("Error")
+    path = "/api/v1/attachments/{attachment_id}"
+    operation(
+        spec,
+        "put",
+        path,
+        summary="Upload an evidence photo (idempotent by attachment_id), before the record naming it",
+        description="The body is the image's bytes, its type the Content-Type (JPEG, PNG or WebP; "
+        "`SCORE_ATTACHMENT_TYPES`). The type is recognised from the bytes, and the image must be "
+        "whole. A record then names the photo by its id in a `photos` list (a failed item's hazard, a "
+        "rectification); only the uploading account may name it. Collectors only.",
+        parameters=[param, lang],
+        requestBody={"required": True, "content": _IMAGE},
+        responses={
+            "201": {"description": "Stored", "content": _json("AttachmentReceipt")},
+            "200": {
+                "description": "The same id and bytes again (a retry): the original answer",
+                "content": _json("AttachmentReceipt"),
+            },
+            "409": {
+                "description": "`attachment_id_reused`: the id was stored with other bytes",
+                "content": error,
+            },
+            "413": {
+                "description": "`attachment_too_large`: more than SCORE_ATTACHMENT_MAX_BYTES (5 MiB)",
+                "content": error,
+            },
+            "415": {
+                "description": "`attachment_type`: not an allowed image type; `attachment_content`: "
+                "the bytes are not a whole image of that type (empty, cut off, another type)",
+                "content": error,
+            },
+            "422": {"description": "The attachment_id is not a UUID", "content": error},
+            **_errors(503),
+            **refusals(401, 403, 429),
+        },
+    )
+    operation(
+        spec,
+        "get",
+        path,
+        summary="An evidence photo's bytes",
+        description="For the account that uploaded it, and for reviewers of a district whose "
+        "records (any version) name it.",
+        parameters=[param, lang],
+        responses={
+            "200": {
+                "description": "The bytes as uploaded",
+                "headers": {
+                    "ETag": {"description": "the SHA-256 of the bytes", "schema": {"type": "string"}}
+                },
+                "content": _IMAGE,
+            },
+            "404": {"description": "`attachment_not_found`", "content": error},
+            **_errors(503),
+            **refusals(401, 403, 429),
+        },
+    )
+
+
+def _hazard_paths(spec: APISpec, lang: dict[str, Any]) -> None:
+    day = {"type": "string", "format": "date"}
+    spec.components.schema(
+        "Hazard",
+        {
+            "type": "object",
+            "required": [
+                "hazard_id",
+                "inspection_id",
+                "item_code",
+                "district",
+                "enterprise",
+                "category",
+                "severity",
+                "finding",
+                "deadline",
+                "found_on",
+                "rectified_on",
+                "rectification_id",
+            ],
+            "properties": {
+                "hazard_id": {"type": "string", "description": "`<inspection_id>:<item_code>`"},
+                "inspection_id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "the newest version of the inspection that found it: what a rectification names",
+                },
+                "item_code": {"type": "string"},
+                "district": {"type": "string"},
+                "enterprise": {
+                    "type": "object",
+                    "required": ["credit_code", "name"],
+                    "properties": {"credit_code": {"type": "string"}, "name": {"type": "string"}},
+                },
+                "category": {"type": "string"},
+                "severity": {"enum": ["general", "major"]},
+                "finding": {"type": "string"},
+                "deadline": day,
+                "found_on": day,
+                "rectified_on": {
+                    "type": ["string", "null"],
+                    "format": "date",
+                    "description": "the counting rectification's day; null while open",
+                },
+                "rectification_id": {"type": ["string", "null"], "format": "uuid"},
+            },
+        },
+    )
+    operation(
+        spec,
+        "get",
+        "/api/v1/hazards",
+        summary="The hazards of the credential's districts still to rectify (collectors)",
+        description="Hazards the newest version of an inspection found (a rejected inspection's "
+        "count nowhere) in the credential's districts and those below, without a counting "
+        "rectification (the newest version of one, not rejected): what a rectification may still "
+        "close. Soonest deadline first; a deadline before today is overdue. `status=all` adds "
+        "the rectified ones, last, with `rectified_on`.",
+        parameters=[
+            lang,
+            {"name": "status", "in": "query", "schema": {"enum": list(HAZARD_STATUSES), "default": "open"}},
+        ],
+        responses={
+            "200": {
+                "description": "The hazards",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Hazard"}}
+                    }
+                },
+            },
+            "400": {
+                "description": "A status other than open or all (`errors[0].path` `status`)",
+                "content": _json("Error"),
+            },
+            **_errors(503),
+            **refusals(401, 403, 429),
+        },
+    )
+
+
 @docs.get("/openapi.json")
 def openapi_json() -> Any:
     return jsonify(openapi())
 
 
-_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>SCORE intake API</title>
-<style>body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:60rem}code,pre{background:#f4f4f4}
-pre{padding:.5rem;overflow:auto;max-height:30rem}</style></head><body>
-<h1>SCORE intake API</h1><p>OpenAPI 3.1: <a href="openapi.json">openapi.json</a>.</p><div id="ops"></div>
-<script>
-fetch("openapi.json").then(r => r.json()).then(spec => {
-  const root = document.getElementById("ops");
-  for (const [path, ops] of Object.entries(spec.paths)) for (const [verb, op] of Object.entries(ops)) {
-    const h = document.createElement("h2"); h.textContent = verb.toUpperCase() + " " + path; root.append(h);
-    const p = document.createElement("p"); p.textContent = op.summary; root.append(p);
-    const codes = document.createElement("p"); codes.textContent = "Responses: " + Object.keys(op.responses).join(", ");
-    root.append(codes);
-  }
-  const h = document.createElement("h2"); h.textContent = "Schemas"; root.append(h);
-  const pre = document.createElement("pre"); pre.textContent = JSON.stringify(spec.components.schemas, null, 2);
-  root.append(pre);
-});
-</script></body></html>"""
-
-
 @docs.get("/docs")
 def docs_page() -> Any:
-    # the page's own script and style run under the Content-Security-Policy's per-response nonce
-    nonce = csp_nonce()
-    return _PAGE.replace("<script>", f'<script nonce="{nonce}">').replace(
-        "<style>", f'<style nonce="{nonce}">'
-    )
+    """Swagger UI (swagger-ui-dist, served from static/build/vendor/ by ``make web``) over openapi.json; its
+    script and style run under the Content-Security-Policy's per-response nonce."""
+    csp_allow_data_images()  # Swagger UI's icons are data: SVGs in its style sheet
+    return render_template("apidocs.html", nonce=csp_nonce())

@@ -17,8 +17,9 @@ from services.intake.domain.errors import DomainError
 from services.intake.forms.errors import FieldError, render
 
 #: domain rule -> HTTP status: 409 when the request clashes with what is stored (a retry with other content,
-#: a version already replaced or a hazard already rectified, a race lost), 404 when it names nothing, 422 for
-#: every other rule a well-formed request breaks
+#: a version already replaced or a hazard already rectified, a race lost), 404 when it names nothing, 413 and
+#: 415 for a photo too large or not of an allowed image type, 422 for every other rule a well-formed request
+#: breaks
 STATUS: dict[str, int] = {
     rules.ID_REUSED: 409,
     rules.ALREADY_REPLACED: 409,
@@ -34,6 +35,13 @@ STATUS: dict[str, int] = {
     rules.REVIEW_ID_REUSED: 409,
     rules.CONCURRENT_REVIEW: 409,
     rules.NOT_FOUND: 404,
+    # evidence photos: the upload's own refusals speak HTTP's words for them (RFC 9110: 413, 415)
+    rules.ATTACHMENT_TYPE: 415,
+    rules.ATTACHMENT_TOO_LARGE: 413,
+    rules.ATTACHMENT_CONTENT: 415,
+    rules.ATTACHMENT_ID_REUSED: 409,
+    rules.UNKNOWN_ATTACHMENT: 422,
+    rules.ATTACHMENT_NOT_FOUND: 404,
 }
 
 INVALID_SUBMISSION = {"en": "the submission is not valid", "zh": "提交内容未通过校验"}

@@ -187,6 +187,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "同时有另一条审核记录，请刷新后重试",
     ),
     "not_found": ("no submission {submission_id}", "没有编号为 {submission_id} 的提交"),
+    "attachment_type": (
+        "a photo must be sent as one of {allowed}, got {actual}",
+        "照片的 Content-Type 必须是以下之一：{allowed}，实际为 {actual}",
+    ),
+    "attachment_too_large": (
+        "the photo has {actual} bytes, more than the {limit} allowed; resize it on the device",
+        "照片为 {actual} 字节，超过上限 {limit} 字节，请在设备上缩小后再上传",
+    ),
+    "attachment_content": (
+        "the {size} bytes sent are not a whole {declared} image (cut off, empty or of another type)",
+        "所发送的 {size} 字节不是完整的 {declared} 图片（不完整、为空或为其他格式）",
+    ),
+    "attachment_id_reused": (
+        "attachment {attachment_id} was already stored with other content; give a new photo a new id",
+        "附件编号 {attachment_id} 已用于内容不同的附件；新照片请使用新编号",
+    ),
+    "unknown_attachment": (
+        "no photo {attachment_id} was uploaded by this account; upload it (PUT /api/v1/attachments/"
+        "{attachment_id}) before sending the record",
+        "本账号未上传编号为 {attachment_id} 的照片；请先上传照片（PUT /api/v1/attachments/{attachment_id}），"
+        "再发送记录",
+    ),
+    "attachment_not_found": ("no attachment {attachment_id}", "没有编号为 {attachment_id} 的附件"),
 }
 
 

@@ -18,7 +18,7 @@ from services.common.codes import SCORE_MODULES, industries
 from . import scoring
 from .dataschema import DataSchema
 from .errors import Err, Tr
-from .fields import Choice, CreditCode, Integer, IsoDate, ListOf, Text
+from .fields import MAX_PHOTOS, Choice, CreditCode, Integer, IsoDate, ListOf, Text, photos
 from .formats import parse_date
 from .objects import FormSchema, Obj
 
@@ -95,6 +95,7 @@ class Hazard(FormSchema):
             "server_rules": "not before the inspection's inspection_date.",
         },
     )
+    photos = photos(MAX_PHOTOS, 'the hazard as found ("before")')
 
 
 class Item(FormSchema):

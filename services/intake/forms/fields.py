@@ -431,3 +431,27 @@ class ListOf(Contract, fields.List):
         if self.unique:
             schema["uniqueItems"] = True
         return schema
+
+
+#: at most this many evidence photos per hazard or rectification
+MAX_PHOTOS = 5
+#: the server rule behind every ``photos`` list, for the JSON Schema $comment
+PHOTOS_SERVER_RULE = (
+    "each id names a photo this account uploaded first (PUT /api/v1/attachments/<id>); "
+    "another is refused with unknown_attachment at its path."
+)
+
+
+def photos(max_items: int, what: str) -> ListOf:
+    """An optional list of evidence photos: attachment ids (UUIDs), each once; left out when there is none."""
+    return ListOf(
+        Uuid(),
+        min_items=1,
+        max_items=max_items,
+        unique=True,
+        metadata={
+            "description": f"Evidence photos of {what}: the ids (UUIDs) the device gave them when it uploaded "
+            f"them, 1 to {max_items}; leave the field out when there is none.",
+            "server_rules": PHOTOS_SERVER_RULE,
+        },
+    )

@@ -15,7 +15,7 @@ from marshmallow import validates
 from .dataschema import DataSchema
 from .errors import Tr
 from .factory_inspection import ITEM_CODE, ITEM_CODE_PATTERN
-from .fields import IsoDate, Text, Uuid
+from .fields import MAX_PHOTOS, IsoDate, Text, Uuid, photos
 from .objects import Obj
 from .people import Person
 
@@ -54,6 +54,7 @@ class HazardRectification(DataSchema):
         no_personal_numbers=True,
         metadata={"description": "Optional remark, e.g. what was done (no phone or identity numbers)."},
     )
+    photos = photos(MAX_PHOTOS, 'the fix ("after")')
 
     @validates("rectified_on")
     def _rectified_on_not_future(self, value: Any, **kwargs: Any) -> None:

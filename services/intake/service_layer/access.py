@@ -13,6 +13,7 @@ from typing import Any
 from services.access import Denied, Principal
 from services.intake.domain.model import RECTIFICATION
 from services.intake.forms import ValidSubmission
+from services.intake.service_layer.handlers import StoredPhoto
 from services.intake.service_layer.unit_of_work import UnitOfWork
 
 
@@ -89,6 +90,23 @@ def check_read(uow: UnitOfWork, principal: Principal, submission_id: str, permis
         )
         raise _denied(what, district, path="")
     return district
+
+
+def check_photo_read(principal: Principal, photo: StoredPhoto) -> None:
+    """Refuse a photo to all but its uploader's account and the reviewers of a district whose submissions
+    (any version) name it: a photo is read where the record it is evidence for is read."""
+    if photo.attachment.owner == principal.name:
+        return
+    if any(principal.covers(d, "read_submission") for d in photo.districts):
+        return
+    raise Denied(
+        "out_of_scope",
+        {
+            "en": "this credential may read only the photos its account uploaded, or those named by records "
+            "of its districts",
+            "zh": "此凭证只能查看本账号上传的照片，或其辖区记录所引用的照片",
+        },
+    )
 
 
 #: fields of a worker survey that hold the answers, figures derived from one person's answers, or the

@@ -1,4 +1,5 @@
-"""The intake's use cases: submit (with retries and corrections), review (with retries), read back.
+"""The intake's use cases: submit (with retries and corrections), review (with retries), read back; store and
+read evidence photos; list the hazards still open.
 
 Each loads what its rules need through the unit of work, lets the domain model judge
 (``services.intake.domain.model``) and commits; the rules themselves live in the model.
@@ -12,14 +13,19 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from services.intake.adapters.repository import RaceLost
-from services.intake.domain import errors
+from services.intake.domain import attachments, errors
+from services.intake.domain.attachments import Attachment
 from services.intake.domain.errors import DomainError
 from services.intake.domain.model import (
     RECTIFICATION,
+    HazardListing,
     HazardToRectify,
     ReviewAnswer,
     Submission,
     content_hash,
+    found_hazards,
+    hazard_ledger,
+    hazard_ref,
     hazard_to_rectify,
     review_request_hash,
 )
@@ -76,6 +82,14 @@ def _receive(uow: UnitOfWork, valid: ValidSubmission, digest: str, clock: Clock)
     """The new version, judged against what it names: the hazard it rectifies, the version it replaces."""
     hazard = _hazard_to_rectify(uow, valid) if valid.form == RECTIFICATION else None
     replacing = uow.submissions.get(valid.replaces, for_update=True) if valid.replaces else None
+    computed = valid.computed
+    named = [a for _, a in attachments.photo_ids(valid.form, valid.data)]
+    if named:
+        # the photos must be stored, and be the collector's own (the entrypoint made it the credential's
+        # account); the event carries their references, never their bytes
+        held = uow.attachments.get_many(named)
+        refs = attachments.references(valid.form, valid.data, held, str(valid.collector["id"]))
+        computed = attachments.with_references(valid.form, valid.data, computed, refs)
     sub = Submission.receive(
         id=valid.submission_id,
         form=valid.form,
@@ -87,7 +101,7 @@ def _receive(uow: UnitOfWork, valid: ValidSubmission, digest: str, clock: Clock)
         received_at=clock(),
         content_hash=digest,
         data=valid.data,
-        computed=valid.computed,
+        computed=computed,
         replaces=valid.replaces,
         replacing=replacing,
         rectifies=hazard,
@@ -193,3 +207,75 @@ def get_submission(uow: UnitOfWork, submission_id: str) -> dict[str, Any]:
                 {"submission_id": v.id, "received_at": v.received_at, "current": v.current} for v in versions
             ],
         }
+
+
+@dataclass(frozen=True)
+class AttachmentReceipt:
+    created: bool  # False: a retry of an upload already stored (HTTP 200 instead of 201)
+    body: dict[str, Any]
+
+
+def store_attachment(
+    uow: UnitOfWork,
+    attachment_id: str,
+    declared_type: str,
+    content: bytes,
+    *,
+    owner: str,
+    allowed: tuple[str, ...],
+    max_bytes: int,
+    clock: Clock = utcnow,
+) -> AttachmentReceipt:
+    """Store a photo once, however often the device retries the upload (as :func:`submit` does)."""
+    photo = attachments.received(
+        attachment_id,
+        declared_type,
+        content,
+        owner=owner,
+        received_at=clock().isoformat(),
+        allowed=allowed,
+        max_bytes=max_bytes,
+    )
+    try:
+        with uow:
+            existing = uow.attachments.get(attachment_id)
+            if existing is not None:
+                return AttachmentReceipt(created=False, body=existing.retried(photo.sha256, owner))
+            uow.attachments.add(photo, content)
+            uow.commit()
+            return AttachmentReceipt(created=True, body=photo.answer())
+    except RaceLost:
+        with uow:
+            winner = uow.attachments.get(attachment_id)
+        if winner is None:
+            raise
+        return AttachmentReceipt(created=False, body=winner.retried(photo.sha256, owner))
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    attachment: Attachment
+    content: bytes
+    districts: set[str]  #: of the submissions that name it: who may read it follows them
+
+
+def get_attachment(uow: UnitOfWork, attachment_id: str) -> StoredPhoto:
+    with uow:
+        found = uow.attachments.get(attachment_id)
+        content = uow.attachments.content(attachment_id) if found is not None else None
+        if found is None or content is None:
+            raise DomainError(errors.ATTACHMENT_NOT_FOUND, attachment_id=attachment_id)
+        return StoredPhoto(found, content, uow.attachments.districts_naming(attachment_id))
+
+
+def hazards(uow: UnitOfWork, districts: list[str], rectified_too: bool = False) -> list[HazardListing]:
+    """The hazards found by the inspections of these districts that count, open ones only unless
+    ``rectified_too``: the same rules as a rectification's (the hazard exists on the newest version, one
+    counting rectification per hazard), applied by the domain's :func:`hazard_ledger`."""
+    with uow:
+        newest = uow.submissions.counting_inspections(districts)
+        # a hazard is named by its inspection's first version: a correction's lineage is walked back to it
+        lineages = [(uow.submissions.history(s.id)[0].id if s.replaces else s.id, s) for s in newest]
+        refs = [hazard_ref(root, code) for root, s in lineages for code in found_hazards(s)]
+        counting = uow.submissions.counting_rectifications(refs)
+        return hazard_ledger(lineages, counting, rectified_too=rectified_too)

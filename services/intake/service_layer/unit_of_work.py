@@ -15,12 +15,19 @@ from sqlalchemy import Connection, Engine
 
 from services.eventlog import outbox
 from services.intake.adapters.events import envelope
-from services.intake.adapters.repository import SqlSubmissionRepository, SubmissionRepository, race_lost
+from services.intake.adapters.repository import (
+    AttachmentRepository,
+    SqlAttachmentRepository,
+    SqlSubmissionRepository,
+    SubmissionRepository,
+    race_lost,
+)
 from services.intake.domain.events import DomainEvent
 
 
 class UnitOfWork(abc.ABC):
     submissions: SubmissionRepository
+    attachments: AttachmentRepository
 
     def __enter__(self) -> Self:
         self._committed = False
@@ -72,6 +79,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._conn = self._engine.connect()
         self._conn.begin()
         self.submissions = SqlSubmissionRepository(self._conn)
+        self.attachments = SqlAttachmentRepository(self._conn)
 
     def _commit(self, events: list[DomainEvent]) -> None:
         assert self._conn is not None
