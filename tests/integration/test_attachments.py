@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,9 +18,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from services.access import AccessStore
+from services.access import bootstrap as access_bootstrap
+from services.common.config import ConfigError, Settings
 from services.eventlog.outbox import outbox
 from services.intake.adapters.tables import attachments, submission_attachments, submissions
-from tests.builders import inspection, rectification
+from services.intake.bootstrap import bootstrap
+from services.intake.entrypoints.app import create_app
+from tests.builders import NOW, inspection, rectification
+from tests.conftest import authorize, operator_token
 from tests.images import photo
 
 FAILED = [
@@ -312,3 +319,39 @@ def test_a_batch_refuses_only_the_item_naming_an_unknown_photo(client: FlaskClie
     assert results[1]["error"]["errors"][0]["path"] == "data.items[4].hazard.photos[0]"
     assert results[0]["receipt"]["computed"]["hazards"][0]["photos"][0]["attachment_id"] == mine
     assert (_count(app, submissions), _count(app, submission_attachments)) == (2, 1)
+
+
+def test_racing_retries_of_one_upload_store_it_once(client: FlaskClient) -> None:
+    app = client.application
+    aid, data = str(uuid.uuid4()), photo(seed=5)
+    statuses: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def upload() -> None:
+        with app.test_client() as c:
+            barrier.wait()
+            statuses.append(put(c, data, aid=aid).status_code)
+
+    threads = [threading.Thread(target=upload) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 5 + [201]
+    assert _count(app, attachments) == 1
+
+
+def test_the_size_and_type_limits_are_settings(intake_settings: Settings) -> None:
+    narrow = replace(intake_settings, attachment_max_bytes=200, attachment_types="image/png")
+    access = access_bootstrap(narrow)
+    app = authorize(create_app(narrow, bootstrap(narrow, clock=lambda: NOW), access), operator_token(access))
+    client = app.test_client()
+    small = photo("image/png", size=(8, 8))
+    assert put(client, small, "image/png").status_code == 201
+    assert put(client, photo("image/jpeg"), "image/jpeg").get_json()["error"]["code"] == "attachment_type"
+    big = photo("image/png", size=(400, 400))
+    assert len(small) <= 200 < len(big)
+    resp = put(client, big, "image/png", headers={"Accept-Language": "en"})
+    assert resp.status_code == 413 and "200" in resp.get_json()["error"]["message"]
+    with pytest.raises(ConfigError, match="SCORE_ATTACHMENT_TYPES"):
+        bootstrap(replace(intake_settings, attachment_types="image/png,image/gif"))

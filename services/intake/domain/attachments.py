@@ -87,6 +87,17 @@ class Attachment:
         return self.answer()
 
 
+def check_type(declared_type: str, allowed: tuple[str, ...]) -> None:
+    """Refuse a type that is not allowed, before anything reads the bytes."""
+    if declared_type not in allowed:
+        raise DomainError(
+            errors.ATTACHMENT_TYPE,
+            path="Content-Type",
+            actual=declared_type or "-",
+            allowed=", ".join(allowed),
+        )
+
+
 def received(
     attachment_id: str,
     declared_type: str,
@@ -98,13 +109,7 @@ def received(
     max_bytes: int,
 ) -> Attachment:
     """A photo as it arrives, judged: an allowed type, not too large, and bytes that are of that type."""
-    if declared_type not in allowed:
-        raise DomainError(
-            errors.ATTACHMENT_TYPE,
-            path="Content-Type",
-            actual=declared_type or "-",
-            allowed=", ".join(allowed),
-        )
+    check_type(declared_type, allowed)
     if len(data) > max_bytes:
         raise DomainError(errors.ATTACHMENT_TOO_LARGE, limit=str(max_bytes), actual=str(len(data)))
     found = sniff(data)

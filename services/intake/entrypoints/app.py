@@ -19,6 +19,7 @@ from services.common.webapp import make_flask_app
 from services.eventlog.metrics import outbox_families, outbox_metrics
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
+from services.intake.domain import attachments
 from services.intake.domain import errors as rules
 from services.intake.domain.errors import DomainError
 from services.intake.domain.model import HAZARD_STATUSES
@@ -286,6 +287,10 @@ def put_attachment(attachment_id: str) -> Any:
             [field_error(make("attachment_id", "invalid_format", expected=UUID))],
         )
     intake = _intake()
+    try:  # a type that is not allowed is refused before its bytes are read, whatever their size
+        attachments.check_type(request.mimetype or "", intake.settings.allowed_attachment_types)
+    except DomainError as exc:
+        return _domain_error_response(exc)
     limit = intake.settings.attachment_max_bytes
     # a photo may be larger than a JSON body (SCORE_MAX_REQUEST_BYTES): this request's own limit
     request.max_content_length = limit
