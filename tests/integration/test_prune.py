@@ -100,7 +100,11 @@ def test_the_prune_command_counts_on_a_dry_run_then_prunes_and_verify_passes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SCORE_VAR_DIR", str(tmp_path))
-    for name in ("SCORE_INTAKE_DATABASE_URL", "SCORE_AGGREGATOR_DATABASE_URL", "SCORE_KAFKA_BOOTSTRAP_SERVERS"):
+    for name in (
+        "SCORE_INTAKE_DATABASE_URL",
+        "SCORE_AGGREGATOR_DATABASE_URL",
+        "SCORE_KAFKA_BOOTSTRAP_SERVERS",
+    ):
         monkeypatch.delenv(name, raising=False)
     runner = CliRunner()
     assert runner.invoke(main, ["migrate"]).exit_code == 0
@@ -111,7 +115,9 @@ def test_the_prune_command_counts_on_a_dry_run_then_prunes_and_verify_passes(
     system.consumer.close()
     engine = system.aggregator.engine
     with engine.connect() as conn:
-        ids = list(conn.execute(select(processed_events.c.event_id).order_by(processed_events.c.offset)).scalars())
+        ids = list(
+            conn.execute(select(processed_events.c.event_id).order_by(processed_events.c.offset)).scalars()
+        )
     _age(engine, ids[:2])
 
     helped = runner.invoke(main, ["aggregator", "prune", "--help"])

@@ -108,7 +108,9 @@ def prune(engine: Engine, source: str, before: datetime, dry_run: bool = False) 
     return planned
 
 
-def _by_partition(conn: Connection, aggregate: ColumnElement[Any], condition: ColumnElement[bool]) -> dict[int, int]:
+def _by_partition(
+    conn: Connection, aggregate: ColumnElement[Any], condition: ColumnElement[bool]
+) -> dict[int, int]:
     rows = conn.execute(
         select(processed_events.c.partition, aggregate)
         .where(processed_events.c.partition.is_not(None), condition)

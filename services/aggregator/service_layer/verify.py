@@ -161,7 +161,9 @@ def reconcile(engine: Engine, source: str, records: Iterable[LogRecord], chunk: 
             if p not in report.partitions:
                 position, counted = stored.get(p, (NOTHING, 0))
                 _through, claims = pruned.get(p, (NOTHING, 0))
-                report.partitions[p] = PartitionAccount(p, position=position, counted=counted, pruned_claims=claims)
+                report.partitions[p] = PartitionAccount(
+                    p, position=position, counted=counted, pruned_claims=claims
+                )
             return report.partitions[p]
 
         for p in stored:

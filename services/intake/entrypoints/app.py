@@ -385,17 +385,20 @@ def favicon() -> Response:
 
 #: access: who may call what (services/access/model.py has the roles behind each permission); "static" serves
 #: the bundles of `make web` (scripts and styles, no data)
-PUBLIC = frozenset(
-    {
-        "healthz",
-        "docs.openapi_json",
-        "docs.docs_page",
-        "api.list_forms",
-        "front.front_door",
-        "front.favicon",
-        "static",
-    }
-) | forms_app.PUBLIC
+PUBLIC = (
+    frozenset(
+        {
+            "healthz",
+            "docs.openapi_json",
+            "docs.docs_page",
+            "api.list_forms",
+            "front.front_door",
+            "front.favicon",
+            "static",
+        }
+    )
+    | forms_app.PUBLIC
+)
 PERMISSIONS = {
     "api.post_submission": "submit",
     "api.post_batch": "submit",
