@@ -450,6 +450,33 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
     ]
 
 
+def replay_phase(run: Run, env: dict[str, str], work: Path, events: int) -> None:
+    """Opt-in (``--only replay --events 1000000``): a fresh consumer replays a topic of ``events`` events to
+    its end, measured, not extrapolated (the aggregator row stops at a time budget)."""
+    res = script_phase(
+        "aggregator_bench",
+        ["--events", str(events), "--aggregator-seconds", "3600", "--queries", str(run.sizes.report_queries)],
+        env,
+        work,
+    )
+    run.details["replay"] = res
+    run.memory_mb[f"aggregator replaying {events:,} events"] = res["peak_rss_mb"]
+    run.rows.append(
+        Row(
+            f"replay of {events:,} events (s)",
+            res["aggregator_seconds"],
+            "s",
+            events / res["raw_rate"],
+            "raw KafkaConsumer, same topic",
+            "<= 100 s at 1M",
+            f"{res['aggregator_rate']:,.0f}/s; CPU/event: consumer {res['consumer_cpu_us']:.0f} us, "
+            f"PostgreSQL {res['postgres_cpu_us'] or 0:.0f} us; "
+            f"{'caught up' if res['caught_up'] else 'NOT caught up'}",
+            "replay_seconds",
+        )
+    )
+
+
 def freshness_phase(
     run: Run, pg: PostgresServer, broker: KafkaBroker, work: Path, env: dict[str, str], extra: dict[str, int]
 ) -> None:
@@ -618,7 +645,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="intake,relay,aggregator,freshness",
-        help="comma-separated phases to run (default: all of intake,relay,aggregator,freshness)",
+        help="comma-separated phases to run (default: all of intake,relay,aggregator,freshness; "
+        "opt-in: replay, a full replay of --events events)",
+    )
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, help="events of the replay phase (default 1000000)"
     )
     parser.add_argument("--seconds", type=float, help="wrk duration per endpoint (default 10)")
     parser.add_argument(
@@ -666,6 +697,9 @@ def main(argv: list[str] | None = None) -> int:
             if "aggregator" in phases:
                 print("aggregator ...", flush=True)
                 aggregator_phase(run, env, work)
+            if "replay" in phases:
+                print(f"replay of {args.events:,} events ...", flush=True)
+                replay_phase(run, env, work, args.events)
             if "freshness" in phases:
                 print("freshness (real processes on Kafka) ...", flush=True)
                 extra = {}

@@ -122,25 +122,39 @@ def _survey_cells(conn: Connection, in_cells: ColumnElement[bool]) -> dict[Surve
 
 
 def _hazard_ledger(conn: Connection, in_hazards: ColumnElement[bool], as_of: date) -> dict[str, int]:
-    """Rectified, rectified on time and overdue among the counting hazards found in the period."""
+    """Rectified, rectified on time and overdue among the counting hazards found in the period.
+
+    One pass over the period's hazards (index-only on PostgreSQL: ``ix_hazards_district_found`` carries the
+    columns read), each looked up in its rectifications twice by index, instead of three scans each joined to
+    every rectification (90% of a district report's time at a million submissions).  A hazard is rectified
+    when any rectification names it, on time when one of them is on time, and open on ``as_of`` (overdue, if
+    past its deadline) while its first rectification is later than that day."""
     r = hazard_rectifications
-
-    def rectified(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(r.c.hazard_id == hazards.c.hazard_id, *conditions)
-
-    def count(*conditions: ColumnElement[bool]) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(hazards)
-            .where(in_hazards, hazards.c.counts.is_(True), *conditions)
+    first_on = (
+        select(func.min(r.c.rectified_on)).where(r.c.hazard_id == hazards.c.hazard_id).scalar_subquery()
+    )
+    on_time = exists().where(r.c.hazard_id == hazards.c.hazard_id, r.c.on_time.is_(True))
+    each = (
+        select(hazards.c.deadline, first_on.label("first_on"), on_time.label("on_time"))
+        .where(in_hazards, hazards.c.counts.is_(True))
+        .subquery()
+    )
+    row = conn.execute(
+        select(
+            func.count(each.c.first_on).label("rectified"),
+            func.count().filter(each.c.on_time).label("rectified_on_time"),
+            func.count()
+            .filter(
+                each.c.deadline < as_of,  # open on the report day and past its deadline
+                (each.c.first_on.is_(None)) | (each.c.first_on > as_of),
+            )
+            .label("overdue"),
         )
-        return int(conn.execute(stmt).scalar_one())
-
+    ).one()
     return {
-        "rectified": count(rectified()),
-        "rectified_on_time": count(rectified(r.c.on_time.is_(True))),
-        # open on the report day and past its deadline
-        "overdue": count(hazards.c.deadline < as_of, ~rectified(r.c.rectified_on <= as_of)),
+        "rectified": int(row.rectified),
+        "rectified_on_time": int(row.rectified_on_time),
+        "overdue": int(row.overdue),
     }
 
 
