@@ -116,9 +116,9 @@ def seed(
             SELECT {_rewrite("submission_id")}, {_rewrite("lineage_id")}
             FROM versions, generate_series(1, :m - 1) AS j""",
         f"""INSERT INTO hazards (hazard_id, inspection_lineage, district, industry, found_on, severity, category,
-                deadline, counts)
+                deadline, counts, rectified_on, rectified_on_time)
             SELECT {_rewrite("hazard_id")}, {_rewrite("inspection_lineage")}, district, industry, found_on,
-                severity, category, deadline, counts
+                severity, category, deadline, counts, rectified_on, rectified_on_time
             FROM hazards, generate_series(1, :m - 1) AS j""",
         f"""INSERT INTO hazard_rectifications (rectification_lineage, hazard_id, rectified_on, on_time)
             SELECT {_rewrite("rectification_lineage")}, {_rewrite("hazard_id")}, rectified_on, on_time

@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select
 
 from services.aggregator.adapters.tables import (
     daily,
     daily_members,
-    hazard_rectifications,
     hazards,
     positions,
 )
@@ -124,32 +123,22 @@ def _survey_cells(conn: Connection, in_cells: ColumnElement[bool]) -> dict[Surve
 def _hazard_ledger(conn: Connection, in_hazards: ColumnElement[bool], as_of: date) -> dict[str, int]:
     """Rectified, rectified on time and overdue among the counting hazards found in the period.
 
-    One pass over the period's hazards (index-only on PostgreSQL: ``ix_hazards_district_found`` carries the
-    columns read), each looked up in its rectifications twice by index, instead of three scans each joined to
-    every rectification (90% of a district report's time at a million submissions).  A hazard is rectified
-    when any rectification names it, on time when one of them is on time, and open on ``as_of`` (overdue, if
-    past its deadline) while its first rectification is later than that day."""
-    r = hazard_rectifications
-    first_on = (
-        select(func.min(r.c.rectified_on)).where(r.c.hazard_id == hazards.c.hazard_id).scalar_subquery()
-    )
-    on_time = exists().where(r.c.hazard_id == hazards.c.hazard_id, r.c.on_time.is_(True))
-    each = (
-        select(hazards.c.deadline, first_on.label("first_on"), on_time.label("on_time"))
-        .where(in_hazards, hazards.c.counts.is_(True))
-        .subquery()
-    )
+    One pass over the period's hazards, each carrying its rectification state (``rectified_on``, the day of its
+    first counting rectification, and ``rectified_on_time``; kept by the apply step, checked by verify), read
+    from ``ix_hazards_district_found`` alone on PostgreSQL: looking each hazard up in its rectifications was
+    nearly all of a report's time at a million submissions.  Open on ``as_of`` means not rectified by then."""
+    h = hazards
     row = conn.execute(
         select(
-            func.count(each.c.first_on).label("rectified"),
-            func.count().filter(each.c.on_time).label("rectified_on_time"),
+            func.count(h.c.rectified_on).label("rectified"),
+            func.count().filter(h.c.rectified_on_time.is_(True)).label("rectified_on_time"),
             func.count()
             .filter(
-                each.c.deadline < as_of,  # open on the report day and past its deadline
-                (each.c.first_on.is_(None)) | (each.c.first_on > as_of),
+                h.c.deadline < as_of,  # open on the report day and past its deadline
+                h.c.rectified_on.is_(None) | (h.c.rectified_on > as_of),
             )
             .label("overdue"),
-        )
+        ).where(in_hazards, h.c.counts.is_(True))
     ).one()
     return {
         "rectified": int(row.rectified),

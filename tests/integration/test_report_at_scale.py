@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from bench.aggregator_bench import make_events
 from bench.seed_reports import apply_events, copy_events, seed, template_events
@@ -87,6 +87,23 @@ def test_the_seeder_writes_what_applying_the_events_would(postgres_server: Postg
     for name in want:
         assert got[name] == want[name], f"{name}: the seed differs from what the apply step wrote"
     assert verify(seeded).ok
+
+
+def test_verify_checks_the_rectification_state_the_reports_count_from(
+    postgres_server: PostgresServer,
+) -> None:
+    engine = _migrated(postgres_server, "state")
+    apply_events(engine, template_events(make_events(300)))
+    assert verify(engine).ok
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(tables.hazards)
+            .where(tables.hazards.c.rectified_on.is_not(None))
+            .values(rectified_on=None, rectified_on_time=False)
+        ).rowcount
+    assert changed > 0
+    report = verify(engine)
+    assert {d.table for d in report.differences} == {"hazards"} and len(report.differences) == changed
 
 
 def _inspections_in_quarter(template: list[Event]) -> int:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, String, bindparam, delete, exists, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.aggregator.adapters.tables import (
@@ -109,6 +109,11 @@ class Store:
         self._new_hazards: list[dict[str, Any]] = []
         self._new_rectifications: list[dict[str, Any]] = []
         self._pending: set[str] = set()
+        # hazards whose rectification state (hazards.rectified_on / rectified_on_time) may have changed in this
+        # transaction: recomputed from their rectifications by refresh_hazards()
+        self._hazards_touched: set[str] = set()
+        # new hazards: their state is "not rectified" unless a rectification named them before they arrived
+        self._hazards_new: set[str] = set()
 
     # -- idempotence and positions ---------------------------------------------------------------------
     def claim_many(self, claims: list[tuple[str, int, int]]) -> set[str]:
@@ -180,10 +185,50 @@ class Store:
             _bulk_insert(self.conn, versions, self._new_versions)
         if self._new_hazards:
             _bulk_insert(self.conn, hazards, self._new_hazards)
+            # a new hazard has no rectification yet unless one arrived before its inspection: refresh checks
+            self._hazards_new.update(h["hazard_id"] for h in self._new_hazards)
         if self._new_rectifications:
             _bulk_insert(self.conn, hazard_rectifications, self._new_rectifications)
+            self._hazards_touched.update(r["hazard_id"] for r in self._new_rectifications)
         self._new_facts, self._new_versions, self._new_hazards, self._new_rectifications = [], [], [], []
         self._pending.clear()
+
+    def refresh_hazards(self) -> None:
+        """Recompute the rectification state of the hazards this transaction touched (new hazards, hazards of
+        a corrected inspection, hazards a rectification was added to or taken from): ``rectified_on`` is the
+        day of its first counting rectification (None: none), ``rectified_on_time`` whether any was on time.
+        Call once per batch, after the last write; only rows whose state differs are updated."""
+        self.flush()
+        r = hazard_rectifications
+        if self._hazards_new:
+            # one index probe each, usually finding nothing: cheaper than recomputing every new hazard's state
+            self._hazards_touched.update(
+                self.conn.execute(
+                    select(r.c.hazard_id).where(self._among(r.c.hazard_id, self._hazards_new))
+                ).scalars()
+            )
+        ids = sorted(self._hazards_touched)
+        self._hazards_touched, self._hazards_new = set(), set()
+        if not ids:
+            return
+        first_on = (
+            select(func.min(r.c.rectified_on)).where(r.c.hazard_id == hazards.c.hazard_id).scalar_subquery()
+        )
+        on_time = exists().where(r.c.hazard_id == hazards.c.hazard_id, r.c.on_time.is_(True))
+        self.conn.execute(
+            update(hazards)
+            .where(
+                self._among(hazards.c.hazard_id, ids),
+                hazards.c.rectified_on.is_distinct_from(first_on) | (hazards.c.rectified_on_time != on_time),
+            )
+            .values(rectified_on=first_on, rectified_on_time=on_time)
+        )
+
+    def _among(self, column: Any, values: Iterable[str]) -> Any:
+        """``column IN values``: one array parameter on PostgreSQL (an IN list is compiled value by value)."""
+        if _set_based(self.conn):
+            return column == func.any(bindparam("ids", sorted(values), type_=postgresql.ARRAY(String)))
+        return column.in_(sorted(values))
 
     def position(self, source: str, partition: int) -> int | None:
         return self.conn.execute(
@@ -357,12 +402,17 @@ class Store:
         rows = _hazard_rows(fact)
         if rows:
             self.conn.execute(insert(hazards), rows)
+            self._hazards_touched.update(h["hazard_id"] for h in rows)
 
     def put_rectification(self, lineage_id: str, mark: tuple[str, date, bool] | None) -> None:
         """The rectification row of a rectification lineage: replaced, or removed when it no longer counts."""
-        self.conn.execute(
-            delete(hazard_rectifications).where(hazard_rectifications.c.rectification_lineage == lineage_id)
+        self.flush()
+        removed = self.conn.execute(
+            delete(hazard_rectifications)
+            .where(hazard_rectifications.c.rectification_lineage == lineage_id)
+            .returning(hazard_rectifications.c.hazard_id)
         )
+        self._hazards_touched.update(r.hazard_id for r in removed)
         if mark is not None:
             hazard_id, on, on_time = mark
             self.conn.execute(
@@ -370,6 +420,7 @@ class Store:
                     rectification_lineage=lineage_id, hazard_id=hazard_id, rectified_on=on, on_time=on_time
                 )
             )
+            self._hazards_touched.add(hazard_id)
 
 
 @lru_cache(maxsize=4096)

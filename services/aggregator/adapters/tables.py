@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, false
 
 metadata = MetaData()
 
@@ -67,12 +67,17 @@ hazards = Table(
     Column("category", String(30), nullable=False),
     Column("deadline", Date, nullable=False),
     Column("counts", Boolean, nullable=False),
+    # Its rectification state, derived from hazard_rectifications in the same transaction (Store.refresh_hazards;
+    # verify checks it): the day of the first counting rectification (null: none) and whether any was on time.
+    # A report then counts rectified, on time and overdue from this table's index alone.
+    Column("rectified_on", Date, nullable=True),
+    Column("rectified_on_time", Boolean, nullable=False, server_default=false()),
     # INCLUDE: the columns a district report reads, so it counts hazards from the index alone (PostgreSQL)
     Index(
         "ix_hazards_district_found",
         "district",
         "found_on",
-        postgresql_include=["counts", "industry", "deadline", "hazard_id"],
+        postgresql_include=["counts", "industry", "deadline", "rectified_on", "rectified_on_time"],
     ),
     Index("ix_hazards_inspection", "inspection_lineage"),
 )
@@ -87,7 +92,7 @@ hazard_rectifications = Table(
     Column("hazard_id", String(80), nullable=False),
     Column("rectified_on", Date, nullable=False),
     Column("on_time", Boolean, nullable=False),
-    Index("ix_hazard_rectifications_hazard", "hazard_id", postgresql_include=["rectified_on", "on_time"]),
+    Index("ix_hazard_rectifications_hazard", "hazard_id"),
 )
 
 # Idempotence: an event id is applied once, recorded in the same transaction as its effects.

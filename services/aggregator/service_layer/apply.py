@@ -163,6 +163,7 @@ def apply_batch(
                 counts.dead_letters += 1
                 result.rejected.append((d, str(exc)))
         store.flush()  # the buffered new facts
+        store.refresh_hazards()  # the rectification state of the hazards the batch touched
         store.add_cells({k: v for k, v in changes.cells.items() if v})
         store.add_members({k: v for k, v in changes.members.items() if v})
         if track_rollups:
