@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import procs  # noqa: E402
 from services.aggregator import views  # noqa: E402
@@ -271,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             del events
             rss_before = procs.self_peak_rss_mb()  # generating the events is the bench's, not the consumer's
 
+            pg_pid = procs.pid_listening(make_url(settings.aggregator_database_url).port or 5432)
+            pg_cpu0 = procs.cpu_seconds(procs.tree(pg_pid)) if pg_pid else None
             agg = bootstrap(settings)
+            cpu0 = time.process_time()
             consumer = agg.consumer()
             if args.batch:
                 consumer.batch_size = args.batch  # pinned; by default it grows while catching up
@@ -282,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
             except TimeoutError:
                 caught_up = False
             agg_s = time.perf_counter() - t0
+            cpu_s = time.process_time() - cpu0
+            pg_cpu_s = (
+                procs.cpu_seconds(procs.tree(pg_pid)) - pg_cpu0 if pg_pid and pg_cpu0 is not None else None
+            )
             consumer.close()
             applied = consumer.stats.applied
             agg_rss = procs.self_peak_rss_mb()
@@ -312,6 +320,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"duplicates {consumer.stats.duplicates}, dead letters {consumer.stats.dead_letters})"
             )
             print(f"aggregator, exact into PG  {agg_rate:>12,.0f}  events/s")
+            pg_us = (
+                f"{pg_cpu_s * 1e6 / max(1, applied):.0f} us"
+                if pg_cpu_s is not None
+                else "unknown (not local)"
+            )
+            print(
+                f"CPU per event              {cpu_s * 1e6 / max(1, applied):>12.0f}  us consumer, {pg_us} PostgreSQL"
+            )
             print(
                 f"raw KafkaConsumer baseline {raw_rate:>12,.0f}  events/s  ({raw_n:,} records in {raw_s:.1f} s)"
             )
@@ -343,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                             "caught_up": caught_up,
                             "aggregator_seconds": agg_s,
                             "aggregator_rate": agg_rate,
+                            "consumer_cpu_us": cpu_s * 1e6 / max(1, applied),
+                            "postgres_cpu_us": None if pg_cpu_s is None else pg_cpu_s * 1e6 / max(1, applied),
                             "raw_rate": raw_rate,
                             "duplicates": consumer.stats.duplicates,
                             "dead_letters": consumer.stats.dead_letters,

@@ -21,7 +21,7 @@ from kafka.errors import (
 from kafka.structs import OffsetAndMetadata
 
 from services.common.config import ConfigError, Settings
-from services.eventlog.envelope import Event, MalformedEvent, from_kafka
+from services.eventlog.envelope import Event, MalformedEvent, parse_kafka
 from services.eventlog.source import NOTHING, Delivery, LogRecord, PositionOf
 
 log = logging.getLogger(__name__)
@@ -437,13 +437,19 @@ class KafkaEventSource:
         out: list[Delivery] = []
         for tp, records in sorted(batches.items(), key=lambda kv: kv[0].partition):
             for r in records:
+                data: Any = None
                 try:
-                    event: Event | None = from_kafka(r.key, r.value, r.headers)
+                    event: Event | None
+                    event, data = parse_kafka(r.key, r.value, r.headers)
                     error = None
                 except MalformedEvent as exc:
                     event, error = None, str(exc)
                 # Offsets of a topic written without transactions and never compacted are contiguous.
-                out.append(Delivery(tp.partition, r.offset, event, error, r.key, r.value, after=r.offset - 1))
+                out.append(
+                    Delivery(
+                        tp.partition, r.offset, event, error, r.key, r.value, after=r.offset - 1, data=data
+                    )
+                )
             if records:
                 self._last_polled[tp.partition] = records[-1].offset
         return out

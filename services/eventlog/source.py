@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, select
 
@@ -37,6 +37,9 @@ class Delivery:
     #: the position that precedes this record in its partition (Kafka: offset - 1; the SQL log: the previous
     #: row's position, whose numbers may skip).  None: the source cannot tell (then ``offset - 1`` is assumed).
     after: int | None = None
+    #: the event's payload, parsed, when the source had to parse it anyway (Kafka: checking the envelope);
+    #: None: parse ``event.data_json``
+    data: Any = None
 
     @property
     def previous(self) -> int:

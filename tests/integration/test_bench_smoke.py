@@ -37,6 +37,7 @@ STAGES = {
     "relay_rate",
     "aggregator_rate",
     "report_p95",
+    "report_p95_seeded",
     "freshness_p50",
     "freshness_p95",
 }
@@ -81,6 +82,7 @@ def test_quick_bench_prints_one_table_and_writes_a_results_file(
         "aggregator: events/s",
         "freshness p95",
         "report latency p95",
+        "report p95 at 4,000 submissions",
         "peak RSS: score relay",
         "peak RSS: PostgreSQL",
     ):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -82,7 +83,18 @@ hazards = Table(
     Column("category", String(30), nullable=False),
     Column("deadline", Date, nullable=False),
     Column("counts", Boolean, nullable=False),
-    Index("ix_hazards_district_found", "district", "found_on"),
+    # Its rectification state, derived from hazard_rectifications in the same transaction (Store.refresh_hazards;
+    # verify checks it): the day of the first counting rectification (null: none) and whether any was on time.
+    # A report then counts rectified, on time and overdue from this table's index alone.
+    Column("rectified_on", Date, nullable=True),
+    Column("rectified_on_time", Boolean, nullable=False, server_default=false()),
+    # INCLUDE: the columns a district report reads, so it counts hazards from the index alone (PostgreSQL)
+    Index(
+        "ix_hazards_district_found",
+        "district",
+        "found_on",
+        postgresql_include=["counts", "industry", "deadline", "rectified_on", "rectified_on_time"],
+    ),
     Index("ix_hazards_inspection", "inspection_lineage"),
 )
 

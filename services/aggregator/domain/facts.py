@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from services.common.clock import CHINA
@@ -62,11 +63,12 @@ class Fact:
     def reviewed(self, status: str) -> Fact:
         return replace(self, review_status=status)
 
-    @property
+    @cached_property
     def hazards(self) -> list[HazardFound]:
         """The hazards an inspection found (none for other forms).  The one reading of that part of the
         payload: the rollups, the hazard ledger and verify all use it.  Raises KeyError, TypeError or
-        ValueError on a payload that does not have the contract's shape."""
+        ValueError on a payload that does not have the contract's shape.  Read once per fact (the rollups,
+        the check before writing and the ledger rows all ask; a fact is immutable)."""
         if self.form != "factory_inspection":
             return []
         found = []

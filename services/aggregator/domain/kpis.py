@@ -39,36 +39,44 @@ def contributions(fact: Fact) -> Counter[Cell]:
     out: Counter[Cell] = Counter()
     if not fact.counts:
         return out
-
-    def add(metric: str, value: int = 1) -> None:
-        if value:
-            out[(fact.district, fact.day, fact.industry, metric)] += value
-
+    # metric -> value, keyed by cell once at the end: the consumer calls this for every event, and building a
+    # (district, day, industry, metric) key per addition was a fifth of its apply time
+    m: dict[str, int] = {}
     p = fact.payload
     if fact.form == "factory_inspection":
         computed = p.get("computed") or {}
-        add("inspections")
-        add("items_checked", int(computed.get("items_checked", 0)))
-        add("items_failed", int(computed.get("items_failed", 0)))
+        m["inspections"] = 1
+        m["items_checked"] = int(computed.get("items_checked", 0))
+        m["items_failed"] = int(computed.get("items_failed", 0))
         score = computed.get("score")
         if score is not None:
-            add("scored_inspections")
-            add("score_tenths", round(float(score) * 10))  # scores carry one decimal: tenths are exact
+            m["scored_inspections"] = 1
+            m["score_tenths"] = round(float(score) * 10)  # scores carry one decimal: tenths are exact
         for module in p["data"].get("score_modules", []):
-            add(f"module_{module}")
+            key = f"module_{module}"
+            m[key] = m.get(key, 0) + 1
         for hazard in fact.hazards:
-            add("hazards_found")
-            add(f"hazards_found_{hazard.severity}")
-            add(f"hazards_found_category_{hazard.category}")
+            for key in (
+                "hazards_found",
+                f"hazards_found_{hazard.severity}",
+                f"hazards_found_category_{hazard.category}",
+            ):
+                m[key] = m.get(key, 0) + 1
     elif fact.form == "worker_survey":
         d = p["data"]
-        add("survey_responses")
-        add("safety_climate_sum", sum(int(v) for v in d["safety_climate"].values()))
-        add("safety_climate_items", len(d["safety_climate"]))
-        add("cooperation_sum", sum(int(v) for v in d["workplace_cooperation"].values()))
-        add("cooperation_items", len(d["workplace_cooperation"]))
+        climate, cooperation = d["safety_climate"], d["workplace_cooperation"]
+        m["survey_responses"] = 1
+        m["safety_climate_sum"] = sum(int(v) for v in climate.values())
+        m["safety_climate_items"] = len(climate)
+        m["cooperation_sum"] = sum(int(v) for v in cooperation.values())
+        m["cooperation_items"] = len(cooperation)
         for flag in SURVEY_FLAGS:
-            add(f"survey_{flag}", 1 if d.get(flag) is True else 0)
+            if d.get(flag) is True:
+                m[f"survey_{flag}"] = 1
+    district, day, industry = fact.district, fact.day, fact.industry
+    for metric, value in m.items():
+        if value:
+            out[(district, day, industry, metric)] = value
     return out
 
 

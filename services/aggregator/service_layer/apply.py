@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,7 +21,7 @@ from sqlalchemy import Engine
 from services.aggregator.adapters.store import Counts, Store
 from services.aggregator.domain import facts as f
 from services.aggregator.domain.kpis import Cell, MemberCell, contributions, delta, members, rectification
-from services.eventlog.envelope import Event
+from services.eventlog.envelope import Event, parse_json
 from services.eventlog.source import Delivery
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,20 @@ class PositionGap(RuntimeError):
         self.resume_after = resume_after
 
 
+@dataclass(frozen=True)
+class _Effects:
+    """What one fact adds to the rollups, derived once (the check before writing, the batch's sums and the
+    ledger rows all use it: deriving it twice was a tenth of the apply time in a profile)."""
+
+    cells: Counter[Cell]
+    members: Counter[MemberCell]
+    rectification: tuple[str, date, bool] | None
+
+
+def _effects(fact: f.Fact) -> _Effects:
+    return _Effects(contributions(fact), members(fact), rectification(fact))
+
+
 class _Changes:
     """Cell and member deltas of a whole batch, written at the end in one sorted pass."""
 
@@ -68,12 +83,18 @@ class _Changes:
         self.cells: Counter[Cell] = Counter()
         self.members: Counter[MemberCell] = Counter()
 
-    def change(self, old: f.Fact | None, new: f.Fact | None) -> None:
-        for k, v in delta(
-            contributions(old) if old else Counter(), contributions(new) if new else Counter()
-        ).items():
+    def add(self, new: _Effects) -> None:
+        """A fact that replaces nothing: its contributions are the delta."""
+        cells, members_ = self.cells, self.members
+        for k, v in new.cells.items():
+            cells[k] += v
+        for k2, v2 in new.members.items():
+            members_[k2] += v2
+
+    def change(self, old: _Effects | None, new: _Effects | None) -> None:
+        for k, v in delta(old.cells if old else Counter(), new.cells if new else Counter()).items():
             self.cells[k] += v
-        for k2, v2 in delta(members(old) if old else Counter(), members(new) if new else Counter()).items():
+        for k2, v2 in delta(old.members if old else Counter(), new.members if new else Counter()).items():
             self.members[k2] += v2
 
 
@@ -144,7 +165,7 @@ def apply_batch(
                 continue
             claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
             try:
-                _apply(store, changes, d.event, lineages_stored)
+                _apply(store, changes, d.event, d.data, lineages_stored)
                 counts.applied += 1
             except f.UnusableEvent as exc:
                 log.warning("dead-lettering event %s: %s", d.event.id, exc)
@@ -152,6 +173,7 @@ def apply_batch(
                 counts.dead_letters += 1
                 result.rejected.append((d, str(exc)))
         store.flush()  # the buffered new facts
+        store.refresh_hazards()  # the rectification state of the hazards the batch touched
         store.add_cells({k: v for k, v in changes.cells.items() if v})
         store.add_members({k: v for k, v in changes.members.items() if v})
         if track_rollups:
@@ -185,13 +207,16 @@ def _is_brand_new(store: Store, event: Event, data: dict[str, Any], lineages_sto
     )
 
 
-def _apply(store: Store, changes: _Changes, event: Event, lineages_stored: set[str]) -> None:
-    """One event's effects; ``lineages_stored`` holds the batch's new-submission lineages already stored."""
-    data = _payload(event)
+def _apply(store: Store, changes: _Changes, event: Event, parsed: Any, lineages_stored: set[str]) -> None:
+    """One event's effects; ``parsed`` is its payload if the source parsed it already (else None);
+    ``lineages_stored`` holds the batch's new-submission lineages already stored."""
+    data = _payload(event, parsed)
     if _is_brand_new(store, event, data, lineages_stored):
-        new = _checked(f.fact_from_submission(event.subject, data))
-        store.add_new_fact(new)
-        changes.change(None, new)
+        new = f.fact_from_submission(event.subject, data)
+        effects = _checked(new)
+        # the fact's payload is the event's payload: stored as the text received, not encoded again
+        store.add_new_fact(new, effects.rectification, event.data_json)
+        changes.add(effects)
         return
     if event.type in (f.ACCEPTED, f.CORRECTED):
         sid = _str(data, "submission_id")
@@ -203,9 +228,10 @@ def _apply(store: Store, changes: _Changes, event: Event, lineages_stored: set[s
         else:
             lineage = sid
         old = store.fact(lineage)
-        new = _checked(f.fact_from_submission(lineage, data))
+        new = f.fact_from_submission(lineage, data)
+        effects = _checked(new)
         store.add_version(sid, lineage)
-        _commit_fact(store, changes, old, new)
+        _commit_fact(store, changes, old, new, effects)
     elif event.type == f.REVIEWED:
         sid = _str(data, "submission_id")
         lineage = store.lineage_of(sid)
@@ -214,36 +240,35 @@ def _apply(store: Store, changes: _Changes, event: Event, lineages_stored: set[s
             raise f.UnusableEvent(f"review of unknown submission {sid}")
         if old.submission_id != sid:
             return  # a review of a version that has since been replaced changes nothing that counts
-        _commit_fact(store, changes, old, old.reviewed(_str(data, "status")))
+        new = old.reviewed(_str(data, "status"))
+        _commit_fact(store, changes, old, new, _checked(new))
     else:
         raise f.UnusableEvent(f"unknown event type {event.type!r}")
 
 
-def _checked(fact: f.Fact) -> f.Fact:
+def _checked(fact: f.Fact) -> _Effects:
     """Derive everything the rollups will need from ``fact`` before anything is written, so that a payload
     missing a field is dead-lettered on its own instead of failing (and endlessly retrying) its batch."""
     try:
-        contributions(fact)
-        members(fact)
-        rectification(fact)
+        effects = _effects(fact)
         _ = fact.hazards
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise f.UnusableEvent(f"payload lacks what the rollups need: {exc!r}") from exc
-    return fact
+    return effects
 
 
-def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fact) -> None:
+def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fact, effects: _Effects) -> None:
     store.put_fact(new)
-    changes.change(old, new)
+    changes.change(_effects(old) if old else None, effects)
     if new.form == "factory_inspection":
         store.replace_inspection_hazards(new)
     elif new.form == "hazard_rectification":
-        store.put_rectification(new.lineage_id, rectification(new))
+        store.put_rectification(new.lineage_id, effects.rectification)
 
 
-def _payload(event: Event) -> dict[str, Any]:
+def _payload(event: Event, parsed: Any = None) -> dict[str, Any]:
     try:
-        data = json.loads(event.data_json)
+        data = parse_json(event.data_json) if parsed is None else parsed
     except json.JSONDecodeError as exc:
         raise f.UnusableEvent(f"payload is not JSON: {exc}") from exc
     if not isinstance(data, dict):

@@ -40,11 +40,12 @@ def rebuild(agg: Aggregator, progress: Callable[[int, float], None] | None = Non
     try:
         last = 0.0
         while not consumer.caught_up():
-            consumer.step(timeout=1.0)
+            consumer.step(timeout=1.0, pipelined=True)  # the next batch is read while one is written
             now = time.monotonic()
             if progress and now - last > 0.5:
                 progress(consumer.stats.applied, consumer.stats.applied / max(now - started, 1e-6))
                 last = now
+        consumer.settle()
         if progress:
             progress(consumer.stats.applied, consumer.stats.applied / max(time.monotonic() - started, 1e-6))
     finally:

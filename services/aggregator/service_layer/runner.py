@@ -3,6 +3,11 @@
 After a failed batch the source is sent back to where that batch began, which the consumer knows without
 asking its database (the database being down is the usual reason a batch fails).  Where the batch did not
 follow the stored position, the transaction refused it and said where to resume.
+
+While catching up (the loops, not a single ``step``) the consumer reads and decodes the next batch while the
+previous one is being written: its transaction runs on a second thread, which mostly waits for PostgreSQL,
+so the database's work and this process's overlap on two cores.  One transaction at a time, in log order,
+as before; a batch read ahead is dropped, and the source rewound, if the one before it fails.
 """
 
 from __future__ import annotations
@@ -10,13 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Store
-from services.aggregator.service_layer.apply import PositionGap, Tally, apply_batch, batch_start
+from services.aggregator.service_layer.apply import BatchResult, PositionGap, Tally, apply_batch, batch_start
 from services.common.backoff import retry_forever
 from services.eventlog.source import Delivery, EventSource, PositionOf
 
@@ -53,7 +59,7 @@ class Consumer:
         dead_letter_sink: Callable[[list[tuple[Delivery, str]]], None] | None = None,
         rollup_publisher: Callable[[], int] | None = None,
         rollup_interval: float = 5.0,
-        max_batch_size: int = 5000,
+        max_batch_size: int = 10000,
         rollup_max_delay: float = 60.0,
     ) -> None:
         self.engine = engine
@@ -70,6 +76,9 @@ class Consumer:
         self.max_batch_size = max(batch_size, max_batch_size)
         self._asking = batch_size
         self.stats = ConsumerStats()
+        # the batch being written on the apply thread while the next one is read (pipelined loops only)
+        self._inflight: tuple[Future[BatchResult], Sequence[Delivery], bool] | None = None
+        self._applier: ThreadPoolExecutor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -80,29 +89,69 @@ class Consumer:
         """Pin the batch size: a caller that sets one (a test interleaving small batches) gets exactly it."""
         self._batch_size = self.max_batch_size = self._asking = n
 
-    def step(self, timeout: float = 0.5) -> int:
-        """One poll and one transaction; returns how many records were handled."""
+    def step(self, timeout: float = 0.5, pipelined: bool = False) -> int:
+        """One poll and one transaction; returns how many records were handled.
+
+        ``pipelined``: while catching up, hand the batch's transaction to the apply thread and return at once;
+        the next step polls, then waits for it (and raises its error, after rewinding the source to where
+        that batch began, dropping what it just polled).  Without it (the default) a step returns with its
+        batch committed; a caught-up batch is always applied before ``step`` returns."""
         asked = max(self.batch_size, min(self._asking, self.max_batch_size))
         deliveries = self.source.poll(asked, timeout)
+        self.settle()  # a failure here has rewound the source: what was just polled is dropped with it
         if not deliveries:
             self._asking = self.batch_size
-            self._maybe_publish_rollups(idle=True)
+            behind = self._behind(False)  # an empty poll while behind is a fetch still on its way
+            self._maybe_publish_rollups(idle=not behind, catching_up=behind)
             return 0
         catching_up = self._behind(len(deliveries) >= asked)
         self._asking = asked * 2 if catching_up else self.batch_size
+        if pipelined and catching_up:
+            if self._applier is None:
+                self._applier = ThreadPoolExecutor(1, thread_name_prefix="aggregator-apply")
+            future = self._applier.submit(self._apply, deliveries)
+            self._inflight = (future, deliveries, catching_up)
+            return len(deliveries)
         try:
-            result = apply_batch(
-                self.engine, self.source_name, deliveries, track_rollups=self.rollup_publisher is not None
-            )
-        except PositionGap as gap:
-            self.stats.gaps_refused += 1
-            log.error("batch refused, read again after the stored positions %s: %s", gap.resume_after, gap)
-            self.source.rewind(gap.resume_after)
+            result = self._apply(deliveries)
+        except Exception as exc:
+            self._failed_batch(exc, deliveries)
             raise
-        except Exception:
+        self._applied(result, catching_up)
+        return len(deliveries)
+
+    def _apply(self, deliveries: Sequence[Delivery]) -> BatchResult:
+        """The batch's transaction (on the apply thread when pipelined: it touches the database only)."""
+        return apply_batch(
+            self.engine, self.source_name, deliveries, track_rollups=self.rollup_publisher is not None
+        )
+
+    def _failed_batch(self, exc: BaseException, deliveries: Sequence[Delivery]) -> None:
+        """Send the source back to where a batch that failed must be read again (on the polling thread: a
+        KafkaConsumer is not thread-safe)."""
+        if isinstance(exc, PositionGap):
+            self.stats.gaps_refused += 1
+            log.error("batch refused, read again after the stored positions %s: %s", exc.resume_after, exc)
+            self.source.rewind(exc.resume_after)
+        else:
             # Nothing of the batch was written: read it again from where it began.
             self.source.rewind(batch_start(deliveries))
+
+    def settle(self) -> None:
+        """Wait for the batch in flight, if any, and finish it: stats, lag commit, dead letters, snapshots;
+        or rewind the source and raise its error."""
+        if self._inflight is None:
+            return
+        future, deliveries, catching_up = self._inflight
+        self._inflight = None
+        try:
+            result = future.result()
+        except Exception as exc:
+            self._failed_batch(exc, deliveries)
             raise
+        self._applied(result, catching_up)
+
+    def _applied(self, result: BatchResult, catching_up: bool) -> None:
         self.stats.add(result)
         self.source.committed(result.positions)
         if result.rejected and self.dead_letter_sink is not None:
@@ -113,7 +162,6 @@ class Consumer:
             except Exception:
                 log.exception("forwarding %d dead letters to the topic failed", len(result.rejected))
         self._maybe_publish_rollups(idle=False, catching_up=catching_up)
-        return len(deliveries)
 
     def _behind(self, full_batch: bool) -> bool:
         """Is the log ahead of this consumer?  Kafka's fetches say so (a poll returns what is buffered, so a
@@ -156,14 +204,27 @@ class Consumer:
 
     def run_until_caught_up(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
-        while not self.caught_up():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"consumer not caught up after {timeout}s")
-            self.step()
+        try:
+            while not self.caught_up():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"consumer not caught up after {timeout}s")
+                self.step(pipelined=True)
+        finally:
+            self._settle_quietly()
 
     def run_forever(self, stop: threading.Event) -> None:
         # database or broker down: wait, then read again from where the failed batch began; never skip
-        retry_forever(stop, self.step, self._failed)
+        try:
+            retry_forever(stop, lambda: self.step(pipelined=True), self._failed)
+        finally:
+            self._settle_quietly()
+
+    def _settle_quietly(self) -> None:
+        """Settle on the way out of a loop; an error is the loop's to report (it is counted and logged)."""
+        try:
+            self.settle()
+        except Exception as exc:  # noqa: BLE001 - the batch is read again by whoever consumes next
+            self._failed(exc, 0.0)
 
     def _failed(self, exc: Exception, wait: float) -> None:
         self.stats.errors += 1
@@ -171,4 +232,8 @@ class Consumer:
         log.warning("consumer batch failed, retrying in %.1fs: %s", wait, self.stats.last_error)
 
     def close(self) -> None:
+        self._settle_quietly()
+        if self._applier is not None:
+            self._applier.shutdown(wait=True)
+            self._applier = None
         self.source.close()

@@ -70,18 +70,33 @@ def verify(engine: Engine) -> VerifyReport:
             for r in conn.execute(select(daily_members))
             if r._mapping["count"]  # Row.count is the tuple method, hence the mapping
         }
-        stored_hazards = {r.hazard_id: bool(r.counts) for r in conn.execute(select(hazards))}
+        stored_hazards = {
+            r.hazard_id: (
+                bool(r.counts),
+                as_date(r.rectified_on) if r.rectified_on else None,
+                bool(r.rectified_on_time),
+            )
+            for r in conn.execute(select(hazards))
+        }
         stored_rectifications = {
             r.rectification_lineage: (r.hazard_id, as_date(r.rectified_on), bool(r.on_time))
             for r in conn.execute(select(hazard_rectifications))
         }
+    # a hazard's rectification state: its first counting rectification's day, and whether any was on time
+    state: dict[str, tuple[date | None, bool]] = {}
+    for hazard, on, on_time in expected_rectifications.values():
+        first, any_on_time = state.get(hazard, (None, False))
+        state[hazard] = (on if first is None else min(first, on), any_on_time or on_time)
+    expected_hazards_state = {
+        h: (counts, *state.get(h, (None, False))) for h, counts in expected_hazards.items()
+    }
     recomputed_cells = {k: v for k, v in cells.items() if v}
     recomputed_members = {k: v for k, v in mems.items() if v}
     report.cells = len(recomputed_cells)
     comparisons: list[tuple[str, dict[Any, Any], dict[Any, Any]]] = [
         ("daily", stored_cells, recomputed_cells),
         ("daily_members", stored_members, recomputed_members),
-        ("hazards", stored_hazards, expected_hazards),
+        ("hazards", stored_hazards, expected_hazards_state),
         ("hazard_rectifications", stored_rectifications, expected_rectifications),
     ]
     for name, stored, recomputed in comparisons:

@@ -1,0 +1,177 @@
+"""Reports over a million stored submissions: the district report API and the dashboard page answer in under
+a second (server time, timed around the WSGI call, printed in the test output).
+
+The million is seeded set-based (bench/seed_reports.py: a template applied by the real apply step, copied in
+SQL); the first test proves on a small seed that the copies are exactly what applying their events would
+have written, so the timed database is one the aggregator could have built.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, select, update
+
+from bench.aggregator_bench import make_events
+from bench.seed_reports import apply_events, copy_events, seed, template_events
+from services.access import bootstrap as access_bootstrap
+from services.aggregator.adapters import tables
+from services.aggregator.bootstrap import bootstrap as agg_bootstrap
+from services.aggregator.domain.facts import fact_from_submission
+from services.aggregator.domain.kpis import contributions
+from services.aggregator.entrypoints.app import create_app as reports_app
+from services.aggregator.service_layer.verify import verify
+from services.common.config import Settings
+from services.common.db import make_engine
+from services.common.migrate import upgrade
+from services.eventlog.envelope import Event
+from tests.conftest import UNLIMITED, authorize, operator_token, unique
+from tests.servers import PostgresServer
+
+pytestmark = [pytest.mark.postgres]
+
+SUBMISSIONS = 1_000_000
+TEMPLATE = 10_000
+QUARTER = ("2026-10-01", "2026-12-31")
+QUERY = {"period": "quarter", "date": "2026-11-20", "as_of": "2026-11-27"}
+
+
+def _migrated(pg: PostgresServer, name: str) -> Engine:
+    engine = make_engine(pg.fresh_database(unique(name)))
+    upgrade("aggregator", engine)
+    return engine
+
+
+def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the aggregator's tables, sorted; of rollup_changes only which rollups are marked (its
+    version counts batches, and the seed is applied in other batches than the events it stands for)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in (
+            tables.facts,
+            tables.versions,
+            tables.daily,
+            tables.daily_members,
+            tables.hazards,
+            tables.hazard_rectifications,
+            tables.processed_events,
+            tables.positions,
+            tables.dead_letters,
+        ):
+            out[table.name] = sorted(tuple(r) for r in conn.execute(select(table)))
+        c = tables.rollup_changes.c
+        out["rollup_changes"] = sorted(
+            tuple(r) for r in conn.execute(select(c.district, c.period_kind, c.period_key, c.period_start))
+        )
+    return out
+
+
+def test_the_seeder_writes_what_applying_the_events_would(postgres_server: PostgresServer) -> None:
+    template = template_events(make_events(300))
+    seeded = _migrated(postgres_server, "seeded")
+    applied = _migrated(postgres_server, "applied")
+
+    done = seed(seeded, 900, 300, events=template)
+    apply_events(applied, [e for j in range(3) for e in copy_events(template, j)])
+
+    assert done.copies == 3
+    got, want = _rows(seeded), _rows(applied)
+    assert len(want["facts"]) == 900 and len(want["processed_events"]) == 900
+    assert want["hazards"] and want["hazard_rectifications"] and want["daily_members"]
+    for name in want:
+        assert got[name] == want[name], f"{name}: the seed differs from what the apply step wrote"
+    assert verify(seeded).ok
+
+
+def test_verify_checks_the_rectification_state_the_reports_count_from(
+    postgres_server: PostgresServer,
+) -> None:
+    engine = _migrated(postgres_server, "state")
+    apply_events(engine, template_events(make_events(300)))
+    assert verify(engine).ok
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(tables.hazards)
+            .where(tables.hazards.c.rectified_on.is_not(None))
+            .values(rectified_on=None, rectified_on_time=False)
+        ).rowcount
+    assert changed > 0
+    report = verify(engine)
+    assert {d.table for d in report.differences} == {"hazards"} and len(report.differences) == changed
+
+
+def _inspections_in_quarter(template: list[Event]) -> int:
+    """The quarter's inspections in the whole province, from the template's events by the domain's own rule."""
+    start, end = (date.fromisoformat(d) for d in QUARTER)
+    total = 0
+    for e in template:
+        for (_d, day, _i, metric), v in contributions(fact_from_submission(e.subject, e.data)).items():
+            if metric == "inspections" and start <= day <= end:
+                total += v
+    return total * (SUBMISSIONS // TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def million(postgres_server: PostgresServer) -> Iterator[tuple[FlaskClient, int]]:
+    """A reports app over an aggregator database holding 1,000,000 submissions (all in Zhejiang 330000)."""
+    engine = _migrated(postgres_server, "million")
+    template = template_events(make_events(TEMPLATE))
+    done = seed(engine, SUBMISSIONS, TEMPLATE, events=template)
+    print(f"\nseeded {done.submissions:,} submissions in {done.seconds:.1f} s")
+    url = engine.url.render_as_string(hide_password=False)
+    settings = Settings(intake_database_url=url, aggregator_database_url=url, **UNLIMITED)
+    upgrade("access", make_engine(settings.access_url))
+    access = access_bootstrap(settings)
+    app = reports_app(settings, agg_bootstrap(settings), access)
+    app.config["TESTING"] = True
+    yield authorize(app, operator_token(access)).test_client(), _inspections_in_quarter(template)
+    engine.dispose()
+
+
+def _timed(client: FlaskClient, url: str, query: dict[str, str], runs: int = 5) -> tuple[Any, list[float]]:
+    """The response and the server time of each run (timed around the WSGI call: no network in between)."""
+    times, resp = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        resp = client.get(url, query_string=query)
+        times.append(time.perf_counter() - t0)
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    return resp, times
+
+
+def _say(capsys: pytest.CaptureFixture[str], what: str, times: list[float]) -> None:
+    with capsys.disabled():
+        print(
+            f"\n{what}: server time median {statistics.median(times) * 1000:.0f} ms, "
+            f"max {max(times) * 1000:.0f} ms over {len(times)} requests "
+            f"({', '.join(f'{t * 1000:.0f}' for t in times)} ms)"
+        )
+
+
+def test_the_district_report_over_a_million_submissions_answers_in_under_a_second(
+    million: tuple[FlaskClient, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, inspections = million
+    resp, times = _timed(client, "/api/v1/reports/districts/330000", QUERY)
+    _say(capsys, "district report 330000, quarter, 1,000,000 submissions", times)
+    figures = resp.get_json()["figures"]
+    assert figures["inspections"] == inspections > 0
+    assert figures["hazards"]["found"] > 0 and figures["hazards"]["overdue"] > 0
+    assert statistics.median(times) < 1.0
+
+
+def test_the_dashboard_page_over_a_million_submissions_loads_in_under_a_second(
+    million: tuple[FlaskClient, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, inspections = million
+    resp, times = _timed(client, "/", QUERY)
+    _say(capsys, "dashboard page GET / (4 divisions), quarter, 1,000,000 submissions", times)
+    html = resp.get_data(as_text=True)
+    assert "330000" in html and str(inspections) in html
+    assert statistics.median(times) < 1.0
