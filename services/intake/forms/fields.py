@@ -442,6 +442,22 @@ PHOTOS_SERVER_RULE = (
 )
 
 
+def free_text(description: str, *, required: bool) -> Text:
+    """A remark in words, up to 1,000 characters, that must not hold a phone or identity number (free text
+    is where people write them); an optional one may be left blank."""
+    if required:
+        return Text(
+            max_length=1000, no_personal_numbers=True, required=True, metadata={"description": description}
+        )
+    return Text(
+        min_length=0,
+        max_length=1000,
+        blank_ok=True,
+        no_personal_numbers=True,
+        metadata={"description": description},
+    )
+
+
 def photos(max_items: int, what: str) -> ListOf:
     """An optional list of evidence photos: attachment ids (UUIDs), each once; left out when there is none."""
     return ListOf(
