@@ -46,7 +46,7 @@ versions = Table(
     Column("lineage_id", String(36), nullable=False),
 )
 
-# Base rollup cells: integer sums per district x local day x industry x metric.
+
 def _cell_key() -> list[Column[object]]:
     """The key of a base cell, district x local day x industry x metric (fresh columns: one table each)."""
     return [
@@ -57,6 +57,7 @@ def _cell_key() -> list[Column[object]]:
     ]
 
 
+# Base rollup cells: integer sums per district x local day x industry x metric.
 daily = Table(
     "daily",
     metadata,
@@ -159,6 +160,7 @@ dead_letters = Table(
     Column("raw", Text, nullable=True),
     Column("received_at", String(40), nullable=False),
 )
+
 
 def _district_period(*, primary_key: bool) -> list[Column[object]]:
     """A district's rollup for one period (``Period.kind``, ``Period.key``): what is published and delivered."""

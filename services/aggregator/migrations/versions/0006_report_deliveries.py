@@ -1,5 +1,4 @@
-"""Report packages delivered by ``score reports deliver``: status, attempts, checksum, destination, payload.
-"""
+"""Report packages delivered by ``score reports deliver``: status, attempts, checksum, destination, payload."""
 
 from __future__ import annotations
 

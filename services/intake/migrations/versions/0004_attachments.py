@@ -1,5 +1,4 @@
-"""Evidence photos: the attachments (bytes in the row, with their SHA-256) and which submission names which.
-"""
+"""Evidence photos: the attachments (bytes in the row, with their SHA-256) and which submission names which."""
 
 from __future__ import annotations
 
