@@ -53,6 +53,11 @@ def district_info(code: str) -> District:
     return table[code]
 
 
+def division(d: District) -> dict[str, str]:
+    """A division as the report API and the dashboard name it: code, names in both languages, level."""
+    return {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "level": d.level}
+
+
 def district_report(
     engine: Engine, code: str, period: Period, industry: str | None = None, as_of: date | None = None
 ) -> dict[str, Any]:
@@ -91,12 +96,7 @@ def district_report(
         )
         ledger = _hazard_ledger(conn, in_hazards, as_of)
     return {
-        "district": {
-            "code": info.code,
-            "name_zh": info.name_zh,
-            "name_en": info.name_en,
-            "level": info.level,
-        },
+        "district": division(info),
         "covers": area,
         "period": period.as_dict(),
         "industry": industry,
@@ -305,18 +305,9 @@ def dashboard(
     report's, so the charts show what the report API answers for the same query."""
     info = district_info(code)
     return {
-        "district": {
-            "code": info.code,
-            "name_zh": info.name_zh,
-            "name_en": info.name_en,
-            "level": info.level,
-        },
+        "district": division(info),
         # the divisions above that the caller may read (a bureau's page starts at its own division)
-        "breadcrumb": [
-            {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "level": d.level}
-            for d in breadcrumb(code)
-            if readable(d.code)
-        ],
+        "breadcrumb": [division(d) for d in breadcrumb(code) if readable(d.code)],
         "period": period.as_dict(),
         "industry": industry,
         "as_of": as_of.isoformat(),

@@ -121,14 +121,19 @@ class Settings:
 class Variable:
     """One environment variable: what ``from_env`` reads, documented where it is read.
 
-    ``field`` names the ``Settings`` field it sets, whose default is then the one shown (so the table cannot
-    disagree with the code); ``default`` is the text shown instead when the default is derived.
+    It sets the ``Settings`` field of its name (``SCORE_LOG_FORMAT``: ``log_format``), whose default is then the
+    one shown (so the table cannot disagree with the code); ``default`` is the text shown instead when the
+    default is derived.  ``settings=False``: no field holds it as it is (read or derived elsewhere).
     """
 
     name: str
     meaning: str
-    field: str | None = None
     default: str | None = None
+    settings: bool = True
+
+    @property
+    def field(self) -> str | None:
+        return self.name.removeprefix("SCORE_").lower() if self.settings else None
 
     def default_text(self) -> str:
         if self.default is not None:
@@ -141,185 +146,159 @@ class Variable:
 
 #: every variable ``from_env`` reads, in the order the README's table lists them
 VARIABLES: tuple[Variable, ...] = (
-    Variable("SCORE_VAR_DIR", "where the embedded SQLite files live", default="`var`"),
+    Variable("SCORE_VAR_DIR", "where the embedded SQLite files live", default="`var`", settings=False),
     Variable(
         "SCORE_INTAKE_DATABASE_URL",
         "the intake's database (submissions + outbox); e.g. `postgresql+psycopg://score@127.0.0.1:5432/score`",
-        "intake_database_url",
-        "`sqlite:///var/intake.db`",
+        default="`sqlite:///var/intake.db`",
     ),
     Variable(
         "SCORE_AGGREGATOR_DATABASE_URL",
         "the aggregator's own database (facts, rollups, positions)",
-        "aggregator_database_url",
-        "`sqlite:///var/aggregator.db`",
+        default="`sqlite:///var/aggregator.db`",
     ),
     Variable(
         "SCORE_EVENT_LOG_URL",
         "where the SQL event log (the outbox) is read from on the embedded default",
-        "event_log_url",
-        "the intake database",
+        default="the intake database",
     ),
     Variable(
         "SCORE_DB_POOL_SIZE",
         "PostgreSQL connections a process (a gunicorn worker) may keep open, opened as needed: one per gunicorn "
         "thread less one",
-        "db_pool_size",
     ),
     Variable(
         "SCORE_DB_MAX_OVERFLOW",
         "extra connections above the pool under a burst; each is closed when returned, so a busy process "
         "churns server processes: keep it `0` and size the pool",
-        "db_max_overflow",
     ),
     Variable(
         "SCORE_KAFKA_BOOTSTRAP_SERVERS",
         "empty: the built-in SQL event log (the outbox read in order); `host:port[,host:port]`: Apache Kafka "
         "through the relay (name several brokers of a cluster: any one answering is enough to start)",
-        "kafka_bootstrap_servers",
     ),
     Variable(
         "SCORE_KAFKA_USERNAME",
         "the Kafka user this process logs in as (each service its own: `relay`, `aggregator`; `score migrate` "
         "needs the admin, which creates topics)",
-        "kafka_username",
     ),
     Variable(
         "SCORE_KAFKA_PASSWORD_FILE",
         "a file holding that user's password (one line; preferred)",
         default="*(empty)*",
+        settings=False,
     ),
     Variable(
         "SCORE_KAFKA_PASSWORD",
         "the password itself (not with `SCORE_KAFKA_PASSWORD_FILE`)",
         default="*(empty)*",
+        settings=False,
     ),
     Variable(
         "SCORE_KAFKA_SECURITY_PROTOCOL",
         "`PLAINTEXT`, `SASL_PLAINTEXT`, `SASL_SSL` (with `SCORE_KAFKA_SSL_CAFILE`) or `SSL`; a broker across "
         "a network needs `SASL_SSL`",
-        "kafka_security_protocol",
-        "`SASL_PLAINTEXT` with a user, else `PLAINTEXT`",
+        default="`SASL_PLAINTEXT` with a user, else `PLAINTEXT`",
     ),
     Variable(
         "SCORE_KAFKA_SASL_MECHANISM",
         "also `SCRAM-SHA-256`, `PLAIN`; a refused login ends `score` commands with one line naming the user "
         "and broker",
-        "kafka_sasl_mechanism",
     ),
-    Variable(
-        "SCORE_KAFKA_SSL_CAFILE", "the CA (PEM) that signed the broker's certificate", "kafka_ssl_cafile"
-    ),
-    Variable("SCORE_TOPIC", "the submissions topic", "topic"),
-    Variable(
-        "SCORE_DEAD_LETTER_TOPIC", "where the aggregator copies records it cannot apply", "dead_letter_topic"
-    ),
-    Variable("SCORE_ROLLUP_TOPIC", "the compacted topic of changed district reports", "rollup_topic"),
+    Variable("SCORE_KAFKA_SSL_CAFILE", "the CA (PEM) that signed the broker's certificate"),
+    Variable("SCORE_TOPIC", "the submissions topic"),
+    Variable("SCORE_DEAD_LETTER_TOPIC", "where the aggregator copies records it cannot apply"),
+    Variable("SCORE_ROLLUP_TOPIC", "the compacted topic of changed district reports"),
     Variable(
         "SCORE_TOPIC_PARTITIONS",
         "partitions of the topics created by `score migrate` (the most aggregator consumers that get work)",
-        "topic_partitions",
     ),
     Variable(
         "SCORE_TOPIC_REPLICATION_FACTOR",
         "copies of each partition when `score migrate` creates the topics; `-1`: the broker's "
         "`default.replication.factor`. A cluster: `3`",
-        "topic_replication_factor",
     ),
     Variable(
         "SCORE_TOPIC_MIN_INSYNC_REPLICAS",
         "`min.insync.replicas` of the created topics (an `acks=all` write needs that many copies); `0`: the "
         "broker's setting. A cluster: `2` (one broker may be down, no acknowledged record is on one disk only)",
-        "topic_min_insync_replicas",
     ),
     Variable(
         "SCORE_TOPIC_RETENTION_MS",
         "retention of the submissions topic (`-1`: for ever, so consumers can rebuild)",
-        "topic_retention_ms",
     ),
-    Variable("SCORE_CONSUMER_GROUP", "the aggregator's consumer group", "consumer_group"),
-    Variable(
-        "SCORE_RELAY_BATCH_SIZE", "most outbox rows the relay publishes per transaction", "relay_batch_size"
-    ),
-    Variable("SCORE_BATCH_LIMIT", "most submissions in one batch request", "batch_limit"),
-    Variable("SCORE_MAX_REQUEST_BYTES", "larger request bodies get 413", "max_request_bytes"),
+    Variable("SCORE_CONSUMER_GROUP", "the aggregator's consumer group"),
+    Variable("SCORE_RELAY_BATCH_SIZE", "most outbox rows the relay publishes per transaction"),
+    Variable("SCORE_BATCH_LIMIT", "most submissions in one batch request"),
+    Variable("SCORE_MAX_REQUEST_BYTES", "larger request bodies get 413"),
     Variable(
         "SCORE_ATTACHMENT_MAX_BYTES",
         "larger evidence photos (`PUT /api/v1/attachments/<id>`) get 413 (phones resize before sending)",
-        "attachment_max_bytes",
     ),
     Variable(
         "SCORE_ATTACHMENT_TYPES",
         "the image types a photo may be, comma-separated; a subset of `image/jpeg,image/png,image/webp` (the "
         "types whose bytes the intake recognises); another type, or bytes that are not the type sent, get 415",
-        "attachment_types",
     ),
-    Variable("SCORE_CLOCK_SKEW_SECONDS", "how far ahead a device clock may be", "clock_skew_seconds"),
-    Variable("SCORE_LOG_FORMAT", "`console` or `json` (JSON lines)", "log_format"),
+    Variable("SCORE_CLOCK_SKEW_SECONDS", "how far ahead a device clock may be"),
+    Variable("SCORE_LOG_FORMAT", "`console` or `json` (JSON lines)"),
     Variable(
         "SCORE_ACCESS_DATABASE_URL",
         "credentials, the audit log and the dashboard's session key (`services/access`); both APIs must reach it",
         default="the intake database",
+        settings=False,
     ),
     Variable(
         "SCORE_RATE_LIMIT_CREDENTIAL",
         "requests per credential (per address without one), Flask-Limiter syntax; empty: none. Counted in "
         "each process's memory",
-        "rate_limit_credential",
     ),
-    Variable("SCORE_RATE_LIMIT_ADDRESS", "requests per client address; empty: none", "rate_limit_address"),
-    Variable("SCORE_RATE_LIMIT_SIGNIN", "dashboard sign-in attempts per address", "rate_limit_signin"),
+    Variable("SCORE_RATE_LIMIT_ADDRESS", "requests per client address; empty: none"),
+    Variable("SCORE_RATE_LIMIT_SIGNIN", "dashboard sign-in attempts per address"),
     Variable(
         "SCORE_SECURE_COOKIES",
         "`1` behind HTTPS (production): the session cookie is Secure and HSTS is sent",
         default="*(off)*",
+        settings=False,
     ),
     Variable(
         "SCORE_PROXIES",
         "how many proxies in front set `X-Forwarded-For` (`0`: trust none, use the peer address)",
-        "proxies",
     ),
     Variable(
         "SCORE_METRICS_PORT",
         "`score relay` and `score aggregator consume` serve their own counters (Prometheus text) on this port; "
         "`0`: not served. Per process (the systemd units set it), not in the shared environment file",
-        "metrics_port",
     ),
     Variable(
         "SCORE_DELIVERY_TO",
         "where `score reports deliver` delivers report packages: a folder (a path or `file:///…`; each "
         "package appears whole, by rename) or an `https://…` endpoint (POST with `Idempotency-Key`); empty: "
         "`--to` is required",
-        "delivery_to",
     ),
     Variable(
         "SCORE_DELIVERY_DISTRICTS",
         "the districts packaged, comma-separated GB/T 2260 codes; empty: every active division (the province, "
         "Hangzhou, Jinhua and their counties)",
-        "delivery_districts",
     ),
     Variable(
         "SCORE_DELIVERY_PERIODS",
         "the periods packaged when `--period` is not given, comma-separated (`month`, `quarter`, `year`): each "
         "its last complete one",
-        "delivery_periods",
     ),
     Variable(
         "SCORE_DELIVERY_ATTEMPTS",
         "attempts per package and run (waiting 1 s, doubling to 30 s, or the receiver's `Retry-After`) before "
         "the delivery is recorded as failed; the next run tries it again",
-        "delivery_attempts",
     ),
     Variable(
         "SCORE_DELIVERY_TOKEN_FILE",
         "a file holding the bearer token the HTTP destination expects (one line)",
-        "delivery_token_file",
     ),
     Variable(
         "PROMETHEUS_MULTIPROC_DIR",
         "under gunicorn, where the workers share their request metrics (prometheus-client's multiprocess "
         "mode); one directory per gunicorn, emptied at its start. Unset: gunicorn makes a new one per start",
-        "prometheus_multiproc_dir",
     ),
 )
 

@@ -6,10 +6,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Any
 
 import click
 
+from services.common.cli import iso_day
 from services.common.config import Settings
 from services.demo.client import IntakeClient, IntakeUnavailable
 from services.demo.plan import SIZES
@@ -42,15 +42,6 @@ def local_token(settings: Settings) -> Iterator[str]:
         yield issued.token
     finally:
         store.revoke(issued.info.id, by="score demo seed")
-
-
-def _anchor(_ctx: Any, _param: Any, value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("a day as YYYY-MM-DD, e.g. 2026-11-27") from None
 
 
 @click.group("demo")
@@ -88,7 +79,7 @@ def demo_group() -> None:
 )
 @click.option(
     "--anchor",
-    callback=_anchor,
+    callback=iso_day,
     help="The day the year of data ends before (default today in China; a rerun finds the first run's).",
 )
 @click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000))

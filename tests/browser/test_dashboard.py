@@ -9,14 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import screenshot
-from tests.conftest import System, build_system, migrated, sqlite_settings
-from tests.e2e.test_rollups_fixture import run_scenario
+from tests.conftest import System
+from tests.e2e.test_rollups_fixture import scenario_system
 
 DESKTOP = {"width": 1366, "height": 900}
 NOV = {"period": "month", "date": "2026-11-27", "as_of": "2026-11-27"}
@@ -41,10 +40,7 @@ READ_CHART = """(id) => {
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    system = build_system(migrated(sqlite_settings(Path(tmp_path_factory.mktemp("dashboard")))))
-    run_scenario(system)
-    yield system
-    system.consumer.close()
+    yield from scenario_system(tmp_path_factory, "dashboard")
 
 
 @pytest.fixture

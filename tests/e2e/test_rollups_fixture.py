@@ -44,12 +44,16 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from services.aggregator.service_layer.verify import verify
 from tests.builders import changed, inspection, rectification, survey
-from tests.conftest import System
+from tests.conftest import System, build_system, migrated, sqlite_settings
 
 D = date
 
@@ -206,6 +210,15 @@ def run_scenario(system: System) -> dict[str, str]:
     _posted(system, rectification(h1["submission_id"], "DUST-03", D(2026, 11, 26), district="330102"))
     system.sync()
     return {"y6": y6["submission_id"], "h1": h1["submission_id"]}
+
+
+def scenario_system(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[System]:
+    """For a module-scoped fixture: both apps on SQLite (a folder of their own, ``name``) with this scenario
+    posted and consumed, so reports have figures to show; the consumer is closed when the module is done."""
+    system = build_system(migrated(sqlite_settings(Path(tmp_path_factory.mktemp(name)))))
+    run_scenario(system)
+    yield system
+    system.consumer.close()
 
 
 def fig(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import System, build_system, migrated, sqlite_settings
-from tests.e2e.test_rollups_fixture import run_scenario
+from tests.conftest import System
+from tests.e2e.test_rollups_fixture import scenario_system
 
 #: examples per operation and per mode (schema-conforming, schema-violating): ~20 s for the intake's
 #: six operations on a quiet machine, a few seconds for the reports.
@@ -120,10 +119,7 @@ def _fuzz_operation(
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """Both apps on SQLite, with the hand-computed scenario loaded so reports have figures to describe."""
-    s = build_system(migrated(sqlite_settings(Path(tmp_path_factory.mktemp("fuzz")))))
-    run_scenario(s)
-    yield s
-    s.consumer.close()
+    yield from scenario_system(tmp_path_factory, "fuzz")
 
 
 def _assert_clean(tally: Tally, name: str, summary: Callable[[str], None]) -> None:

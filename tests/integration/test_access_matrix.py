@@ -169,6 +169,22 @@ def _cell_status(resp: Any) -> int:
 Call = Callable[[Matrix, str | None, str], Any]
 
 
+QUARTER = "period=quarter&date=2026-11-27&as_of=2026-11-27"
+
+#: the reads of one district's figures, by row: the URL with ``{d}`` for the district and ``{q}`` for QUARTER
+REPORT_READS = {
+    "report": "/api/v1/reports/districts/{d}?{q}",
+    "side by side": "/api/v1/reports/districts?codes={d}&{q}",
+    "trend": "/api/v1/reports/districts/{d}/trend?period=month&count=3",
+    "export csv": "/api/v1/reports/districts/{d}?{q}&format=csv",
+    "export xlsx": "/api/v1/reports/districts/{d}?{q}&format=xlsx",
+    "dashboard page of the district": "/?district={d}&{q}",
+    "dashboard view": "/api/v1/dashboard/{d}?{q}&count=2",
+    "dashboard export csv": "/api/v1/dashboard/{d}?{q}&count=2&format=csv",
+    "dashboard export xlsx": "/api/v1/dashboard/{d}?{q}&count=2&format=xlsx&lang=en",
+}
+
+
 def _district_call(name: str) -> Call:
     def call(m: Matrix, token: str | None, d: str) -> Any:
         s = m.system
@@ -211,25 +227,8 @@ def _district_call(name: str) -> Call:
         if name.startswith("read photo"):
             photo_id = _seed_photo(s, d)
             return get(s.client, f"/api/v1/attachments/{photo_id}")
-        query = "period=quarter&date=2026-11-27&as_of=2026-11-27"
-        if name == "report":
-            return get(s.reports, f"/api/v1/reports/districts/{d}?{query}")
-        if name == "side by side":
-            return get(s.reports, f"/api/v1/reports/districts?codes={d}&{query}")
-        if name == "trend":
-            return get(s.reports, f"/api/v1/reports/districts/{d}/trend?period=month&count=3")
-        if name == "export csv":
-            return get(s.reports, f"/api/v1/reports/districts/{d}?{query}&format=csv")
-        if name == "export xlsx":
-            return get(s.reports, f"/api/v1/reports/districts/{d}?{query}&format=xlsx")
-        if name == "dashboard page of the district":
-            return get(s.reports, f"/?district={d}&{query}")
-        if name == "dashboard view":
-            return get(s.reports, f"/api/v1/dashboard/{d}?{query}&count=2")
-        if name == "dashboard export csv":
-            return get(s.reports, f"/api/v1/dashboard/{d}?{query}&count=2&format=csv")
-        if name == "dashboard export xlsx":
-            return get(s.reports, f"/api/v1/dashboard/{d}?{query}&count=2&format=xlsx&lang=en")
+        if name in REPORT_READS:
+            return get(s.reports, REPORT_READS[name].format(d=d, q=QUARTER))
         raise AssertionError(name)
 
     return call

@@ -20,19 +20,12 @@ from services.common.config import from_env
 from services.common.db import make_engine
 from tests.builders import inspection, survey
 from tests.conftest import build_system
+from tests.embedded import migrated_with, use_embedded
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SCORE_VAR_DIR", str(tmp_path))
-    for name in (
-        "SCORE_INTAKE_DATABASE_URL",
-        "SCORE_AGGREGATOR_DATABASE_URL",
-        "SCORE_KAFKA_BOOTSTRAP_SERVERS",
-        "SCORE_ACCESS_DATABASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+    return use_embedded(tmp_path, monkeypatch)
 
 
 def test_help_lists_the_commands() -> None:
@@ -44,12 +37,7 @@ def test_help_lists_the_commands() -> None:
 
 def test_verify_fails_on_a_tampered_rollup_and_rebuild_mends_it(env: Path) -> None:
     runner = CliRunner()
-    assert runner.invoke(main, ["migrate"]).exit_code == 0
-    system = build_system(from_env())
-    for i in range(3):
-        assert system.post(inspection(enterprise=i + 1)).status_code == 201
-    system.sync()
-    system.consumer.close()
+    migrated_with(runner, *(inspection(enterprise=i + 1) for i in range(3)))
     assert runner.invoke(main, ["aggregator", "verify"]).exit_code == 0
 
     with make_engine(from_env().aggregator_database_url).begin() as conn:
@@ -67,12 +55,7 @@ def test_verify_fails_on_a_tampered_rollup_and_rebuild_mends_it(env: Path) -> No
 def test_verify_finds_an_event_of_the_log_that_was_never_applied(env: Path) -> None:
     """The rollups can agree with the facts and still be short: verify holds the facts against the log."""
     runner = CliRunner()
-    assert runner.invoke(main, ["migrate"]).exit_code == 0
-    system = build_system(from_env())
-    for i in range(4):
-        assert system.post(inspection(enterprise=i + 1)).status_code == 201
-    system.sync()
-    system.consumer.close()
+    system = migrated_with(runner, *(inspection(enterprise=i + 1) for i in range(4)))
     good = runner.invoke(main, ["aggregator", "verify", "--caught-up"])
     assert good.exit_code == 0, good.output
     assert "4 applied, 0 duplicates, 0 dead letters, 0 missing, 0 pending" in good.output

@@ -15,10 +15,9 @@ import yaml
 from click.testing import CliRunner
 
 from services.cli import main
-from services.common.config import from_env
 from tests.builders import inspection
-from tests.conftest import build_system
 from tests.deployed import REPO_ROOT, VENV_BIN
+from tests.embedded import migrated_with, use_embedded
 from tests.servers import on_ci
 
 UNITS = REPO_ROOT / "deploy" / "systemd"
@@ -28,18 +27,9 @@ TIMER = UNITS / "score-reports-delivery.timer"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SCORE_VAR_DIR", str(tmp_path))
-    for name in (
-        "SCORE_INTAKE_DATABASE_URL",
-        "SCORE_AGGREGATOR_DATABASE_URL",
-        "SCORE_KAFKA_BOOTSTRAP_SERVERS",
-        "SCORE_ACCESS_DATABASE_URL",
-        "SCORE_DELIVERY_TO",
-        "SCORE_DELIVERY_DISTRICTS",
-        "SCORE_DELIVERY_PERIODS",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+    return use_embedded(
+        tmp_path, monkeypatch, "SCORE_DELIVERY_TO", "SCORE_DELIVERY_DISTRICTS", "SCORE_DELIVERY_PERIODS"
+    )
 
 
 def test_help_explains_the_commands() -> None:
@@ -84,11 +74,7 @@ def test_a_bad_option_is_a_usage_error_naming_it(env: Path, argv: list[str], mes
 
 def test_deliver_then_deliver_again_then_list_the_record(env: Path) -> None:
     runner = CliRunner()
-    assert runner.invoke(main, ["migrate"]).exit_code == 0
-    system = build_system(from_env())
-    assert system.post(inspection(district="330784", day=date(2026, 10, 20))).status_code == 201
-    system.sync()
-    system.consumer.close()
+    migrated_with(runner, inspection(district="330784", day=date(2026, 10, 20)))
     inbox = env / "inbox"
     argv = ["reports", "deliver", "--district", "330784", "--district", "330100", "--date", "2026-10-15"]
     first = runner.invoke(main, [*argv, "--period", "month", "--period", "quarter", "--to", str(inbox)])

@@ -39,6 +39,19 @@ def _post(client: FlaskClient, body: dict[str, Any]) -> None:
     assert resp.status_code == 201, resp.get_json()
 
 
+def _yongkang_dust_rectified(
+    client: FlaskClient, enterprise: int
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A Yongkang phone's token, an inspection that found both YONGKANG hazards, and the posted rectification
+    of its DUST-01 (ELEC-01 stays open)."""
+    phone = _token(client.application, "yk-phone", ["collector"], ["330784"])
+    found = inspection(enterprise=enterprise, failed=YONGKANG)
+    _post(client, found)
+    fix = rectification(found["submission_id"], "DUST-01")
+    _post(client, fix)
+    return phone, found, fix
+
+
 def test_a_device_lists_the_open_hazards_of_its_districts_until_each_is_rectified(
     client: FlaskClient,
 ) -> None:
@@ -89,12 +102,7 @@ def test_a_device_lists_the_open_hazards_of_its_districts_until_each_is_rectifie
 def test_a_rejected_rectification_reopens_its_hazard_and_a_rejected_inspection_lists_none(
     client: FlaskClient,
 ) -> None:
-    app = client.application
-    phone = _token(app, "yk-phone", ["collector"], ["330784"])
-    found = inspection(enterprise=21, failed=YONGKANG)
-    _post(client, found)
-    fix = rectification(found["submission_id"], "DUST-01")
-    _post(client, fix)
+    phone, found, fix = _yongkang_dust_rectified(client, enterprise=21)
     assert [h["item_code"] for h in _hazards(client, phone)] == ["ELEC-01"]
     review = {"status": "rejected", "comment": "照片不清楚"}
     assert client.post(f"/api/v1/submissions/{fix['submission_id']}/review", json=review).status_code == 200
@@ -108,11 +116,7 @@ def test_a_rejected_rectification_reopens_its_hazard_and_a_rejected_inspection_l
 def test_a_correction_lists_the_hazards_of_its_newest_version_under_the_same_identity(
     client: FlaskClient,
 ) -> None:
-    app = client.application
-    phone = _token(app, "yk-phone", ["collector"], ["330784"])
-    found = inspection(enterprise=31, failed=YONGKANG)
-    _post(client, found)
-    _post(client, rectification(found["submission_id"], "DUST-01"))
+    phone, found, _ = _yongkang_dust_rectified(client, enterprise=31)
     # the correction keeps DUST-01 (still rectified: the hazard is named by the first version) and drops ELEC-01
     fixed = inspection(enterprise=31, failed=YONGKANG[:1], replaces=found["submission_id"])
     _post(client, fixed)

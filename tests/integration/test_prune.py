@@ -19,12 +19,12 @@ from services.aggregator.service_layer.prune import PartitionPrune, cutoff, prun
 from services.aggregator.service_layer.verify import reconcile, verify
 from services.aggregator.views import pruned_positions
 from services.cli import main
-from services.common.config import Settings, from_env
+from services.common.config import Settings
 from services.common.db import make_engine
 from services.eventlog.envelope import Event
 from services.eventlog.source import Delivery, LogRecord
 from tests.builders import inspection
-from tests.conftest import build_system
+from tests.embedded import migrated_with, use_embedded
 from tests.integration.test_apply_edges import _accepted, _inspections
 
 SOURCE = "t"
@@ -99,20 +99,9 @@ def test_pruned_claims_keep_verify_exact_and_kept_claims_still_catch_re_sends(ba
 def test_the_prune_command_counts_on_a_dry_run_then_prunes_and_verify_passes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SCORE_VAR_DIR", str(tmp_path))
-    for name in (
-        "SCORE_INTAKE_DATABASE_URL",
-        "SCORE_AGGREGATOR_DATABASE_URL",
-        "SCORE_KAFKA_BOOTSTRAP_SERVERS",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    use_embedded(tmp_path, monkeypatch)
     runner = CliRunner()
-    assert runner.invoke(main, ["migrate"]).exit_code == 0
-    system = build_system(from_env())
-    for i in range(3):
-        assert system.post(inspection(enterprise=i + 1)).status_code == 201
-    system.sync()
-    system.consumer.close()
+    system = migrated_with(runner, *(inspection(enterprise=i + 1) for i in range(3)))
     engine = system.aggregator.engine
     with engine.connect() as conn:
         ids = list(

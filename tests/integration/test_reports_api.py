@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,19 +17,16 @@ from openpyxl import load_workbook
 from services.aggregator.service_layer import export
 from services.aggregator.service_layer.rebuild import rebuild
 from services.aggregator.service_layer.verify import verify
-from tests.conftest import System, build_system, migrated, sqlite_settings
+from tests.conftest import System
 from tests.documented import breaches
-from tests.e2e.test_rollups_fixture import EXPECTED, run_scenario
+from tests.e2e.test_rollups_fixture import EXPECTED, scenario_system
 
 Q4 = {"period": "quarter", "date": "2026-11-27", "as_of": "2026-11-27"}
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    system = build_system(migrated(sqlite_settings(Path(tmp_path_factory.mktemp("reports")))))
-    run_scenario(system)
-    yield system
-    system.consumer.close()
+    yield from scenario_system(tmp_path_factory, "reports")
 
 
 def _get(system: System, path: str, **params: Any) -> Any:

@@ -46,14 +46,22 @@ versions = Table(
     Column("lineage_id", String(36), nullable=False),
 )
 
+
+def _cell_key() -> list[Column[object]]:
+    """The key of a base cell, district x local day x industry x metric (fresh columns: one table each)."""
+    return [
+        Column("district", String(6), primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("industry", String(8), primary_key=True),
+        Column("metric", String(60), primary_key=True),
+    ]
+
+
 # Base rollup cells: integer sums per district x local day x industry x metric.
 daily = Table(
     "daily",
     metadata,
-    Column("district", String(6), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("industry", String(8), primary_key=True),
-    Column("metric", String(60), primary_key=True),
+    *_cell_key(),
     Column("value", BigInteger, nullable=False),
     Index("ix_daily_day", "day"),
 )
@@ -62,10 +70,7 @@ daily = Table(
 daily_members = Table(
     "daily_members",
     metadata,
-    Column("district", String(6), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("industry", String(8), primary_key=True),
-    Column("metric", String(60), primary_key=True),
+    *_cell_key(),
     Column("member", String(80), primary_key=True),
     Column("count", Integer, nullable=False),
 )
@@ -156,14 +161,22 @@ dead_letters = Table(
     Column("received_at", String(40), nullable=False),
 )
 
+
+def _district_period(*, primary_key: bool) -> list[Column[object]]:
+    """A district's rollup for one period (``Period.kind``, ``Period.key``): what is published and delivered."""
+    return [
+        Column("district", String(6), primary_key=primary_key, nullable=False),
+        Column("period_kind", String(10), primary_key=primary_key, nullable=False),
+        Column("period_key", String(12), primary_key=primary_key, nullable=False),
+    ]
+
+
 # District x period rollups changed since last published to the compacted rollup topic (an outbox of the
 # aggregator: marked in the same transaction as the change, cleared after the broker acknowledged).
 rollup_changes = Table(
     "rollup_changes",
     metadata,
-    Column("district", String(6), primary_key=True),
-    Column("period_kind", String(10), primary_key=True),
-    Column("period_key", String(12), primary_key=True),
+    *_district_period(primary_key=True),
     Column("period_start", Date, nullable=False),
     Column("version", Integer, nullable=False),
 )
@@ -176,9 +189,7 @@ report_deliveries = Table(
     "report_deliveries",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("district", String(6), nullable=False),
-    Column("period_kind", String(10), nullable=False),
-    Column("period_key", String(12), nullable=False),
+    *_district_period(primary_key=False),
     Column("destination", String(500), nullable=False),
     Column("version", Integer, nullable=False),
     Column("content_sha256", String(64), nullable=False),

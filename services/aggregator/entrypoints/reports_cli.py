@@ -15,20 +15,12 @@ from services.aggregator.bootstrap import bootstrap
 from services.aggregator.domain.periods import Period, period_of
 from services.aggregator.service_layer import delivery, packages
 from services.common import clock
+from services.common.cli import iso_day
 from services.common.codes import districts
 from services.common.config import Settings
 from services.common.migrate import upgrade
 
 KINDS = ("month", "quarter", "year")
-
-
-def _day(_ctx: Any, _param: Any, value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("a day as YYYY-MM-DD, e.g. 2026-10-15") from None
 
 
 def _codes(_ctx: Any, _param: Any, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -79,7 +71,7 @@ _PERIOD = click.option(
 _DATE = click.option(
     "--date",
     "day",
-    callback=_day,
+    callback=iso_day,
     help="Package the period containing this day (YYYY-MM-DD) instead of the last complete one.",
 )
 

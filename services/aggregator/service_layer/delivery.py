@@ -51,6 +51,17 @@ class Outcome:
     content_sha256: str
 
 
+@dataclass(frozen=True)
+class _Tries:
+    """How one package is tried within a run: at most ``attempts`` sends, ``backoff`` between them (or the
+    receiver's Retry-After, capped), ``now`` for the stamps and ``wait`` for the pauses (tests pass fakes)."""
+
+    attempts: int
+    backoff: Backoff
+    now: Callable[[], datetime]
+    wait: Callable[[float], None]
+
+
 def last_complete(kind: str, today: date) -> Period:
     """The last period of ``kind`` that ended before ``today``: last month, last quarter, last year."""
     return period_of(kind, today).previous()
@@ -85,10 +96,9 @@ def deliver(
     for period in periods:
         for code in codes:
             fig = packages.figures(engine, source, code, period)
-            tries = 1 if down else attempts
-            outcome = _deliver_one(
-                engine, destination, fig, period, tries, backoff or Backoff(1.0, 30.0), now, wait
-            )
+            # without a backoff given, each package starts its own
+            tries = _Tries(1 if down else attempts, backoff or Backoff(1.0, 30.0), now, wait)
+            outcome = _deliver_one(engine, destination, fig, period, tries)
             down = down or (outcome.status == "failed" and outcome.attempts >= attempts > 1)
             out.append(outcome)
             if on_outcome:
@@ -111,10 +121,7 @@ def _deliver_one(
     destination: Destination,
     fig: packages.Figures,
     period: Period,
-    attempts: int,
-    backoff: Backoff,
-    now: Callable[[], datetime],
-    wait: Callable[[float], None],
+    tries: _Tries,
 ) -> Outcome:
     code, checksum = fig.district, fig.content_sha256
     key = _key(code, period, destination)
@@ -129,7 +136,7 @@ def _deliver_one(
         row_id, version, payload = latest.id, latest.version, latest.payload
     else:
         version = latest.version + 1 if latest is not None else 1
-        payload = packages.build(fig, version, now(), latest.version if latest is not None else None)
+        payload = packages.build(fig, version, tries.now(), latest.version if latest is not None else None)
         try:
             with engine.begin() as conn:
                 conn.execute(
@@ -152,12 +159,12 @@ def _deliver_one(
                         status="pending",
                         attempts=0,
                         payload=payload,
-                        created_at=now().isoformat(),
+                        created_at=tries.now().isoformat(),
                     )
                 ).scalar_one()
         except IntegrityError:
             return Outcome(code, period, version, "busy", 0, "another run is creating this version", checksum)
-    return _attempt(engine, destination, row_id, payload, code, period, version, attempts, backoff, now, wait)
+    return _attempt(engine, destination, row_id, payload, code, period, version, tries)
 
 
 def _attempt(
@@ -168,10 +175,7 @@ def _attempt(
     code: str,
     period: Period,
     version: int,
-    attempts: int,
-    backoff: Backoff,
-    now: Callable[[], datetime],
-    wait: Callable[[float], None],
+    tries: _Tries,
 ) -> Outcome:
     manifest, files = packages.unpack(payload)
     row = deliveries.c.id == row_id
@@ -185,15 +189,15 @@ def _attempt(
         except DeliveryError as exc:
             with engine.begin() as conn:
                 conn.execute(update(deliveries).where(row).values(last_error=str(exc)[:2000]))
-            if not exc.retryable or made >= attempts:
+            if not exc.retryable or made >= tries.attempts:
                 with engine.begin() as conn:
                     conn.execute(update(deliveries).where(row).values(status="failed"))
                 return Outcome(code, period, version, "failed", made, str(exc), manifest["content_sha256"])
-            wait(max(backoff.failed(), min(exc.retry_after or 0.0, MOST_RETRY_AFTER)))
+            tries.wait(max(tries.backoff.failed(), min(exc.retry_after or 0.0, MOST_RETRY_AFTER)))
             continue
         with engine.begin() as conn:
             conn.execute(
-                update(deliveries).where(row).values(status="delivered", delivered_at=now().isoformat())
+                update(deliveries).where(row).values(status="delivered", delivered_at=tries.now().isoformat())
             )
         return Outcome(code, period, version, "delivered", made, note, manifest["content_sha256"])
 

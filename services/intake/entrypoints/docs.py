@@ -53,6 +53,23 @@ def _json(schema_ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
 
 
+def _json_request(schema: dict[str, Any], examples: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A required JSON request body of ``schema``, with the named examples the docs page offers, if any."""
+    body: dict[str, Any] = {"schema": schema, **({"examples": examples} if examples else {})}
+    return {"required": True, "content": {"application/json": body}}
+
+
+def _uuid_in_path(name: str, description: str) -> dict[str, Any]:
+    """A path parameter that is a UUID, in either case (the pattern submission ids are checked with)."""
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
+    }
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: f"Not one JSON value: not UTF-8 JSON (`malformed_json`) or nested deeper than {MAX_DEPTH} levels "
@@ -164,13 +181,7 @@ def openapi() -> dict[str, Any]:
         "description": "the language of error messages: Chinese (zh-CN) unless English is preferred",
         "schema": {"type": "string", "examples": ["en", "zh-CN", "en-US,en;q=0.9"]},
     }
-    id_param = {
-        "name": "submission_id",
-        "in": "path",
-        "required": True,
-        "description": "a submission's UUID (either case); anything else is 404",
-        "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
-    }
+    id_param = _uuid_in_path("submission_id", "a submission's UUID (either case); anything else is 404")
     examples = request_examples()
     operation(
         spec,
@@ -196,15 +207,7 @@ def openapi() -> dict[str, Any]:
             ),
         },
         parameters=[lang],
-        requestBody={
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": "#/components/schemas/Submission"},
-                    **({"examples": examples} if examples else {}),
-                }
-            },
-        },
+        requestBody=_json_request({"$ref": "#/components/schemas/Submission"}, examples),
     )
     operation(
         spec,
@@ -220,36 +223,27 @@ def openapi() -> dict[str, Any]:
             **refusals(401, 403, 429),
         },
         parameters=[lang],
-        requestBody={
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["submissions"],
-                        "properties": {
-                            "submissions": {
-                                "type": "array",
-                                "minItems": 1,
-                                "items": {"$ref": "#/components/schemas/Submission"},
-                            }
-                        },
-                    },
-                    **(
-                        {
-                            "examples": {
-                                "the_corpus": {
-                                    "summary": "every valid example of schemas/examples in one batch",
-                                    "value": {"submissions": [e["value"] for e in examples.values()]},
-                                }
-                            }
-                        }
-                        if examples
-                        else {}
-                    ),
-                }
+        requestBody=_json_request(
+            {
+                "type": "object",
+                "required": ["submissions"],
+                "properties": {
+                    "submissions": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"$ref": "#/components/schemas/Submission"},
+                    }
+                },
             },
-        },
+            {
+                "the_corpus": {
+                    "summary": "every valid example of schemas/examples in one batch",
+                    "value": {"submissions": [e["value"] for e in examples.values()]},
+                }
+            }
+            if examples
+            else None,
+        ),
     )
     operation(
         spec,
@@ -292,35 +286,30 @@ def openapi() -> dict[str, Any]:
         "the same `review_id` with other content (or for another submission) is 409 "
         "`review_id_reused`. `review_id` is optional so that older clients keep working, but a "
         "review sent without it is **not retry-safe**: a retry records a second review.",
-        requestBody={
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["status"],
-                        "properties": {
-                            "status": {"enum": list(REVIEW_DECISIONS)},
-                            "reviewer": {
-                                "type": "string",
-                                "minLength": 1,
-                                "maxLength": REVIEWER_MAX,
-                                "description": "Optional, for older clients: the reviewer recorded "
-                                "is the credential's account; a name sent here is only compared "
-                                "when the same review_id comes again",
-                            },
-                            "comment": {"type": "string", "maxLength": COMMENT_MAX},
-                            "review_id": {
-                                "type": "string",
-                                "format": "uuid",
-                                "pattern": f"^{SUBMISSION_ID.pattern}$",
-                                "description": "The client's idempotency key for this review",
-                            },
-                        },
-                    }
-                }
-            },
-        },
+        requestBody=_json_request(
+            {
+                "type": "object",
+                "required": ["status"],
+                "properties": {
+                    "status": {"enum": list(REVIEW_DECISIONS)},
+                    "reviewer": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": REVIEWER_MAX,
+                        "description": "Optional, for older clients: the reviewer recorded "
+                        "is the credential's account; a name sent here is only compared "
+                        "when the same review_id comes again",
+                    },
+                    "comment": {"type": "string", "maxLength": COMMENT_MAX},
+                    "review_id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "pattern": f"^{SUBMISSION_ID.pattern}$",
+                        "description": "The client's idempotency key for this review",
+                    },
+                },
+            }
+        ),
     )
     _attachment_paths(spec, lang)
     _hazard_paths(spec, lang)
@@ -434,13 +423,9 @@ def _attachment_paths(spec: APISpec, lang: dict[str, Any]) -> None:
             },
         },
     )
-    param = {
-        "name": "attachment_id",
-        "in": "path",
-        "required": True,
-        "description": "the photo's UUID, minted on the device once per photo (either case)",
-        "schema": {"type": "string", "pattern": f"^{SUBMISSION_ID.pattern}$"},
-    }
+    param = _uuid_in_path(
+        "attachment_id", "the photo's UUID, minted on the device once per photo (either case)"
+    )
     error = _json("Error")
     path = "/api/v1/attachments/{attachment_id}"
     operation(

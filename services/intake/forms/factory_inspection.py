@@ -18,7 +18,7 @@ from services.common.codes import SCORE_MODULES, industries
 from . import scoring
 from .dataschema import DataSchema
 from .errors import Err, Tr
-from .fields import MAX_PHOTOS, Choice, CreditCode, Integer, IsoDate, ListOf, Text, photos
+from .fields import MAX_PHOTOS, Choice, CreditCode, Integer, IsoDate, ListOf, Text, free_text, photos
 from .formats import parse_date
 from .objects import FormSchema, Obj
 
@@ -82,12 +82,7 @@ class Hazard(FormSchema):
     severity = Choice(
         SEVERITIES, required=True, metadata={"description": "general 一般事故隐患 or major 重大事故隐患."}
     )
-    finding = Text(
-        max_length=1000,
-        no_personal_numbers=True,
-        required=True,
-        metadata={"description": "What was found, in words (no phone or identity numbers)."},
-    )
+    finding = free_text("What was found, in words (no phone or identity numbers).", required=True)
     deadline = IsoDate(
         required=True,
         metadata={

@@ -227,12 +227,21 @@ class Boolean(Scalar[bool]):
 
 class Formatted(Scalar[_T]):
     """A string in one textual format (:attr:`expected`), parsed: ``invalid_type`` for anything but a
-    string, ``invalid_format`` for a string :meth:`parse` does not read."""
+    string, ``invalid_format`` for a string :meth:`parse` does not read.  Its JSON Schema names the
+    format (:attr:`json_format`) and the pattern it matches (:attr:`json_pattern`)."""
+
+    json_format: str
+    json_pattern: str
 
     def parse(self, value: str) -> _T | None:
         raise NotImplementedError
 
     json_type = str
+
+    def _json_schema(self) -> dict[str, Any]:
+        # "format" alone would not do: without optional packages (e.g. rfc3339-validator for "date-time") the
+        # Python jsonschema library does not assert a format, so the pattern carries the rule.
+        return {"type": "string", "format": self.json_format, "pattern": self.json_pattern}
 
     def check(self, value: str) -> _T:
         parsed = self.parse(value)
@@ -245,12 +254,10 @@ class IsoDate(Formatted[date]):
     """A calendar date written ``YYYY-MM-DD``; loaded as :class:`datetime.date`."""
 
     expected = DATE
+    json_format, json_pattern = "date", DATE_PATTERN
 
     def parse(self, value: str) -> date | None:
         return parse_date(value)
-
-    def _json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "format": "date", "pattern": DATE_PATTERN}
 
 
 class Timestamp(Formatted[datetime]):
@@ -261,26 +268,20 @@ class Timestamp(Formatted[datetime]):
     """
 
     expected = DATE_TIME
+    json_format, json_pattern = "date-time", DATE_TIME_PATTERN
 
     def parse(self, value: str) -> datetime | None:
         return parse_date_time(value)
-
-    def _json_schema(self) -> dict[str, Any]:
-        # "format" alone would not do: without the optional rfc3339-validator package the Python jsonschema
-        # library does not assert "date-time", so the pattern carries the rule.
-        return {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}
 
 
 class Uuid(Formatted[str]):
     """A UUID in its hyphenated 36-character form, either case; loaded as the canonical lower-case string."""
 
     expected = UUID
+    json_format, json_pattern = "uuid", UUID_PATTERN
 
     def parse(self, value: str) -> str | None:
         return parse_uuid(value)
-
-    def _json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
 
 
 class CreditCode(Scalar[str]):
@@ -440,6 +441,22 @@ PHOTOS_SERVER_RULE = (
     "each id names a photo this account uploaded first (PUT /api/v1/attachments/<id>); "
     "another is refused with unknown_attachment at its path."
 )
+
+
+def free_text(description: str, *, required: bool) -> Text:
+    """A remark in words, up to 1,000 characters, that must not hold a phone or identity number (free text
+    is where people write them); an optional one may be left blank."""
+    if required:
+        return Text(
+            max_length=1000, no_personal_numbers=True, required=True, metadata={"description": description}
+        )
+    return Text(
+        min_length=0,
+        max_length=1000,
+        blank_ok=True,
+        no_personal_numbers=True,
+        metadata={"description": description},
+    )
 
 
 def photos(max_items: int, what: str) -> ListOf:

@@ -15,7 +15,7 @@ from marshmallow import validates
 from .dataschema import DataSchema
 from .errors import Tr
 from .factory_inspection import ITEM_CODE, ITEM_CODE_PATTERN
-from .fields import MAX_PHOTOS, IsoDate, Text, Uuid, photos
+from .fields import MAX_PHOTOS, IsoDate, Text, Uuid, free_text, photos
 from .objects import Obj
 from .people import Person
 
@@ -47,13 +47,7 @@ class HazardRectification(DataSchema):
         },
     )
     verified_by = Obj(Person, required=True, metadata={"description": "Who verified the fix on site."})
-    note = Text(
-        min_length=0,
-        max_length=1000,
-        blank_ok=True,
-        no_personal_numbers=True,
-        metadata={"description": "Optional remark, e.g. what was done (no phone or identity numbers)."},
-    )
+    note = free_text("Optional remark, e.g. what was done (no phone or identity numbers).", required=False)
     photos = photos(MAX_PHOTOS, 'the fix ("after")')
 
     @validates("rectified_on")

@@ -12,7 +12,9 @@ server publishes their means as ``safety_climate_index`` and ``cooperation_index
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
+
+from marshmallow.schema import SchemaMeta
 
 from . import scoring
 from .dataschema import DataSchema
@@ -24,32 +26,45 @@ AGE_BANDS = ("16-24", "25-34", "35-44", "45-54", "55+")
 TENURE_BANDS = ("<1y", "1-3y", "3-5y", "5y+")
 GENDERS = ("female", "male", "other", "undisclosed")
 WEEKLY_HOURS_BANDS = ("<=40", "41-48", "49-60", ">60")
-SAFETY_CLIMATE = ("sc1", "sc2", "sc3", "sc4", "sc5", "sc6")
-COOPERATION = ("wc1", "wc2", "wc3", "wc4")
+#: the safety-climate statements, by key (their mean is the safety_climate_index)
+SAFETY_CLIMATE = {
+    "sc1": "Management puts safety before output.",
+    "sc2": "I can stop work that I think is unsafe without being punished.",
+    "sc3": "Hazards I report get fixed.",
+    "sc4": "I know what to do in an emergency (fire, dust explosion, injury).",
+    "sc5": "Machine guards and interlocks are kept in place.",
+    "sc6": "Co-workers follow the safety rules even when nobody is watching.",
+}
+#: the workplace-cooperation statements (SCORE module 1), by key (their mean is the cooperation_index)
+COOPERATION = {
+    "wc1": "Managers listen to workers' suggestions.",
+    "wc2": "Workers' suggestions are put into practice.",
+    "wc3": "There is a worker-management committee that meets regularly.",
+    "wc4": "I am told the results of improvements.",
+}
 
 
-def _scale(statement: str) -> Integer:
-    return Integer(minimum=1, maximum=5, required=True, metadata={"description": f"1-5: {statement}"})
+def _scales(name: str, description: str, statements: Mapping[str, str]) -> type[FormSchema]:
+    """An object of 1-5 agreement scales, one per statement, all required: each key and its wording stand
+    once, in ``statements``, for the contract and for the index the server computes from them."""
+    fields = {
+        key: Integer(minimum=1, maximum=5, required=True, metadata={"description": f"1-5: {statement}"})
+        for key, statement in statements.items()
+    }
+    namespace = {"__module__": __name__, "json_description": description, **fields}
+    return cast("type[FormSchema]", SchemaMeta(name, (FormSchema,), namespace))
 
 
-class SafetyClimate(FormSchema):
-    json_description = "Safety climate, 1 (strongly disagree) to 5 (strongly agree); all six required."
-
-    sc1 = _scale("Management puts safety before output.")
-    sc2 = _scale("I can stop work that I think is unsafe without being punished.")
-    sc3 = _scale("Hazards I report get fixed.")
-    sc4 = _scale("I know what to do in an emergency (fire, dust explosion, injury).")
-    sc5 = _scale("Machine guards and interlocks are kept in place.")
-    sc6 = _scale("Co-workers follow the safety rules even when nobody is watching.")
-
-
-class WorkplaceCooperation(FormSchema):
-    json_description = "Workplace cooperation (SCORE module 1), 1 to 5; all four required."
-
-    wc1 = _scale("Managers listen to workers' suggestions.")
-    wc2 = _scale("Workers' suggestions are put into practice.")
-    wc3 = _scale("There is a worker-management committee that meets regularly.")
-    wc4 = _scale("I am told the results of improvements.")
+SafetyClimate = _scales(
+    "SafetyClimate",
+    "Safety climate, 1 (strongly disagree) to 5 (strongly agree); all six required.",
+    SAFETY_CLIMATE,
+)
+WorkplaceCooperation = _scales(
+    "WorkplaceCooperation",
+    "Workplace cooperation (SCORE module 1), 1 to 5; all four required.",
+    COOPERATION,
+)
 
 
 def _yes_no(question: str) -> Boolean:

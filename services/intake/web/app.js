@@ -15,57 +15,12 @@ import { renderForm } from "./lib/render.js";
 import { score } from "./lib/score.js";
 import { sync } from "./lib/sync.js";
 import { todayInChina } from "./lib/validate.js";
+import WORDS from "./lib/words.json";
 
-const T = {
-  app: { zh: "SCORE 安全检查", en: "SCORE inspections" },
-  online: { zh: "在线", en: "online" },
-  offline: { zh: "离线：记录保存在手机上，联网后自动发送", en: "offline: records stay on the phone and are sent when online" },
-  other: { zh: "English", en: "中文" },
-  home: { zh: "首页", en: "Home" },
-  newInspection: { zh: "新建企业检查", en: "New factory inspection" },
-  rectify: { zh: "隐患整改", en: "Rectify a hazard" },
-  records: { zh: "本机记录", en: "Records on this phone" },
-  drafts: { zh: "未完成的草稿", en: "Drafts in progress" },
-  signin: { zh: "登录本设备", en: "Sign in this phone" },
-  tokenLabel: { zh: "设备令牌", en: "Device token" },
-  tokenHelp: { zh: "管理员用 score tokens create --kind device 签发；也可以直接打开登记链接", en: "Issued with score tokens create --kind device; or open the enrollment link" },
-  signinButton: { zh: "登录", en: "Sign in" },
-  signout: { zh: "退出本设备", en: "Sign this phone out" },
-  signedInAs: { zh: "账号", en: "Account" },
-  badToken: { zh: "令牌无效、已过期或已吊销", en: "The token is unknown, expired or revoked" },
-  send: { zh: "发送", en: "Send" },
-  saved: { zh: "已自动保存", en: "saved on the phone" },
-  queuedMsg: { zh: "已保存，等待发送", en: "Saved; waiting to be sent" },
-  fix: { zh: "修改", en: "Fix" },
-  open: { zh: "打开", en: "Open" },
-  correct: { zh: "更正", en: "Correct" },
-  remove: { zh: "删除草稿", en: "Delete draft" },
-  correction: { zh: "更正记录", en: "Correction of" },
-  syncNow: { zh: "立即发送", en: "Send now" },
-  refresh: { zh: "刷新", en: "Refresh" },
-  openHazards: { zh: "未整改隐患", en: "Open hazards" },
-  fetched: { zh: "更新于", en: "as of" },
-  nothing: { zh: "还没有记录", en: "No records yet" },
-  review: { zh: "审核", en: "Review" },
-  fixFirst: { zh: "请先改正标出的问题", en: "Please fix the marked fields" },
-  scoreBefore: { zh: "得分", en: "Score" },
-  loading: { zh: "正在加载…", en: "Loading…" },
-  cannotLoad: { zh: "无法加载表单：请联网后再打开一次", en: "Could not load the forms: open the app once while online" },
-};
-const STATE = {
-  draft: { zh: "草稿", en: "draft" },
-  queued: { zh: "待发送", en: "queued" },
-  sent: { zh: "已发出", en: "sent" },
-  accepted: { zh: "已接收", en: "accepted" },
-  needs_fixing: { zh: "需修改", en: "needs fixing" },
-};
-const SEVERITY = { general: { zh: "一般隐患", en: "general" }, major: { zh: "重大隐患", en: "major" } };
-const REVIEW = {
-  pending: { zh: "待审核", en: "awaiting review" },
-  approved: { zh: "已通过", en: "approved" },
-  has_issues: { zh: "有问题", en: "has issues" },
-  rejected: { zh: "已驳回", en: "rejected" },
-};
+const T = { ...WORDS.common, ...WORDS.app };
+const STATE = WORDS.recordState;
+const SEVERITY = WORDS.severity;
+const REVIEW = WORDS.review;
 
 const app = {
   token: null,
@@ -346,8 +301,8 @@ async function hazardsScreen() {
             h("span", { class: "name" }, hz.enterprise?.name || ""),
             h("span", { class: "what" }, `${hz.item_code} · ${tr(SEVERITY[hz.severity]) || hz.severity}`),
             h("span", { class: "finding" }, hz.finding || ""),
-            h("span", { class: "when" }, `${tr({ zh: "整改期限", en: "deadline" })} ${hz.deadline}`,
-              overdue ? h("b", { class: "badge overdue" }, tr({ zh: "已逾期", en: "overdue" })) : null));
+            h("span", { class: "when" }, `${tr(WORDS.form.deadline)} ${hz.deadline}`,
+              overdue ? h("b", { class: "badge overdue" }, tr(WORDS.form.overdue)) : null));
           a.addEventListener("click", (ev) => {
             ev.preventDefault();
             newRecord("hazard_rectification", { "data.inspection_id": hz.inspection_id, "data.item_code": hz.item_code, district: hz.district });

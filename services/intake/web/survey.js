@@ -7,22 +7,11 @@ import { lang, setLang, tr, useStorage } from "./lib/i18n.js";
 import { call, Offline, refusal } from "./lib/api.js";
 import { loadCodes, loadForms, nowWithOffset } from "./lib/forms.js";
 import { renderForm, ui } from "./lib/render.js";
+import WORDS from "./lib/words.json";
 
 useStorage(sessionStorage);
 
-const T = {
-  other: { zh: "English", en: "中文" },
-  start: { zh: "开始", en: "Start" },
-  send: { zh: "提交问卷", en: "Send my answers" },
-  thanks: { zh: "谢谢！您的回答已提交。", en: "Thank you! Your answers were sent." },
-  again: { zh: "再填一份（另一位职工）", en: "Another worker's answers" },
-  badLink: { zh: "此问卷链接无效或已过期，请联系培训师。", en: "This survey link is not valid or has expired; please ask the trainer." },
-  noLink: { zh: "请扫描海报上的二维码打开问卷。", en: "Open the survey by scanning the QR code on the poster." },
-  offline: { zh: "没有网络：您的回答还在本页，联网后会自动提交。", en: "No connection: your answers are kept on this page and sent when you are online." },
-  refused: { zh: "未能提交，请查看标出的问题。", en: "Not sent; see the marked questions." },
-  district: { zh: "地区", en: "Area" },
-  loading: { zh: "正在加载…", en: "Loading…" },
-};
+const T = { ...WORDS.common, ...WORDS.survey };
 const KEY = "score.survey.answer";
 const main = () => document.getElementById("main");
 const fragment = Object.fromEntries(new URLSearchParams(location.hash.slice(1)));

@@ -1,9 +1,4 @@
-"""Report packages delivered by ``score reports deliver``: status, attempts, checksum, destination, payload.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-29
-"""
+"""Report packages delivered by ``score reports deliver``: status, attempts, checksum, destination, payload."""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

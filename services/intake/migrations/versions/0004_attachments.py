@@ -1,9 +1,4 @@
-"""Evidence photos: the attachments (bytes in the row, with their SHA-256) and which submission names which.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-01
-"""
+"""Evidence photos: the attachments (bytes in the row, with their SHA-256) and which submission names which."""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,4 +1,6 @@
 // Chinese first, English on request: the choice is kept on the device (no identifier, just "zh" or "en").
+// The pages' own words (buttons, states, help) live in words.json, one {zh, en} each, by page; "common" holds
+// what both pages say.  Refusals are worded from the server's message catalogue (validate.js).
 const KEY = "score.lang";
 // The survey keeps even this for the tab only (sessionStorage): nothing of a worker outlives the answer.
 let storage = globalThis.localStorage;

@@ -14,28 +14,9 @@ import { lang, tr } from "./i18n.js";
 import { score, counts } from "./score.js";
 import { todayInChina, validate } from "./validate.js";
 import { resize } from "./photos.js";
+import WORDS from "./words.json";
 
-const UI = {
-  required: { zh: "必填", en: "required" },
-  optional: { zh: "选填", en: "optional" },
-  choose: { zh: "请选择", en: "Choose" },
-  score: { zh: "得分", en: "Score" },
-  noScore: { zh: "尚无适用项", en: "no applicable item yet" },
-  answered: { zh: "已答", en: "answered" },
-  passFail: { zh: "合格 {pass} · 不合格 {fail} · 不适用 {na}", en: "pass {pass} · fail {fail} · N/A {na}" },
-  addPhoto: { zh: "拍照 / 选照片", en: "Take or choose a photo" },
-  removePhoto: { zh: "删除照片", en: "Remove photo" },
-  photoLimit: { zh: "最多 {n} 张", en: "at most {n}" },
-  overdue: { zh: "已逾期", en: "overdue" },
-  deadline: { zh: "整改期限", en: "deadline" },
-  noHazards: { zh: "没有未整改的隐患（或尚未联网获取）", en: "No open hazards (or not fetched yet: go online)" },
-  chosen: { zh: "已选择", en: "Chosen" },
-  next: { zh: "下一步", en: "Next" },
-  back: { zh: "上一步", en: "Back" },
-  step: { zh: "第 {i} / {n} 步", en: "Step {i} of {n}" },
-  formErrors: { zh: "请先改正以下问题", en: "Please fix these first" },
-  severity: { general: { zh: "一般", en: "general" }, major: { zh: "重大", en: "major" } },
-};
+const UI = WORDS.form;
 
 function fmt(text, params) {
   return tr(text).replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ""));

@@ -5,6 +5,7 @@
 // stays the judge: what only it can know (personal numbers in text, stored records) comes back as its 422.
 import { get, join, parts } from "./paths.js";
 import { problem as usccProblem, problemZh as usccProblemZh, ALPHABET } from "./uscc.js";
+import WORDS from "./words.json";
 
 const USCC_PATTERN = `^[${ALPHABET}]{18}$`;
 const NOT_BLANK = "\\S";
@@ -15,18 +16,10 @@ export function useMessages(body) {
   catalogue = body;
 }
 
-const TYPES = {
-  string: { en: "a string", zh: "字符串" },
-  integer: { en: "an integer (a whole number, not a string, a decimal or true/false)", zh: "整数（不能是字符串、小数或布尔值）" },
-  number: { en: "a number", zh: "数字" },
-  boolean: { en: "true or false (JSON booleans, not strings or numbers)", zh: "true 或 false（JSON 布尔值，不能是字符串或数字）" },
-  object: { en: "a JSON object", zh: "一个 JSON 对象" },
-  array: { en: "a JSON array", zh: "一个 JSON 数组" },
-  null: { en: "null", zh: "null" },
-};
-const DATE_EXPECTED = { en: "a calendar date YYYY-MM-DD, e.g. 2026-11-27", zh: "YYYY-MM-DD 格式的日期，如 2026-11-27" };
-const CHARS = { en: "characters", zh: "字符" };
-const ITEMS = { en: "items", zh: "项" };
+const TYPES = WORDS.types;
+const DATE_EXPECTED = WORDS.dateExpected;
+const CHARS = WORDS.chars;
+const ITEMS = WORDS.items;
 
 // {en, zh} for `code` with `params` (a param may itself be {en, zh}), as services/intake/forms/errors.render
 export function message(code, params = {}) {
