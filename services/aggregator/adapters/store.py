@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, String, bindparam, delete, exists, func, insert, select, text, update
+from sqlalchemy import Connection, String, bindparam, cast, delete, exists, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.aggregator.adapters.tables import (
@@ -142,10 +142,14 @@ class Store:
         if not lineage_ids:
             return set()
         if _set_based(self.conn):
-            # one array parameter: an IN list of a batch's thousands of ids is compiled value by value
+            # one JSON text parameter: an IN list of a batch's thousands of ids is compiled value by value, and
+            # psycopg builds an array parameter element by element in Python (orjson: one C call)
             rows = self.conn.execute(
-                text("SELECT lineage_id FROM facts WHERE lineage_id = ANY(:ids)"),
-                {"ids": list(set(lineage_ids))},
+                text(
+                    "SELECT lineage_id FROM facts WHERE lineage_id IN "
+                    "(SELECT json_array_elements_text(CAST(:ids AS json)))"
+                ),
+                {"ids": orjson.dumps(list(set(lineage_ids))).decode()},
             )
         else:
             rows = self.conn.execute(
@@ -222,9 +226,11 @@ class Store:
         )
 
     def _among(self, column: Any, values: Iterable[str]) -> Any:
-        """``column IN values``: one array parameter on PostgreSQL (an IN list is compiled value by value)."""
+        """``column IN values``: on PostgreSQL one JSON text parameter (an IN list is compiled value by value,
+        and psycopg dumps an array parameter element by element in Python; orjson encodes it in one call)."""
         if _set_based(self.conn):
-            return column == func.any(bindparam("ids", sorted(values), type_=postgresql.ARRAY(String)))
+            ids = bindparam("ids", orjson.dumps(sorted(values)).decode(), type_=String)
+            return column.in_(select(func.json_array_elements_text(cast(ids, postgresql.JSON))))
         return column.in_(sorted(values))
 
     def position(self, source: str, partition: int) -> int | None:
