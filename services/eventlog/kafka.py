@@ -400,6 +400,11 @@ class KafkaEventSource:
             max_poll_records=500,
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,
+            # While catching up the consumer asks for up to 10,000 records a poll; with the default 1 MiB per
+            # partition a fetch carries ~750 of our ~1.3 KB records, so a batch waited on several fetch round
+            # trips.  8 MiB per partition (32 MiB a response) lets one or two fetches fill it.
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=32 * 1024 * 1024,
         )
         # Join the group only once this client knows the topic's partitions.  A group leader that assigns
         # without them (kafka-python's assignors log "No partition metadata for topic") hands out nothing and

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, String, bindparam, delete, exists, func, insert, select, text, update
+from sqlalchemy import Connection, String, bindparam, cast, delete, exists, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.aggregator.adapters.tables import (
@@ -105,7 +105,6 @@ class Store:
         self.conn = conn
         # rows of brand-new facts, written in bulk by flush()
         self._new_facts: list[dict[str, Any]] = []
-        self._new_versions: list[dict[str, Any]] = []
         self._new_hazards: list[dict[str, Any]] = []
         self._new_rectifications: list[dict[str, Any]] = []
         self._pending: set[str] = set()
@@ -143,10 +142,14 @@ class Store:
         if not lineage_ids:
             return set()
         if _set_based(self.conn):
-            # one array parameter: an IN list of a batch's thousands of ids is compiled value by value
+            # one JSON text parameter: an IN list of a batch's thousands of ids is compiled value by value, and
+            # psycopg builds an array parameter element by element in Python (orjson: one C call)
             rows = self.conn.execute(
-                text("SELECT lineage_id FROM facts WHERE lineage_id = ANY(:ids)"),
-                {"ids": list(set(lineage_ids))},
+                text(
+                    "SELECT lineage_id FROM facts WHERE lineage_id IN "
+                    "(SELECT json_array_elements_text(CAST(:ids AS json)))"
+                ),
+                {"ids": orjson.dumps(list(set(lineage_ids))).decode()},
             )
         else:
             rows = self.conn.execute(
@@ -166,7 +169,6 @@ class Store:
         the JSON text ``fact.payload`` was parsed from, stored as it is instead of being encoded again."""
         self._pending.add(fact.lineage_id)
         self._new_facts.append({"lineage_id": fact.lineage_id, **_fact_values(fact, payload_json)})
-        self._new_versions.append({"submission_id": fact.submission_id, "lineage_id": fact.lineage_id})
         self._new_hazards.extend(_hazard_rows(fact))
         if mark is not None:
             hazard, on, on_time = mark
@@ -181,8 +183,7 @@ class Store:
 
     def flush(self) -> None:
         if self._new_facts:
-            _bulk_insert(self.conn, facts, self._new_facts)
-            _bulk_insert(self.conn, versions, self._new_versions)
+            _bulk_insert(self.conn, facts, self._new_facts)  # a first version: no versions row (lineage_of)
         if self._new_hazards:
             _bulk_insert(self.conn, hazards, self._new_hazards)
             # a new hazard has no rectification yet unless one arrived before its inspection: refresh checks
@@ -190,7 +191,7 @@ class Store:
         if self._new_rectifications:
             _bulk_insert(self.conn, hazard_rectifications, self._new_rectifications)
             self._hazards_touched.update(r["hazard_id"] for r in self._new_rectifications)
-        self._new_facts, self._new_versions, self._new_hazards, self._new_rectifications = [], [], [], []
+        self._new_facts, self._new_hazards, self._new_rectifications = [], [], []
         self._pending.clear()
 
     def refresh_hazards(self) -> None:
@@ -225,9 +226,11 @@ class Store:
         )
 
     def _among(self, column: Any, values: Iterable[str]) -> Any:
-        """``column IN values``: one array parameter on PostgreSQL (an IN list is compiled value by value)."""
+        """``column IN values``: on PostgreSQL one JSON text parameter (an IN list is compiled value by value,
+        and psycopg dumps an array parameter element by element in Python; orjson encodes it in one call)."""
         if _set_based(self.conn):
-            return column == func.any(bindparam("ids", sorted(values), type_=postgresql.ARRAY(String)))
+            ids = bindparam("ids", orjson.dumps(sorted(values)).decode(), type_=String)
+            return column.in_(select(func.json_array_elements_text(cast(ids, postgresql.JSON))))
         return column.in_(sorted(values))
 
     def position(self, source: str, partition: int) -> int | None:
@@ -294,12 +297,21 @@ class Store:
 
     # -- facts -----------------------------------------------------------------------------------------
     def lineage_of(self, submission_id: str) -> str | None:
+        """The lineage a version belongs to: a replacing version's from ``versions``; a first version names
+        its lineage, which is stored if ``facts`` has it (first versions have no ``versions`` row)."""
         self.flush()
-        return self.conn.execute(
+        lineage = self.conn.execute(
             select(versions.c.lineage_id).where(versions.c.submission_id == submission_id)
+        ).scalar()
+        if lineage is not None:
+            return str(lineage)
+        return self.conn.execute(
+            select(facts.c.lineage_id).where(facts.c.lineage_id == submission_id)
         ).scalar()
 
     def add_version(self, submission_id: str, lineage_id: str) -> None:
+        if submission_id == lineage_id:
+            return  # a lineage's first version: derived from facts, not stored (lineage_of)
         self.flush()
         stmt = _insert(self.conn, versions).values(submission_id=submission_id, lineage_id=lineage_id)
         self.conn.execute(stmt.on_conflict_do_nothing())

@@ -35,10 +35,11 @@ facts = Table(
     Column("day", Date, nullable=False),
     Column("review_status", String(20), nullable=False),
     Column("payload", Text, nullable=False),
-    Index("ix_facts_district_day", "district", "day"),
 )
 
-# Every version ever seen -> its lineage, so a correction or review finds the fact it changes.
+# Every version that replaced another -> its lineage, so a correction or review finds the fact it changes.
+# A lineage's first version has no row: the lineage is named after it (``lineage_id`` = its submission id),
+# so ``facts`` says where it belongs (``Store.lineage_of``); one row fewer per new submission (migration 0009).
 versions = Table(
     "versions",
     metadata,
