@@ -130,6 +130,7 @@ def _submit_items(
             answers[i] = (422, invalid_body(exc.errors))
         except Denied as exc:
             answers[i] = (403, access_web.denied(exc).get_json())
+    audited: list[tuple[str, str | None, str | None, dict[str, Any] | None]] = []
     for i, outcome in zip(
         valid, batch.submit_all(intake.uow, list(valid.values()), intake.clock), strict=True
     ):
@@ -139,7 +140,9 @@ def _submit_items(
             answers[i] = (201 if outcome.created else 200, outcome.body)
             if outcome.created:
                 v = valid[i]
-                access_web.audit(access.audit_action(v), target=v.submission_id, district=v.district)
+                audited.append((access.audit_action(v), v.submission_id, v.district, None))
+    # each stored item is audited, all in one statement (a transaction per entry was half the batch's time)
+    access_web.audit_many(audited)
     return [answers[i] for i in range(len(items))]
 
 
