@@ -444,18 +444,26 @@ def create_app(
 ) -> Flask:
     """Application factory: ``flask --app services.intake.entrypoints.app run`` or ``score run``."""
     settings = settings or from_env()
+    intake = intake or bootstrap(settings)
+    if access_store is None:
+        # Credentials and the audit log in the intake's own PostgreSQL database: through the intake's pool,
+        # which pings a connection only after it sat idle (PING_IDLE_AFTER).  An engine of its own pinged
+        # on every checkout: two extra round trips in every request (the bearer check, the audit entry).
+        # SQLite keeps the access store's own engines (its reads must not take the writer's lock).
+        shared = settings.access_url == settings.intake_database_url and settings.access_url.startswith(
+            "postgresql"
+        )
+        access_store = access_bootstrap(settings, engine=intake.engine if shared else None)
     app = make_flask_app(
         __name__,
-        extensions={"score.intake": intake or bootstrap(settings)},
+        extensions={"score.intake": intake},
         blueprints=[front, api, docs, access_web.audit_blueprint(), webapp],
         log=log,
         http_message=_http_message,
         fault_message=lambda: text(_FAULT_MESSAGE),
         max_request_bytes=settings.max_request_bytes,
     )
-    access_web.init_app(
-        app, access_store or access_bootstrap(settings), settings, public=PUBLIC, permissions=PERMISSIONS
-    )
+    access_web.init_app(app, access_store, settings, public=PUBLIC, permissions=PERMISSIONS)
 
     _metrics_routes(app)
     return app
