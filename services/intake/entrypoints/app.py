@@ -449,11 +449,20 @@ def create_app(
         # Credentials and the audit log in the intake's own PostgreSQL database: through the intake's pool,
         # which pings a connection only after it sat idle (PING_IDLE_AFTER).  An engine of its own pinged
         # on every checkout: two extra round trips in every request (the bearer check, the audit entry).
-        # SQLite keeps the access store's own engines (its reads must not take the writer's lock).
+        # Its reads (the bearer check on every request) run in autocommit: one SELECT is one round trip,
+        # not BEGIN, SELECT and ROLLBACK.  SQLite keeps the access store's own engines (its reads must not
+        # take the writer's lock).
         shared = settings.access_url == settings.intake_database_url and settings.access_url.startswith(
             "postgresql"
         )
-        access_store = access_bootstrap(settings, engine=intake.engine if shared else None)
+        access_store = (
+            AccessStore(
+                intake.engine,
+                reader=intake.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            )
+            if shared
+            else access_bootstrap(settings)
+        )
     app = make_flask_app(
         __name__,
         extensions={"score.intake": intake},
