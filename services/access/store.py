@@ -199,11 +199,7 @@ class AccessStore:
         conn: Connection | None = None,
     ) -> None:
         """Append one entry to the audit log: in ``conn``'s transaction when given (the entry then stands or
-        falls with the change it records), else in a transaction of its own."""
-        if conn is None:
-            with self.engine.begin() as own:
-                self.record(actor, action, target, district, detail, address, request_id, conn=own)
-            return
+        falls with the change it records), else in a transaction of its own (:meth:`record_many`)."""
         self.record_many(actor, [(action, target, district, detail)], address, request_id, conn=conn)
 
     def record_many(
@@ -218,6 +214,12 @@ class AccessStore:
         """Append entries (action, target, district, detail) by one actor in one multi-row statement: a batch
         of submissions is audited item by item without a transaction and a round trip per item."""
         if not entries:
+            return
+        if conn is None and self.engine.dialect.name == "postgresql":
+            # the entries go in one statement below, atomic on its own: autocommit saves the BEGIN and the
+            # COMMIT round trips (two of a single submission's nine)
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
+                self.record_many(actor, entries, address, request_id, conn=own)
             return
         if conn is None:
             with self.engine.begin() as own:
@@ -239,9 +241,10 @@ class AccessStore:
             }
             for action, target, district, detail in entries
         ]
-        if conn.dialect.name == "postgresql" and len(rows) > 1:
-            # one statement with one parameter (the rows as a JSON array): ``.values(rows)`` compiled a new
-            # statement for every batch (30 ms for 50 rows), an executemany sent one statement per row
+        if conn.dialect.name == "postgresql":
+            # one statement with one parameter (the rows as a JSON array), whatever their number:
+            # ``.values(rows)`` compiled a new statement for every batch (30 ms for 50 rows), an executemany
+            # sent one statement per row
             conn.execute(_INSERT_AUDIT_ROWS, {"rows": json.dumps(rows, ensure_ascii=False)})
         else:
             conn.execute(insert(audit_log), rows)
