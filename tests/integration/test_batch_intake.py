@@ -78,3 +78,37 @@ def test_a_batch_answers_each_item_as_posted_one_by_one(client: FlaskClient, app
     again = client.post("/api/v1/submissions/batch", json={"submissions": batch}).get_json()["results"]
     assert [r["status"] for r in again] == [200, 200, 409, 200, 200, 409, 200, 422, 200, 200, 200]
     assert _stored(app) == (ids, events)
+
+
+def _audited(app: Flask) -> list[tuple[str, str | None, str | None]]:
+    entries = app.extensions["score.access"].audit(limit=1000)
+    return sorted(
+        (e["action"], e["target"], e["district"]) for e in entries if e["action"] != "session.login"
+    )
+
+
+def test_each_stored_item_is_audited_once_and_nothing_else(client: FlaskClient, app: Flask) -> None:
+    """The batch's audit entries are written together (one statement), yet each is the entry the item would
+    get posted on its own: one per version stored, none for a retry, a refusal or an invalid item."""
+    before, batch = _items()
+    for body in before:
+        assert client.post("/api/v1/submissions", json=body).status_code == 201
+    audited_before = _audited(app)
+
+    results = client.post("/api/v1/submissions/batch", json={"submissions": batch}).get_json()["results"]
+    stored = [batch[i] for i, r in enumerate(results) if r["status"] == 201]
+    assert len(stored) == 6
+    actions = {0: "submission.create", 6: "rectification.create", 9: "submission.correct"}
+    expected = sorted(
+        (actions.get(i, "submission.create"), batch[i]["submission_id"], batch[i]["district"])
+        for i, r in enumerate(results)
+        if r["status"] == 201
+    )
+    new = list(_audited(app))
+    for entry in audited_before:
+        new.remove(entry)
+    assert new == expected
+
+    # the batch again: every item a retry or refused as before, so no new entry at all
+    client.post("/api/v1/submissions/batch", json={"submissions": batch})
+    assert len(_audited(app)) == len(audited_before) + len(expected)

@@ -13,11 +13,13 @@ import abc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, Integer, and_, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import TextClause
 
 from services.intake.adapters.tables import attachments, reviews, submission_attachments, submissions
 from services.intake.domain.attachments import Attachment
@@ -195,6 +197,21 @@ _INSERT_NEW = tuple(
 )
 
 
+@lru_cache(maxsize=4)
+def _recordset_insert(names: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: new first versions (rows of ``names``, as :func:`_to_row` makes them) as ONE statement with
+    ONE parameter, a JSON array of the rows; ON CONFLICT on the id only, as :data:`_INSERT_NEW`.  An
+    executemany of 50 rows was a 950-parameter statement that SQLAlchemy rendered and psycopg parsed again on
+    every batch (a third of a batch's CPU)."""
+    sql_type = {c.name: "integer" if isinstance(c.type, Integer) else "text" for c in submissions.c}
+    spec = ", ".join(f'"{n}" {sql_type[n]}' for n in names)
+    cols = ", ".join(f'"{n}"' for n in names)
+    return text(
+        f"INSERT INTO submissions ({cols}) SELECT {cols} FROM json_to_recordset(CAST(:rows AS json)) "
+        f"AS r({spec}) ON CONFLICT (id) DO NOTHING RETURNING id"
+    )
+
+
 #: :attr:`Submission.counts` in SQL: the newest version of its lineage, not rejected
 _COUNTS = and_(submissions.c.superseded_by.is_(None), submissions.c.review_status != "rejected")
 #: values per IN list (SQLite's older builds allow 999 parameters per statement)
@@ -253,9 +270,14 @@ class SqlSubmissionRepository(SubmissionRepository):
         # one executemany with RETURNING: SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues")
         if not subs:
             return set()
-        stmt = _INSERT_NEW[self._conn.dialect.name == "postgresql"]
+        rows = [_to_row(s) for s in subs]
         with race_lost():
-            stored = {r.id for r in self._conn.execute(stmt, [_to_row(s) for s in subs])}
+            if self._conn.dialect.name == "postgresql":
+                stmt = _recordset_insert(tuple(rows[0]))
+                found = self._conn.execute(stmt, {"rows": json.dumps(rows, ensure_ascii=False)})
+            else:
+                found = self._conn.execute(_INSERT_NEW[False], rows)
+            stored = {r.id for r in found}
         for sub in subs:
             if sub.id in stored:
                 self._identity[sub.id] = sub
