@@ -8,7 +8,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
-const watch = process.argv.includes("--dev");
+// `--dev`: readable bundles (not minified) for debugging in the browser
+const dev = process.argv.includes("--dev");
 
 // service -> [package file, name under static/build/vendor/]
 const COPY = {
@@ -34,7 +35,7 @@ for (const service of readdirSync(join(root, "services"))) {
       bundle: true,
       format: "esm",
       target: ["chrome100", "safari15", "firefox100"],
-      minify: !watch,
+      minify: !dev,
       sourcemap: true,
       logLevel: "warning",
     });
