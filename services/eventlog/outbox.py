@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 
+from services.common.records import from_row
 from services.eventlog.envelope import Event
 
 metadata = MetaData()
@@ -112,15 +113,7 @@ _INSERT_AND_NOTIFY = text(
 
 
 def row_to_event(row: Row[Any]) -> Event:
-    return Event(
-        id=row.event_id,
-        type=row.type,
-        source=row.source,
-        subject=row.subject,
-        time=row.time,
-        key=row.key,
-        data_json=row.data,
-    )
+    return from_row(Event, row._mapping, id=row.event_id, data_json=row.data)
 
 
 def read_after(conn: Connection, position: int, limit: int) -> Sequence[tuple[int, Event]]:

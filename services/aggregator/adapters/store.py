@@ -29,6 +29,7 @@ from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpis import Cell, MemberCell, hazard_id
 from services.aggregator.domain.periods import PERIODS, Period, period_of
 from services.common.codes import ancestors
+from services.common.records import from_row
 from services.eventlog.source import NOTHING
 
 
@@ -489,17 +490,7 @@ def as_date(value: Any) -> date:
 
 
 def fact_from_row(row: Any) -> Fact:
-    return Fact(
-        lineage_id=row.lineage_id,
-        submission_id=row.submission_id,
-        form=row.form,
-        district=row.district,
-        enterprise=row.enterprise,
-        industry=row.industry,
-        day=as_date(row.day),
-        review_status=row.review_status,
-        payload=json.loads(row.payload),
-    )
+    return from_row(Fact, row._mapping, day=as_date(row.day), payload=json.loads(row.payload))
 
 
 def all_facts(conn: Connection) -> Iterable[Fact]:

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import TextClause
 
+from services.common.records import from_row, to_row
 from services.intake.adapters.tables import attachments, reviews, submission_attachments, submissions
 from services.intake.domain.attachments import Attachment
 from services.intake.domain.model import INSPECTION, ReviewEntry, StoredReview, Submission
@@ -165,26 +166,15 @@ def _to_row(s: Submission) -> dict[str, Any]:
 
 
 def _from_row(row: Any) -> Submission:
-    return Submission(
+    return from_row(
+        Submission,
+        row._mapping,
         submission_id=row.id,
-        form=row.form,
-        form_version=row.form_version,
-        district=row.district,
-        enterprise=row.enterprise,
         collector=json.loads(row.collector),
-        collected_at=row.collected_at,
-        received_at=row.received_at,
-        content_hash=row.content_hash,
         data=json.loads(row.data),
         computed=json.loads(row.computed),
-        replaces=row.replaces,
         # rows from before migration 0002 have no key stored: theirs was the enterprise, else the district
         order_key=row.event_key or row.enterprise or row.district,
-        superseded_by=row.superseded_by,
-        review_status=row.review_status,
-        review_comment=row.review_comment,
-        reviewer=row.reviewer,
-        reviewed_at=row.reviewed_at,
     )
 
 
@@ -387,14 +377,7 @@ class AttachmentRepository(abc.ABC):
 
 
 def _attachment(row: Any) -> Attachment:
-    return Attachment(
-        id=row.id,
-        sha256=row.sha256,
-        content_type=row.content_type,
-        size=row.size,
-        owner=row.owner,
-        received_at=row.received_at,
-    )
+    return from_row(Attachment, row._mapping)
 
 
 class SqlAttachmentRepository(AttachmentRepository):
@@ -418,17 +401,7 @@ class SqlAttachmentRepository(AttachmentRepository):
 
     def add(self, attachment: Attachment, content: bytes) -> None:
         with race_lost():
-            self._conn.execute(
-                insert(attachments).values(
-                    id=attachment.id,
-                    sha256=attachment.sha256,
-                    content_type=attachment.content_type,
-                    size=attachment.size,
-                    owner=attachment.owner,
-                    received_at=attachment.received_at,
-                    content=content,
-                )
-            )
+            self._conn.execute(insert(attachments).values(**to_row(attachment, content=content)))
 
     def content(self, attachment_id: str) -> bytes | None:
         found = self._conn.execute(
