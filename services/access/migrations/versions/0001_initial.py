@@ -1,9 +1,4 @@
-"""Credentials, the append-only audit log and the session-signing secret.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-29
-"""
+"""Credentials, the append-only audit log and the session-signing secret."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 _REFUSE = "audit_log is append-only"
 

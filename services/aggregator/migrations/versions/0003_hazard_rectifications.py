@@ -1,9 +1,4 @@
-"""Rectifications in their own table, one row each, instead of one date on the hazard.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-27
-"""
+"""Rectifications in their own table, one row each, instead of one date on the hazard."""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

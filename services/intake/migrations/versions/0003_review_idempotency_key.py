@@ -1,9 +1,4 @@
-"""A review's idempotency key: the client's review_id and a hash of what that review asked for.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-29
-"""
+"""A review's idempotency key: the client's review_id and a hash of what that review asked for."""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
