@@ -13,17 +13,20 @@ plan computes the figures the reports must then show (``Expected``), so a test c
 
 from __future__ import annotations
 
+import csv
 import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.common import uscc
 from services.common.codes import districts
 
+_HERE = Path(__file__).parent
 CHINA = ZoneInfo("Asia/Shanghai")
 #: the namespace of every demo id: uuid5(NAMESPACE, "<seed>:<size>:<what>:<n>")
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:score:demo-seed")
@@ -74,27 +77,16 @@ DISTRICT_MIX: dict[str, tuple[int, dict[str, int]]] = {
     "330127": (1, {"C13": 100}),  # Chun'an: drinks
 }
 
-#: what a factory of an industry makes, for its registered name
+#: per industry (GB/T 4754-2017 division): what its factories make, for their registered names, and the
+#: checklist categories that apply in them besides ``EVERYWHERE`` (``industries.csv`` beside this module)
+_INDUSTRIES = list(csv.DictReader((_HERE / "industries.csv").read_text(encoding="utf-8").splitlines()))
 PRODUCTS: dict[str, tuple[str, ...]] = {
-    "C13": ("食品", "饮品", "中药饮片"),
-    "C17": ("纺织", "针织", "化纤"),
-    "C18": ("服饰", "制衣"),
-    "C20": ("木制品", "木雕工艺品"),
-    "C21": ("家具", "红木家具"),
-    "C22": ("纸业", "包装纸品"),
-    "C23": ("印刷",),
-    "C24": ("文体用品", "玩具", "健身器材"),
-    "C26": ("化工", "涂料"),
-    "C29": ("塑料制品", "塑胶"),
-    "C30": ("水晶玻璃", "建材"),
-    "C33": ("防盗门", "保温杯", "炊具", "五金制品", "不锈钢制品", "锁具"),
-    "C34": ("电动工具", "园林机械", "机械"),
-    "C36": ("汽车配件", "车业"),
-    "C38": ("电器", "小家电"),
-    "C39": ("电子", "磁业"),
-    "C41": ("日用品", "制笔"),
-    "C43": ("机械维修",),
+    row["industry"]: tuple(row["products"].split()) for row in _INDUSTRIES
 }
+RELEVANT: dict[str, tuple[str, ...]] = {
+    row["industry"]: tuple(row["categories"].split()) for row in _INDUSTRIES
+}
+
 BRANDS = "金华鑫达宏盛恒源兴瑞丰泰安佳美宝利通正德永"
 SUFFIXES = ("有限公司", "工贸有限公司", "实业有限公司", "科技有限公司")
 
@@ -109,58 +101,13 @@ class CheckItem:
     major_share: float = 0.0  # how often a failure of it is a major hazard (重大事故隐患)
 
 
-CHECKLIST: tuple[CheckItem, ...] = (
-    CheckItem("MACH-01", "machinery", "冲压机双手操作按钮失效"),
-    CheckItem("MACH-02", "machinery", "皮带传动部位防护罩缺失"),
-    CheckItem("MACH-03", "machinery", "砂轮机防护罩与托架间距超标"),
-    CheckItem("MACH-04", "machinery", "设备急停装置损坏"),
-    CheckItem("ELEC-01", "electrical", "配电箱未上锁且未装漏电保护"),
-    CheckItem("ELEC-02", "electrical", "临时线路私拉乱接"),
-    CheckItem("ELEC-03", "electrical", "电气设备接地不良"),
-    CheckItem("FIRE-01", "fire", "消防通道堆放货物"),
-    CheckItem("FIRE-02", "fire", "灭火器过期未更换"),
-    CheckItem("FIRE-03", "fire", "生产车间内设置员工宿舍", 0.6),
-    CheckItem("DUST-01", "dust_explosion", "铝镁粉尘抛光工位除尘系统未设置泄爆装置", 0.5),
-    CheckItem("DUST-02", "dust_explosion", "不同类别可燃性粉尘合用一套除尘系统", 0.5),
-    CheckItem("DUST-03", "dust_explosion", "粉尘清扫制度未落实，积尘明显"),
-    CheckItem("DUST-04", "dust_explosion", "湿式除尘器未设水量监测"),
-    CheckItem("CHEM-01", "chemicals", "化学品未分类存放，无安全技术说明书"),
-    CheckItem("CHEM-02", "chemicals", "喷涂车间通风不良", 0.2),
-    CheckItem("CONF-01", "confined_space", "有限空间作业未审批、未检测气体", 0.5),
-    CheckItem("CONF-02", "confined_space", "有限空间未设置警示标志"),
-    CheckItem("PPE-01", "ppe", "打磨工未佩戴防尘口罩"),
-    CheckItem("PPE-02", "ppe", "冲压工未佩戴耳塞"),
-    CheckItem("EXIT-01", "emergency_exits", "安全出口上锁"),
-    CheckItem("EXIT-02", "emergency_exits", "应急照明损坏"),
-    CheckItem("HOUSE-01", "housekeeping", "车间通道物料占道"),
-    CheckItem("HOUSE-02", "housekeeping", "地面油污未清理"),
-    CheckItem("MGMT-01", "management", "特种作业人员未持证上岗", 0.4),
-    CheckItem("MGMT-02", "management", "安全培训记录不全"),
-    CheckItem("MGMT-03", "management", "承包商作业未签订安全管理协议", 0.3),
+#: the checklist, in its order (the plan draws from it by position): ``checklist.csv`` beside this module
+CHECKLIST: tuple[CheckItem, ...] = tuple(
+    CheckItem(row["code"], row["category"], row["finding"], float(row["major_share"]))
+    for row in csv.DictReader((_HERE / "checklist.csv").read_text(encoding="utf-8").splitlines())
 )
 
-#: the categories that apply in a factory of each industry (management, fire and exits apply everywhere)
-_METAL = ("machinery", "dust_explosion", "electrical", "ppe", "housekeeping")
-RELEVANT: dict[str, tuple[str, ...]] = {
-    "C13": ("electrical", "confined_space", "housekeeping"),
-    "C17": ("machinery", "electrical", "housekeeping"),
-    "C18": ("electrical", "housekeeping"),
-    "C20": ("machinery", "dust_explosion", "electrical"),
-    "C21": ("machinery", "dust_explosion", "chemicals"),
-    "C22": ("machinery", "confined_space", "electrical"),
-    "C23": ("machinery", "chemicals"),
-    "C24": ("machinery", "chemicals", "ppe"),
-    "C26": ("chemicals", "confined_space", "ppe", "electrical"),
-    "C29": ("machinery", "electrical", "chemicals"),
-    "C30": ("machinery", "dust_explosion", "ppe"),
-    "C33": _METAL,
-    "C34": _METAL,
-    "C36": ("machinery", "chemicals", "ppe"),
-    "C38": ("machinery", "electrical"),
-    "C39": ("electrical", "chemicals"),
-    "C41": ("machinery", "electrical", "chemicals"),
-    "C43": ("machinery", "electrical", "ppe"),
-}
+#: the categories that apply in every factory
 EVERYWHERE = ("fire", "emergency_exits", "management")
 
 REJECTION_COMMENTS = (
