@@ -53,6 +53,14 @@ def _json(schema_ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
 
 
+def _stored_or_retried(schema_ref: str, *, stored: str, retried: str) -> dict[str, Any]:
+    """The answers of an idempotent create: 201 when stored, 200 with the same body when it was a retry."""
+    return {
+        "201": {"description": stored, "content": _json(schema_ref)},
+        "200": {"description": retried, "content": _json(schema_ref)},
+    }
+
+
 def _json_request(schema: dict[str, Any], examples: dict[str, Any] | None = None) -> dict[str, Any]:
     """A required JSON request body of ``schema``, with the named examples the docs page offers, if any."""
     body: dict[str, Any] = {"schema": schema, **({"examples": examples} if examples else {})}
@@ -189,11 +197,11 @@ def openapi() -> dict[str, Any]:
         "/api/v1/submissions",
         summary="Submit one form (idempotent by submission_id)",
         responses={
-            "201": {"description": "Stored; the receipt", "content": _json("Receipt")},
-            "200": {
-                "description": "A retry of a stored submission; the original receipt",
-                "content": _json("Receipt"),
-            },
+            **_stored_or_retried(
+                "Receipt",
+                stored="Stored; the receipt",
+                retried="A retry of a stored submission; the original receipt",
+            ),
             **_errors(400, 409, 413, 415, 422, 503),
             **refusals(
                 401,
@@ -440,11 +448,11 @@ def _attachment_paths(spec: APISpec, lang: dict[str, Any]) -> None:
         parameters=[param, lang],
         requestBody={"required": True, "content": _IMAGE},
         responses={
-            "201": {"description": "Stored", "content": _json("AttachmentReceipt")},
-            "200": {
-                "description": "The same id and bytes again (a retry): the original answer",
-                "content": _json("AttachmentReceipt"),
-            },
+            **_stored_or_retried(
+                "AttachmentReceipt",
+                stored="Stored",
+                retried="The same id and bytes again (a retry): the original answer",
+            ),
             "409": {
                 "description": "`attachment_id_reused`: the id was stored with other bytes",
                 "content": error,
