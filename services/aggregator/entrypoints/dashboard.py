@@ -26,7 +26,8 @@ from services.aggregator.domain.kpis import OVERDUE_AGE_BUCKETS
 from services.aggregator.domain.periods import PERIODS
 from services.aggregator.entrypoints import query as q
 from services.aggregator.service_layer import dashboard_export, export
-from services.aggregator.service_layer.dashboard_export import CATEGORY_LABELS, KEY_METRICS, SEVERITY_LABELS
+from services.aggregator.service_layer.dashboard_export import KEY_METRICS
+from services.aggregator.service_layer.labels import CATEGORY_LABELS, PERIOD_LABELS, SEVERITY_LABELS
 from services.common import clock
 from services.common.codes import districts, industries
 
@@ -38,13 +39,6 @@ LANG_COOKIE = "score_lang"
 #: the page's defaults: the last twelve months
 DEFAULT_PERIOD, DEFAULT_COUNT = "month", 12
 
-PERIOD_LABELS = {
-    "day": ("日", "Day"),
-    "week": ("周", "Week"),
-    "month": ("月", "Month"),
-    "quarter": ("季度", "Quarter"),
-    "year": ("年", "Year"),
-}
 
 #: the page's words; the charts' words travel to the script in the page (``i18n`` data block)
 TEXT: dict[str, dict[str, str]] = {

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from services.aggregator.service_layer.export import LABELS
+from services.aggregator.service_layer.labels import CATEGORY_LABELS, SECTION_LABELS, SEVERITY_LABELS
 from services.common.codes import industries
 
 #: the figures the dashboard compares, draws and exports
@@ -33,29 +34,6 @@ KEY_METRICS = (
     "worker_survey.cooperation_index",
 )
 
-CATEGORY_LABELS = {
-    "machinery": ("机械", "Machinery"),
-    "electrical": ("电气", "Electrical"),
-    "fire": ("消防", "Fire"),
-    "dust_explosion": ("粉尘防爆", "Dust explosion"),
-    "chemicals": ("危险化学品", "Chemicals"),
-    "confined_space": ("有限空间", "Confined space"),
-    "ppe": ("劳动防护用品", "PPE"),
-    "emergency_exits": ("安全出口", "Emergency exits"),
-    "housekeeping": ("现场管理", "Housekeeping"),
-    "management": ("安全管理", "Management"),
-}
-SEVERITY_LABELS = {"general": ("一般隐患", "General"), "major": ("重大隐患", "Major")}
-
-SECTIONS = {
-    "summary": ("概况", "Summary"),
-    "comparison": ("地区对比", "Comparison"),
-    "children": ("下级行政区划", "Divisions below"),
-    "industries": ("按行业", "By industry"),
-    "trend": ("趋势", "Trend"),
-    "hazards_open": ("未整改隐患", "Open hazards"),
-    "hazards_overdue": ("逾期隐患", "Overdue hazards"),
-}
 
 HEADERS = {
     "zh": ["部分", "行政区划代码", "行政区划", "期间", "行业", "指标代码", "指标", "数值"],
@@ -95,7 +73,7 @@ def rows(view: dict[str, Any], lang: str, metrics: Iterable[str] = KEY_METRICS) 
         industry = f"{ind} {_pick((names[ind].name_zh, names[ind].name_en), lang)}" if ind in names else ""
         for key in metrics:
             yield [
-                _pick(SECTIONS[section], lang),
+                _pick(SECTION_LABELS[section], lang),
                 d["code"],
                 _pick((d["name_zh"], d["name_en"]), lang),
                 report["period"]["key"],
@@ -120,7 +98,7 @@ def rows(view: dict[str, Any], lang: str, metrics: Iterable[str] = KEY_METRICS) 
         label = f"{_pick(CATEGORY_LABELS.get(h['category'], (h['category'],) * 2), lang)} · "
         label += _pick(SEVERITY_LABELS.get(h["severity"], (h["severity"],) * 2), lang)
         yield [
-            _pick(SECTIONS["hazards_open"], lang),
+            _pick(SECTION_LABELS["hazards_open"], lang),
             *where,
             f"hazards.open.{h['category']}.{h['severity']}",
             label,
@@ -129,7 +107,7 @@ def rows(view: dict[str, Any], lang: str, metrics: Iterable[str] = KEY_METRICS) 
     for b in view["hazards"]["overdue_by_age"]:
         days = "天" if lang == "zh" else " days"
         yield [
-            _pick(SECTIONS["hazards_overdue"], lang),
+            _pick(SECTION_LABELS["hazards_overdue"], lang),
             *where,
             f"hazards.overdue.{b['bucket']}",
             f"{b['bucket']}{days}",
@@ -170,7 +148,7 @@ def xlsx_bytes(view: dict[str, Any], lang: str, metrics: Iterable[str] = KEY_MET
         else:
             sheets[section].append(row)
     if not sheets:
-        wb.create_sheet(_pick(SECTIONS["summary"], lang)).append(HEADERS[lang])
+        wb.create_sheet(_pick(SECTION_LABELS["summary"], lang)).append(HEADERS[lang])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
