@@ -8,6 +8,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -319,38 +320,38 @@ class KafkaPublisher:
         self._producer.close(timeout=5)
 
 
+@dataclass
 class DeadLetterPublisher:
     """Copies records a consumer could not apply to the dead-letter topic, as received, with the reason.
 
     The original key, value and CloudEvents headers are kept; ``score_dlq_reason``, ``score_dlq_source``,
-    ``score_dlq_partition`` and ``score_dlq_offset`` headers say why and where from.
+    ``score_dlq_partition`` and ``score_dlq_offset`` headers say why and where from.  The producer connects
+    on the first dead letter, not before.
     """
 
-    def __init__(
-        self, bootstrap_servers: str, topic: str, consumer: str, *, security: Mapping[str, Any] | None = None
-    ) -> None:
-        self._bootstrap = bootstrap_servers
-        self._security = security
-        self._topic = topic
-        self._consumer = consumer
-        self._producer: KafkaProducer | None = None
+    bootstrap_servers: str
+    topic: str
+    consumer: str  #: whose records these are (``score_dlq_source``)
+    _: KW_ONLY
+    security: Mapping[str, Any] | None = field(default=None, repr=False)  # holds the login: never in a repr
+    _producer: KafkaProducer | None = field(default=None, init=False, repr=False)
 
     def send(self, rejected: Sequence[tuple[Delivery, str]]) -> None:
         if self._producer is None:
             self._producer = connect(
-                KafkaProducer, self._bootstrap, self._security, client_id="score-dlq", acks="all"
+                KafkaProducer, self.bootstrap_servers, self.security, client_id="score-dlq", acks="all"
             )
         for d, reason in rejected:
             headers = list(d.event.kafka_headers()) if d.event is not None else []
             headers += [
                 ("score_dlq_reason", reason.encode()[:1000]),
-                ("score_dlq_source", self._consumer.encode()),
+                ("score_dlq_source", self.consumer.encode()),
                 ("score_dlq_partition", str(d.partition).encode()),
                 ("score_dlq_offset", str(d.offset).encode()),
             ]
             key = d.event.kafka_key() if d.event is not None else d.raw_key
             value = d.event.kafka_value() if d.event is not None else d.raw_value
-            self._producer.send(self._topic, key=key, value=value, headers=headers)
+            self._producer.send(self.topic, key=key, value=value, headers=headers)
         self._producer.flush(timeout=30)
 
 
