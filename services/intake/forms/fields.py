@@ -16,7 +16,7 @@ Objects made of these fields are in :mod:`.objects`; the formats and parsers beh
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -227,14 +227,13 @@ class Boolean(Scalar[bool]):
 
 class Formatted(Scalar[_T]):
     """A string in one textual format (:attr:`expected`), parsed: ``invalid_type`` for anything but a
-    string, ``invalid_format`` for a string :meth:`parse` does not read.  Its JSON Schema names the
-    format (:attr:`json_format`) and the pattern it matches (:attr:`json_pattern`)."""
+    string, ``invalid_format`` for a string :attr:`parse` does not read (it returns None).  Its JSON Schema
+    names the format (:attr:`json_format`) and the pattern it matches (:attr:`json_pattern`)."""
 
     json_format: str
     json_pattern: str
-
-    def parse(self, value: str) -> _T | None:
-        raise NotImplementedError
+    #: the format's parser (``formats``): a value, or None for a string not in the format
+    parse: Callable[[str], _T | None]
 
     json_type = str
 
@@ -255,9 +254,7 @@ class IsoDate(Formatted[date]):
 
     expected = DATE
     json_format, json_pattern = "date", DATE_PATTERN
-
-    def parse(self, value: str) -> date | None:
-        return parse_date(value)
+    parse = staticmethod(parse_date)
 
 
 class Timestamp(Formatted[datetime]):
@@ -269,9 +266,7 @@ class Timestamp(Formatted[datetime]):
 
     expected = DATE_TIME
     json_format, json_pattern = "date-time", DATE_TIME_PATTERN
-
-    def parse(self, value: str) -> datetime | None:
-        return parse_date_time(value)
+    parse = staticmethod(parse_date_time)
 
 
 class Uuid(Formatted[str]):
@@ -279,9 +274,7 @@ class Uuid(Formatted[str]):
 
     expected = UUID
     json_format, json_pattern = "uuid", UUID_PATTERN
-
-    def parse(self, value: str) -> str | None:
-        return parse_uuid(value)
+    parse = staticmethod(parse_uuid)
 
 
 class CreditCode(Scalar[str]):
