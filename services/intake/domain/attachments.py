@@ -68,13 +68,9 @@ class Attachment:
     received_at: str
 
     def answer(self) -> dict[str, Any]:
-        """What the uploader is told, the first time and on every retry."""
-        return {
-            "attachment_id": self.id,
-            "sha256": self.sha256,
-            "content_type": self.content_type,
-            "size": self.size,
-        }
+        """What the uploader is told, the first time and on every retry: the reference a record will carry,
+        and the size."""
+        return {**self.reference(), "size": self.size}
 
     def reference(self) -> Reference:
         return {"attachment_id": self.id, "sha256": self.sha256, "content_type": self.content_type}
