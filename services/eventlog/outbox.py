@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 
+from services.common import columns
 from services.common.records import from_row
 from services.eventlog.envelope import Event
 
@@ -40,14 +41,14 @@ outbox = Table(
     "outbox",
     metadata,
     Column("position", _Position, primary_key=True, autoincrement=True),
-    Column("event_id", String(80), nullable=False, unique=True),
+    columns.event_id(nullable=False, unique=True),
     Column("type", String(120), nullable=False),
     Column("source", String(120), nullable=False),
     Column("subject", String(120), nullable=False),
     Column("key", String(64), nullable=False),
-    Column("time", String(40), nullable=False),
+    columns.instant("time", nullable=False),
     Column("data", Text, nullable=False),
-    Column("published_at", String(40), nullable=True),
+    columns.instant("published_at", nullable=True),
     Index(
         "ix_outbox_unpublished",
         "position",
@@ -63,7 +64,7 @@ relay_lease = Table(
     metadata,
     Column("name", String(40), primary_key=True),
     Column("holder", String(80), nullable=False),
-    Column("expires_at", String(40), nullable=False),
+    columns.instant("expires_at", nullable=False),
 )
 
 

@@ -20,18 +20,20 @@ from sqlalchemy import (
     text,
 )
 
+from services.common import columns
+
 metadata = MetaData()
 
 # The version of each submission lineage that counts now.
 facts = Table(
     "facts",
     metadata,
-    Column("lineage_id", String(36), primary_key=True),
-    Column("submission_id", String(36), nullable=False, unique=True),
-    Column("form", String(40), nullable=False),
-    Column("district", String(6), nullable=False),
-    Column("enterprise", String(18), nullable=True),
-    Column("industry", String(8), nullable=False),
+    columns.uuid_text("lineage_id", primary_key=True),
+    columns.uuid_text("submission_id", nullable=False, unique=True),
+    columns.form_name(nullable=False),
+    columns.district(nullable=False),
+    columns.credit_code(nullable=True),
+    columns.industry(nullable=False),
     Column("day", Date, nullable=False),
     Column("review_status", String(20), nullable=False),
     Column("payload", Text, nullable=False),
@@ -43,17 +45,17 @@ facts = Table(
 versions = Table(
     "versions",
     metadata,
-    Column("submission_id", String(36), primary_key=True),
-    Column("lineage_id", String(36), nullable=False),
+    columns.uuid_text("submission_id", primary_key=True),
+    columns.uuid_text("lineage_id", nullable=False),
 )
 
 
 def _cell_key() -> list[Column[object]]:
     """The key of a base cell, district x local day x industry x metric (fresh columns: one table each)."""
     return [
-        Column("district", String(6), primary_key=True),
+        columns.district(primary_key=True),
         Column("day", Date, primary_key=True),
-        Column("industry", String(8), primary_key=True),
+        columns.industry(primary_key=True),
         Column("metric", String(60), primary_key=True),
     ]
 
@@ -80,10 +82,10 @@ daily_members = Table(
 hazards = Table(
     "hazards",
     metadata,
-    Column("hazard_id", String(80), primary_key=True),
-    Column("inspection_lineage", String(36), nullable=False),
-    Column("district", String(6), nullable=False),
-    Column("industry", String(8), nullable=False),
+    columns.hazard_id(primary_key=True),
+    columns.uuid_text("inspection_lineage", nullable=False),
+    columns.district(nullable=False),
+    columns.industry(nullable=False),
     Column("found_on", Date, nullable=False),
     Column("severity", String(10), nullable=False),
     Column("category", String(30), nullable=False),
@@ -110,8 +112,8 @@ hazards = Table(
 hazard_rectifications = Table(
     "hazard_rectifications",
     metadata,
-    Column("rectification_lineage", String(36), primary_key=True),
-    Column("hazard_id", String(80), nullable=False),
+    columns.uuid_text("rectification_lineage", primary_key=True),
+    columns.hazard_id(nullable=False),
     Column("rectified_on", Date, nullable=False),
     Column("on_time", Boolean, nullable=False),
     Index("ix_hazard_rectifications_hazard", "hazard_id"),
@@ -123,7 +125,7 @@ hazard_rectifications = Table(
 processed_events = Table(
     "processed_events",
     metadata,
-    Column("event_id", String(80), primary_key=True),
+    columns.event_id(primary_key=True),
     Column("partition", Integer, nullable=True),
     Column("offset", BigInteger, nullable=True),
     Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
@@ -146,7 +148,7 @@ positions = Table(
     Column("pruned_through", BigInteger, nullable=False, server_default="-1"),
     Column("pruned_claims", BigInteger, nullable=False, server_default="0"),
     # when the position last moved (UTC, ISO 8601): the dashboard's "figures updated N minutes ago"
-    Column("updated_at", String(40), nullable=True),
+    columns.instant("updated_at", nullable=True),
 )
 
 dead_letters = Table(
@@ -156,17 +158,17 @@ dead_letters = Table(
     Column("source", String(120), nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
-    Column("event_id", String(80), nullable=True),
+    columns.event_id(nullable=True),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=True),
-    Column("received_at", String(40), nullable=False),
+    columns.instant("received_at", nullable=False),
 )
 
 
 def _district_period(*, primary_key: bool) -> list[Column[object]]:
     """A district's rollup for one period (``Period.kind``, ``Period.key``): what is published and delivered."""
     return [
-        Column("district", String(6), primary_key=primary_key, nullable=False),
+        columns.district(primary_key=primary_key, nullable=False),
         Column("period_kind", String(10), primary_key=primary_key, nullable=False),
         Column("period_key", String(12), primary_key=primary_key, nullable=False),
     ]
@@ -193,15 +195,15 @@ report_deliveries = Table(
     *_district_period(primary_key=False),
     Column("destination", String(500), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("content_sha256", String(64), nullable=False),
+    columns.sha256_hex("content_sha256", nullable=False),
     Column("idempotency_key", String(64), nullable=False),
     Column("log_position", Text, nullable=False),
     Column("status", String(12), nullable=False),  # pending | delivered | failed | superseded
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
     Column("payload", LargeBinary, nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("delivered_at", String(40), nullable=True),
+    columns.instant("created_at", nullable=False),
+    columns.instant("delivered_at", nullable=True),
     UniqueConstraint(
         "district", "period_kind", "period_key", "destination", "version", name="uq_report_deliveries_version"
     ),

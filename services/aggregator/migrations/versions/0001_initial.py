@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from services.common import columns
+
 revision = "0001"
 down_revision = None
 
@@ -12,12 +14,12 @@ down_revision = None
 def upgrade() -> None:
     op.create_table(
         "facts",
-        sa.Column("lineage_id", sa.String(36), primary_key=True),
-        sa.Column("submission_id", sa.String(36), nullable=False, unique=True),
-        sa.Column("form", sa.String(40), nullable=False),
-        sa.Column("district", sa.String(6), nullable=False),
-        sa.Column("enterprise", sa.String(18), nullable=True),
-        sa.Column("industry", sa.String(8), nullable=False),
+        columns.uuid_text("lineage_id", primary_key=True),
+        columns.uuid_text("submission_id", nullable=False, unique=True),
+        columns.form_name(nullable=False),
+        columns.district(nullable=False),
+        columns.credit_code(nullable=True),
+        columns.industry(nullable=False),
         sa.Column("day", sa.Date, nullable=False),
         sa.Column("review_status", sa.String(20), nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
@@ -25,44 +27,44 @@ def upgrade() -> None:
     op.create_index("ix_facts_district_day", "facts", ["district", "day"])
     op.create_table(
         "versions",
-        sa.Column("submission_id", sa.String(36), primary_key=True),
-        sa.Column("lineage_id", sa.String(36), nullable=False),
+        columns.uuid_text("submission_id", primary_key=True),
+        columns.uuid_text("lineage_id", nullable=False),
     )
     op.create_table(
         "daily",
-        sa.Column("district", sa.String(6), primary_key=True),
+        columns.district(primary_key=True),
         sa.Column("day", sa.Date, primary_key=True),
-        sa.Column("industry", sa.String(8), primary_key=True),
+        columns.industry(primary_key=True),
         sa.Column("metric", sa.String(60), primary_key=True),
         sa.Column("value", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_daily_day", "daily", ["day"])
     op.create_table(
         "daily_members",
-        sa.Column("district", sa.String(6), primary_key=True),
+        columns.district(primary_key=True),
         sa.Column("day", sa.Date, primary_key=True),
-        sa.Column("industry", sa.String(8), primary_key=True),
+        columns.industry(primary_key=True),
         sa.Column("metric", sa.String(60), primary_key=True),
         sa.Column("member", sa.String(80), primary_key=True),
         sa.Column("count", sa.Integer, nullable=False),
     )
     op.create_table(
         "hazards",
-        sa.Column("hazard_id", sa.String(80), primary_key=True),
-        sa.Column("inspection_lineage", sa.String(36), nullable=False),
-        sa.Column("district", sa.String(6), nullable=False),
-        sa.Column("industry", sa.String(8), nullable=False),
+        columns.hazard_id(primary_key=True),
+        columns.uuid_text("inspection_lineage", nullable=False),
+        columns.district(nullable=False),
+        columns.industry(nullable=False),
         sa.Column("found_on", sa.Date, nullable=False),
         sa.Column("severity", sa.String(10), nullable=False),
         sa.Column("category", sa.String(30), nullable=False),
         sa.Column("deadline", sa.Date, nullable=False),
         sa.Column("counts", sa.Boolean, nullable=False),
         sa.Column("rectified_on", sa.Date, nullable=True),
-        sa.Column("rectification_lineage", sa.String(36), nullable=True),
+        columns.uuid_text("rectification_lineage", nullable=True),
     )
     op.create_index("ix_hazards_district_found", "hazards", ["district", "found_on"])
     op.create_index("ix_hazards_inspection", "hazards", ["inspection_lineage"])
-    op.create_table("processed_events", sa.Column("event_id", sa.String(80), primary_key=True))
+    op.create_table("processed_events", columns.event_id(primary_key=True))
     op.create_table(
         "positions",
         sa.Column("source", sa.String(120), primary_key=True),
@@ -75,10 +77,10 @@ def upgrade() -> None:
         sa.Column("source", sa.String(120), nullable=False),
         sa.Column("partition", sa.Integer, nullable=False),
         sa.Column("offset", sa.BigInteger, nullable=False),
-        sa.Column("event_id", sa.String(80), nullable=True),
+        columns.event_id(nullable=True),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("raw", sa.Text, nullable=True),
-        sa.Column("received_at", sa.String(40), nullable=False),
+        columns.instant("received_at", nullable=False),
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from services.common import columns
+
 revision = "0002"
 down_revision = "0001"
 
@@ -12,7 +14,7 @@ down_revision = "0001"
 def upgrade() -> None:
     op.create_table(
         "rollup_changes",
-        sa.Column("district", sa.String(6), primary_key=True),
+        columns.district(primary_key=True),
         sa.Column("period_kind", sa.String(10), primary_key=True),
         sa.Column("period_key", sa.String(12), primary_key=True),
         sa.Column("period_start", sa.Date, nullable=False),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from services.common import columns
+
 revision = "0003"
 down_revision = "0002"
 
@@ -12,8 +14,8 @@ down_revision = "0002"
 def upgrade() -> None:
     op.create_table(
         "hazard_rectifications",
-        sa.Column("rectification_lineage", sa.String(36), primary_key=True),
-        sa.Column("hazard_id", sa.String(80), nullable=False),
+        columns.uuid_text("rectification_lineage", primary_key=True),
+        columns.hazard_id(nullable=False),
         sa.Column("rectified_on", sa.Date, nullable=False),
         sa.Column("on_time", sa.Boolean, nullable=False),
     )
@@ -27,6 +29,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("hazards") as batch:
         batch.add_column(sa.Column("rectified_on", sa.Date, nullable=True))
-        batch.add_column(sa.Column("rectification_lineage", sa.String(36), nullable=True))
+        batch.add_column(columns.uuid_text("rectification_lineage", nullable=True))
     op.drop_index("ix_hazard_rectifications_hazard", table_name="hazard_rectifications")
     op.drop_table("hazard_rectifications")

@@ -3,8 +3,9 @@
 Positions stored before this revision read "not yet known" until the consumer applies its next batch.
 """
 
-import sqlalchemy as sa
 from alembic import op
+
+from services.common import columns
 
 revision = "0007"
 down_revision = "0006"
@@ -12,7 +13,7 @@ down_revision = "0006"
 
 def upgrade() -> None:
     with op.batch_alter_table("positions") as batch:
-        batch.add_column(sa.Column("updated_at", sa.String(40), nullable=True))
+        batch.add_column(columns.instant("updated_at", nullable=True))
 
 
 def downgrade() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from services.common import columns
+
 revision = "0001"
 down_revision = None
 
@@ -14,48 +16,48 @@ _Position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     op.create_table(
         "submissions",
-        sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("form", sa.String(40), nullable=False),
+        columns.uuid_text("id", primary_key=True),
+        columns.form_name(nullable=False),
         sa.Column("form_version", sa.Integer, nullable=False),
-        sa.Column("district", sa.String(6), nullable=False),
-        sa.Column("enterprise", sa.String(18), nullable=True),
+        columns.district(nullable=False),
+        columns.credit_code(nullable=True),
         sa.Column("collector", sa.Text, nullable=False),
-        sa.Column("collected_at", sa.String(40), nullable=False),
-        sa.Column("received_at", sa.String(40), nullable=False),
-        sa.Column("content_hash", sa.String(64), nullable=False),
+        columns.instant("collected_at", nullable=False),
+        columns.instant("received_at", nullable=False),
+        columns.sha256_hex("content_hash", nullable=False),
         sa.Column("data", sa.Text, nullable=False),
         sa.Column("computed", sa.Text, nullable=False),
-        sa.Column("replaces", sa.String(36), sa.ForeignKey("submissions.id"), nullable=True, unique=True),
-        sa.Column("superseded_by", sa.String(36), nullable=True),
+        columns.uuid_text("replaces", sa.ForeignKey("submissions.id"), nullable=True, unique=True),
+        columns.uuid_text("superseded_by", nullable=True),
         sa.Column("review_status", sa.String(20), nullable=False, server_default="pending"),
         sa.Column("review_comment", sa.Text, nullable=True),
         sa.Column("reviewer", sa.String(64), nullable=True),
-        sa.Column("reviewed_at", sa.String(40), nullable=True),
+        columns.instant("reviewed_at", nullable=True),
     )
     op.create_index("ix_submissions_form_district", "submissions", ["form", "district"])
     op.create_index("ix_submissions_enterprise", "submissions", ["enterprise"])
     op.create_table(
         "reviews",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("submission_id", sa.String(36), sa.ForeignKey("submissions.id"), nullable=False),
+        columns.uuid_text("submission_id", sa.ForeignKey("submissions.id"), nullable=False),
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("comment", sa.Text, nullable=True),
         sa.Column("reviewer", sa.String(64), nullable=False),
-        sa.Column("reviewed_at", sa.String(40), nullable=False),
+        columns.instant("reviewed_at", nullable=False),
         sa.UniqueConstraint("submission_id", "seq", name="uq_reviews_submission_seq"),
     )
     op.create_table(
         "outbox",
         sa.Column("position", _Position, primary_key=True, autoincrement=True),
-        sa.Column("event_id", sa.String(80), nullable=False, unique=True),
+        columns.event_id(nullable=False, unique=True),
         sa.Column("type", sa.String(120), nullable=False),
         sa.Column("source", sa.String(120), nullable=False),
         sa.Column("subject", sa.String(120), nullable=False),
         sa.Column("key", sa.String(64), nullable=False),
-        sa.Column("time", sa.String(40), nullable=False),
+        columns.instant("time", nullable=False),
         sa.Column("data", sa.Text, nullable=False),
-        sa.Column("published_at", sa.String(40), nullable=True),
+        columns.instant("published_at", nullable=True),
     )
     op.create_index(
         "ix_outbox_unpublished",
@@ -68,7 +70,7 @@ def upgrade() -> None:
         "relay_lease",
         sa.Column("name", sa.String(40), primary_key=True),
         sa.Column("holder", sa.String(80), nullable=False),
-        sa.Column("expires_at", sa.String(40), nullable=False),
+        columns.instant("expires_at", nullable=False),
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from services.common import columns
 
 revision = "0003"
 down_revision = "0002"
@@ -12,8 +13,8 @@ down_revision = "0002"
 def upgrade() -> None:
     # batch mode: SQLite cannot add a unique constraint in place, Alembic copies the table for it
     with op.batch_alter_table("reviews") as batch:
-        batch.add_column(sa.Column("review_id", sa.String(36), nullable=True))
-        batch.add_column(sa.Column("request_hash", sa.String(64), nullable=True))
+        batch.add_column(columns.uuid_text("review_id", nullable=True))
+        batch.add_column(columns.sha256_hex("request_hash", nullable=True))
         batch.create_unique_constraint("uq_reviews_review_id", ["review_id"])
 
 
