@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, String
+from sqlalchemy import Column, Integer, String
 from sqlalchemy.types import TypeEngine
 
 
@@ -31,6 +31,11 @@ class Kind:
         if name is None:
             raise TypeError("this kind of column has no usual name: name it")
         return Column(name, self.type, *args, **kwargs)
+
+
+def serial_id(name: str = "id") -> Column[Any]:
+    """A surrogate key the database numbers (SQLite's rowid alias, a PostgreSQL serial)."""
+    return Column(name, Integer, primary_key=True, autoincrement=True)
 
 
 #: a UUID as its 36-character text: submission (and so lineage), attachment and review ids
@@ -49,5 +54,7 @@ instant = Kind(String(40))
 sha256_hex = Kind(String(64))
 #: a CloudEvents ``id``: what makes an event once-only
 event_id = Kind(String(80), "event_id")
+#: the name of the log a consumer reads (a Kafka topic, or the embedded SQL log): where its positions are
+log_name = Kind(String(120), "source")
 #: a hazard: ``<the first version of the inspection that found it>:<item code>``
 hazard_id = Kind(String(80), "hazard_id")

@@ -139,7 +139,7 @@ processed_events = Table(
 positions = Table(
     "positions",
     metadata,
-    Column("source", String(120), primary_key=True),
+    columns.log_name(primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("offset", BigInteger, nullable=False),
     Column("applied", BigInteger, nullable=False, server_default="0"),
@@ -154,8 +154,8 @@ positions = Table(
 dead_letters = Table(
     "dead_letters",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("source", String(120), nullable=False),
+    columns.serial_id(),
+    columns.log_name(nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
     columns.event_id(nullable=True),
@@ -191,7 +191,7 @@ rollup_changes = Table(
 report_deliveries = Table(
     "report_deliveries",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    columns.serial_id(),
     *_district_period(primary_key=False),
     Column("destination", String(500), nullable=False),
     Column("version", Integer, nullable=False),

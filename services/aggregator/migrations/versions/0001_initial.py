@@ -11,6 +11,16 @@ revision = "0001"
 down_revision = None
 
 
+def _cell_key() -> list[sa.Column[object]]:
+    """The key of a base cell, district x local day x industry x metric (fresh columns: one table each)."""
+    return [
+        columns.district(primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        columns.industry(primary_key=True),
+        sa.Column("metric", sa.String(60), primary_key=True),
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "facts",
@@ -30,21 +40,11 @@ def upgrade() -> None:
         columns.uuid_text("submission_id", primary_key=True),
         columns.uuid_text("lineage_id", nullable=False),
     )
-    op.create_table(
-        "daily",
-        columns.district(primary_key=True),
-        sa.Column("day", sa.Date, primary_key=True),
-        columns.industry(primary_key=True),
-        sa.Column("metric", sa.String(60), primary_key=True),
-        sa.Column("value", sa.BigInteger, nullable=False),
-    )
+    op.create_table("daily", *_cell_key(), sa.Column("value", sa.BigInteger, nullable=False))
     op.create_index("ix_daily_day", "daily", ["day"])
     op.create_table(
         "daily_members",
-        columns.district(primary_key=True),
-        sa.Column("day", sa.Date, primary_key=True),
-        columns.industry(primary_key=True),
-        sa.Column("metric", sa.String(60), primary_key=True),
+        *_cell_key(),
         sa.Column("member", sa.String(80), primary_key=True),
         sa.Column("count", sa.Integer, nullable=False),
     )
@@ -67,14 +67,14 @@ def upgrade() -> None:
     op.create_table("processed_events", columns.event_id(primary_key=True))
     op.create_table(
         "positions",
-        sa.Column("source", sa.String(120), primary_key=True),
+        columns.log_name(primary_key=True),
         sa.Column("partition", sa.Integer, primary_key=True),
         sa.Column("offset", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "dead_letters",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("source", sa.String(120), nullable=False),
+        columns.serial_id(),
+        columns.log_name(nullable=False),
         sa.Column("partition", sa.Integer, nullable=False),
         sa.Column("offset", sa.BigInteger, nullable=False),
         columns.event_id(nullable=True),

@@ -14,7 +14,7 @@ down_revision = "0005"
 def upgrade() -> None:
     op.create_table(
         "report_deliveries",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        columns.serial_id(),
         columns.district(nullable=False),
         sa.Column("period_kind", sa.String(10), nullable=False),
         sa.Column("period_key", sa.String(12), nullable=False),

@@ -38,7 +38,7 @@ def upgrade() -> None:
     op.create_index("ix_submissions_enterprise", "submissions", ["enterprise"])
     op.create_table(
         "reviews",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        columns.serial_id(),
         columns.uuid_text("submission_id", sa.ForeignKey("submissions.id"), nullable=False),
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
