@@ -4,23 +4,35 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
+from services.common import columns
+from services.common.columns import Kind
+
 metadata = MetaData()
+
+# The access module's recurring values (its migration builds the tables with them too, so they never change:
+# a wider column is a new migration).
+#: a credential's public id (``Issued.id``), shown in lists and the audit log
+credential_id = Kind(String(32))
+#: an account name: the account a credential acts as, who issued it, who did what
+account = Kind(String(64))
+#: a UTC instant as ISO 8601 text to the second, fixed width: sorts as text
+stamp = Kind(String(32))
 
 #: one row per credential; the token itself is never stored, only its SHA-256
 tokens = Table(
     "access_tokens",
     metadata,
-    Column("id", String(32), primary_key=True),  # public id, shown in lists and the audit log
-    Column("name", String(64), nullable=False),  # the account it acts as
+    credential_id("id", primary_key=True),
+    account("name", nullable=False),  # the account it acts as
     Column("kind", String(16), nullable=False),  # api | device | link
     Column("roles", String(200), nullable=False),  # comma-separated
     Column("districts", String(2000), nullable=False),  # comma-separated GB/T 2260 codes
     Column("campaign", String(100), nullable=True),  # a public link's campaign
-    Column("token_hash", String(64), nullable=False, unique=True),
-    Column("created_at", String(32), nullable=False),  # ISO 8601 UTC, fixed width: sorts as text
-    Column("expires_at", String(32), nullable=False),
-    Column("revoked_at", String(32), nullable=True),
-    Column("created_by", String(64), nullable=False),
+    columns.sha256_hex("token_hash", nullable=False, unique=True),
+    stamp("created_at", nullable=False),
+    stamp("expires_at", nullable=False),
+    stamp("revoked_at", nullable=True),
+    account("created_by", nullable=False),
 )
 
 #: append-only: the database itself refuses UPDATE and DELETE (triggers, see the migration)
@@ -28,9 +40,9 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    Column("at", String(32), nullable=False),  # ISO 8601 UTC, fixed width
-    Column("actor", String(64), nullable=False),  # the credential's account name, or cli:<user>
-    Column("token_id", String(32), nullable=True),
+    stamp("at", nullable=False),
+    account("actor", nullable=False),  # the credential's account name, or cli:<user>
+    credential_id("token_id", nullable=True),
     Column("action", String(40), nullable=False),
     Column("target", String(200), nullable=True),
     Column("district", String(12), nullable=True),

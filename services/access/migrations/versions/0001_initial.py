@@ -7,6 +7,9 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
+from services.access.tables import account, credential_id, stamp
+from services.common import columns
+
 revision = "0001"
 down_revision = None
 
@@ -16,26 +19,26 @@ _REFUSE = "audit_log is append-only"
 def upgrade() -> None:
     op.create_table(
         "access_tokens",
-        sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("name", sa.String(64), nullable=False),
+        credential_id("id", primary_key=True),
+        account("name", nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("roles", sa.String(200), nullable=False),
         sa.Column("districts", sa.String(2000), nullable=False),
         sa.Column("campaign", sa.String(100), nullable=True),
-        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-        sa.Column("created_at", sa.String(32), nullable=False),
-        sa.Column("expires_at", sa.String(32), nullable=False),
-        sa.Column("revoked_at", sa.String(32), nullable=True),
-        sa.Column("created_by", sa.String(64), nullable=False),
+        columns.sha256_hex("token_hash", nullable=False, unique=True),
+        stamp("created_at", nullable=False),
+        stamp("expires_at", nullable=False),
+        stamp("revoked_at", nullable=True),
+        account("created_by", nullable=False),
     )
     op.create_table(
         "audit_log",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
         ),
-        sa.Column("at", sa.String(32), nullable=False),
-        sa.Column("actor", sa.String(64), nullable=False),
-        sa.Column("token_id", sa.String(32), nullable=True),
+        stamp("at", nullable=False),
+        account("actor", nullable=False),
+        credential_id("token_id", nullable=True),
         sa.Column("action", sa.String(40), nullable=False),
         sa.Column("target", sa.String(200), nullable=True),
         sa.Column("district", sa.String(12), nullable=True),
