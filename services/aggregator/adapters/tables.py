@@ -119,6 +119,13 @@ hazard_rectifications = Table(
     Index("ix_hazard_rectifications_hazard", "hazard_id"),
 )
 
+
+def _where_read(*, nullable: bool) -> list[Column[object]]:
+    """Where in the log a record was read: its partition (0 in the embedded SQL log) and offset (64-bit, as
+    Kafka's)."""
+    return [Column("partition", Integer, nullable=nullable), Column("offset", BigInteger, nullable=nullable)]
+
+
 # Idempotence: an event id is applied once, recorded in the same transaction as its effects.
 # Where it was first read (partition, offset), so verify can reconcile every record of the log with a claim,
 # and when (the database's clock, UTC), so ``score aggregator prune`` can drop claims no re-send can need.
@@ -126,8 +133,7 @@ processed_events = Table(
     "processed_events",
     metadata,
     columns.event_id(primary_key=True),
-    Column("partition", Integer, nullable=True),
-    Column("offset", BigInteger, nullable=True),
+    *_where_read(nullable=True),
     Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
 )
 
@@ -156,8 +162,7 @@ dead_letters = Table(
     metadata,
     columns.serial_id(),
     columns.log_name(nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
+    *_where_read(nullable=False),
     columns.event_id(nullable=True),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=True),
