@@ -27,7 +27,7 @@ def test_given_fields_override_the_columns_and_missing_ones_keep_their_default()
 
 
 def test_a_required_field_the_row_lacks_is_an_error_not_a_silent_default() -> None:
-    with pytest.raises(TypeError, match="size"):
+    with pytest.raises(KeyError, match="size"):
         from_row(_Photo, {"id": "a1"})
 
 
