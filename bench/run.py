@@ -268,8 +268,23 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
             res["db_cpu_ms"] = (procs.cpu_seconds(db_pids()) - db0) * 1000 / max(1, res["requests"])
             measured[name] = res
         single, bare = measured["single"], measured["bare"]
+        # The latency target is at half load: wrk offers half of the rate just measured, at a fixed pace, to
+        # the intake and to the bare endpoint (the ceiling: what HTTP, Flask and the bearer check alone cost)
+        half_rate = single["rate"] / 2
+        half: dict[str, dict[str, Any]] = {}
+        for name, path in (("bare", "/bare"), ("single", "/api/v1/submissions")):
+            half[name] = wrk.run(
+                f"{base}{path}",
+                body,
+                connections=sizes.connections,
+                seconds=sizes.seconds,
+                token=token,
+                rate=half_rate,
+            )
         run.details["intake_single"] = single
         run.details["intake_bare"] = bare
+        run.details["intake_single_half"] = half["single"]
+        run.details["intake_bare_half"] = half["bare"]
         conc = f"{sizes.connections} connections, gunicorn -w {sizes.workers} (gthread x16)"
         run.rows += [
             Row(
@@ -294,9 +309,25 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
                 "ms",
                 bare["p99_ms"],
                 "bare p99",
-                "<= 25 ms at half load",
-                "at full load (wrk cannot hold a fixed rate)",
+                "",
+                "at full load",
                 "intake_p99",
+            ),
+            *(
+                Row(
+                    f"intake single: {p} at half load",
+                    half["single"][f"{p}_ms"],
+                    "ms",
+                    half["bare"][f"{p}_ms"],
+                    f"bare {p}, same rate",
+                    "<= 25 ms" if p == "p99" else "",
+                    f"wrk paced at {half_rate:,.0f}/s (half the rate above); sent "
+                    f"{half['single']['rate']:,.0f}/s, errors {half['single']['errors']}"
+                    if p == "p99"
+                    else "",
+                    f"intake_half_{p}",
+                )
+                for p in ("p50", "p95", "p99")
             ),
             Row(
                 "intake single: app CPU/submission",
