@@ -93,15 +93,22 @@ def _submit_one(body: Any) -> tuple[int, dict[str, Any]]:
         # access: the collector is the credential's account; its forms and districts bound what it may post
         valid = access.as_submitted_by(access_web.principal(), valid)
         access.check_submission(intake.uow(), access_web.principal(), valid)
-        receipt = handlers.submit(intake.uow(), valid, intake.clock)
+        uow = intake.uow()
+        entry = (access.audit_action(valid), valid.submission_id, valid.district, None)
+        # The audit entry in the transaction that stores the submission (the use case commits only then):
+        # it stands or falls with it, and a first version is stored in one statement with it
+        audited_with = access_web.shares_database(intake.engine)
+        if audited_with:
+            uow.audit_with_commit(access_web.audit_rows([entry]))
+        receipt = handlers.submit(uow, valid, intake.clock)
     except forms.Invalid as exc:
         return 422, invalid_body(exc.errors)
     except Denied as exc:
         return 403, access_web.denied(exc).get_json()
     except DomainError as exc:
         return domain_error(exc)
-    if receipt.created:
-        access_web.audit(access.audit_action(valid), target=valid.submission_id, district=valid.district)
+    if receipt.created and not audited_with:
+        access_web.audit_many([entry])
     return (201 if receipt.created else 200), receipt.body
 
 

@@ -62,8 +62,7 @@ def submit(uow: UnitOfWork, valid: ValidSubmission, clock: Clock = utcnow) -> Re
                 if existing is not None:
                     return Receipt(created=False, body=existing.retried(digest))
             sub = _receive(uow, valid, digest, clock)
-            uow.submissions.add(sub)
-            uow.commit()
+            uow.add_and_commit(sub)
             return Receipt(created=True, body=sub.receipt())
     except RaceLost:
         with uow:
