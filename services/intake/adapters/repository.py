@@ -396,7 +396,7 @@ class SqlSubmissionRepository(SubmissionRepository):
         with race_lost():
             if self._conn.dialect.name == "postgresql":
                 stmt = _recordset_insert(tuple(rows[0]))
-                found = self._conn.execute(stmt, {"rows": json.dumps(rows, ensure_ascii=False)})
+                found = self._conn.execute(stmt, {"rows": _param_json(rows)})
             else:
                 found = self._conn.execute(_INSERT_NEW[False], rows)
             stored = {r.id for r in found}

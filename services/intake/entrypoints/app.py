@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from services.access import AccessStore, Denied
@@ -71,9 +71,15 @@ def _json_body() -> Any:
         )
     raw = request.get_data(cache=False)
     try:
-        return jsonbody.loads(raw)
+        body, g.json_body_clean = jsonbody.read(raw)
     except jsonbody.Unreadable as exc:
         return error(400, exc.code, exc.message)
+    return body
+
+
+def _problems(body: Any) -> list[jsonbody.Problem]:
+    """:func:`jsonbody.problems` of the request's body, without walking it when parsing showed it has none."""
+    return [] if g.get("json_body_clean") else jsonbody.problems(body)
 
 
 def _ambiguities(problems: list[jsonbody.Problem], drop: int = 0) -> tuple[int, dict[str, Any]] | None:
@@ -158,7 +164,7 @@ def post_submission() -> Any:
     body = _json_body()
     if isinstance(body, Response):
         return body
-    status, payload = _ambiguities(jsonbody.problems(body)) or _submit_one(body)
+    status, payload = _ambiguities(_problems(body)) or _submit_one(body)
     resp = jsonify(payload)
     resp.status_code = status
     if status in (200, 201):
@@ -177,7 +183,7 @@ def post_batch() -> Any:
     # item's alone, reported with the item's own paths like any other error of it.
     by_item: dict[int, list[jsonbody.Problem]] = {}
     outside: list[jsonbody.Problem] = []
-    for p in jsonbody.problems(body):
+    for p in _problems(body):
         if len(p.parts) > 1 and p.parts[0] == "submissions" and isinstance(p.parts[1], int):
             by_item.setdefault(p.parts[1], []).append(p)
         else:

@@ -39,11 +39,12 @@ class ValidSubmission:
     enterprise: str | None  #: credit code of the enterprise concerned, when the form names one
     computed: dict[str, Any]  #: server-computed figures, never taken from the client
 
-    def canonical(self) -> dict[str, Any]:
+    def canonical(self, shared: bool = False) -> dict[str, Any]:
         """Everything the client said (not ``computed``), JSON-ready: what is hashed to recognise a retry.
 
         ``computed`` is left out because it is derived: a change to a scoring rule must not turn an identical
-        retry into a conflict.
+        retry into a conflict.  ``shared``: the nested values are this submission's own, not copies, for a
+        caller that only serialises them (the content hash: the deep copies were a tenth of a batch item).
         """
         return {
             "submission_id": self.submission_id,
@@ -51,9 +52,9 @@ class ValidSubmission:
             "form_version": self.form_version,
             "collected_at": self.collected_at.isoformat(),
             "district": self.district,
-            "collector": copy.deepcopy(self.collector),
+            "collector": self.collector if shared else copy.deepcopy(self.collector),
             "replaces": self.replaces,
-            "data": copy.deepcopy(self.data),
+            "data": self.data if shared else copy.deepcopy(self.data),
             "enterprise": self.enterprise,
         }
 
