@@ -348,9 +348,12 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
             json.dumps({"submissions": items[i : i + sizes.batch_size]}).encode()
             for i in range(0, n, sizes.batch_size)
         ]
+        app0, db0 = procs.cpu_seconds(app_pids()), procs.cpu_seconds(db_pids())
         seconds, lat, failures = drive(
             port, "/api/v1/submissions/batch", batches, min(4, sizes.connections), token=token
         )
+        batch_app_ms = (procs.cpu_seconds(app_pids()) - app0) * 1000 / n
+        batch_db_ms = (procs.cpu_seconds(db_pids()) - db0) * 1000 / n
         batch_rate = n / seconds
     ids = [it["submission_id"] for it in items]
     copy_s = set_based_insert(pg, db_url, ids)
@@ -360,6 +363,8 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
         "failures": failures,
         "p95_ms": pct(lat, 95) * 1000,
         "set_based_seconds": copy_s,
+        "app_cpu_ms": batch_app_ms,
+        "db_cpu_ms": batch_db_ms,
     }
     run.rows.append(
         Row(
@@ -369,7 +374,8 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
             n / copy_s,
             "COPY of the same rows",
             ">= 0.3 of COPY, >= 5000/s",
-            f"batches of {sizes.batch_size}, 4 client threads; failures {failures}",
+            f"batches of {sizes.batch_size}, 4 client threads; failures {failures}; CPU/submission: app "
+            f"{batch_app_ms:.2f} ms, PostgreSQL {batch_db_ms:.2f} ms",
             "intake_batch_rate",
         )
     )

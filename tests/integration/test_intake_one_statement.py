@@ -7,6 +7,7 @@ real PostgreSQL; Kafka is named but never reached (the relay is not running: the
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -183,3 +184,40 @@ def test_connections_go_back_to_the_pool_with_autocommit_off(
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
         assert conn.in_transaction()
+
+
+def test_a_connection_lost_during_the_statement_is_a_503_nothing_written_and_never_reused(
+    deployed: tuple[Flask, dict[str, str], str], postgres_server: PostgresServer
+) -> None:
+    """The database connection dies just as the one statement is sent: 503 (retry later), nothing written,
+    and the broken connection never serves again (the retry is stored as new, in a transaction as usual)."""
+    app, auth, url = deployed
+    engine = app.extensions["score.intake"].engine
+    killed: list[int] = []
+
+    def kill(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "INSERT INTO submissions" not in statement or killed:
+            return
+        pid = conn.connection.driver_connection.info.backend_pid
+        with psycopg.connect(_conninfo(make_url(url)), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            deadline = time.monotonic() + 30
+            while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                assert time.monotonic() < deadline, "the backend was not terminated"
+                time.sleep(0.05)
+        killed.append(pid)
+
+    body = inspection()
+    event.listen(engine, "before_cursor_execute", kill)
+    try:
+        resp = app.test_client().post("/api/v1/submissions", json=body, headers=auth)
+    finally:
+        event.remove(engine, "before_cursor_execute", kill)
+    assert killed and resp.status_code == 503, resp.get_json()
+    assert counts(url, body["submission_id"]) == (0, 0, Counter())
+    returned: list[bool] = []
+    event.listen(engine, "checkin", lambda dbapi_conn, record: returned.append(bool(dbapi_conn.autocommit)))
+    resp = app.test_client().post("/api/v1/submissions", json=body, headers=auth)
+    assert resp.status_code == 201, resp.get_json()
+    assert counts(url, body["submission_id"]) == (1, 1, Counter({"submission.create": 1}))
+    assert returned and not any(returned), returned

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+import psycopg
 from psycopg import pq
 from sqlalchemy import Connection, Integer, and_, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -312,7 +313,12 @@ def store_new_at_once(
         with race_lost():
             return {r.id for r in conn.execute(stmt, params)}
     finally:
-        driver.autocommit = False
+        try:
+            driver.autocommit = False
+        except psycopg.Error:
+            # the connection broke during the statement: it must never go back to the pool in autocommit
+            # (SQLAlchemy has usually invalidated it already; then this does nothing)
+            conn.invalidate()
 
 
 def insert_audit_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
