@@ -90,6 +90,10 @@ def jsonable(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:  # most leaves: no ABC checks for them
         return value
+    if kind is date:
+        return value.isoformat()
+    if kind is list:
+        return [jsonable(item) for item in value]
     if kind is dict or isinstance(value, Mapping):
         return {key: jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
