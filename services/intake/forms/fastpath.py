@@ -25,7 +25,7 @@ from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCH
 from marshmallow.utils import missing
 
 from .fields import ListOf, Scalar
-from .objects import Obj
+from .objects import FormSchema, Obj
 
 Loader = Callable[[Any], Any]
 
@@ -149,12 +149,23 @@ def compile_loader(schema: Schema) -> Loader:
         for attr_name, hook_many, kwargs in hooks[VALIDATES_SCHEMA]
         if hook_many == pass_collection
     ]
+    # FormSchema._reject_unknown objects exactly when the body has a key that is not a field's data key: a
+    # set lookup says the same without calling it (it ran for every object of every body), and when there is
+    # such a key the body goes to marshmallow
+    allowed = frozenset(field.data_key or name for name, field in schema.load_fields.items())  # as the hook
+    schema_validators = [
+        (method, pass_original)
+        for method, pass_original in schema_validators
+        if getattr(method, "__func__", None) is not FormSchema._reject_unknown
+    ]
     dict_class = schema.dict_class
     unknown, partial = schema.unknown, schema.partial
 
     def load(raw: Any) -> Any:
         if type(raw) is not dict and not isinstance(raw, Mapping):  # type() first: ABC checks are slow
             raise Fallback
+        if not allowed.issuperset(raw):
+            raise Fallback  # an unknown key
         out = dict_class()
         try:
             for attr, key, loader, required, default in entries:
