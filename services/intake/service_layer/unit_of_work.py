@@ -118,7 +118,7 @@ class SqlUnitOfWork(UnitOfWork):
     def add_and_commit(self, sub: Submission) -> None:
         if not self._at_once_possible([sub]):
             super().add_and_commit(sub)
-        elif sub.id not in self.commit_new([sub]):
+        elif sub.id not in self._store_at_once([sub]):
             raise RaceLost(f"submission {sub.id} is stored already")
 
     def commit_new(self, subs: list[Submission]) -> set[str]:
@@ -126,9 +126,12 @@ class SqlUnitOfWork(UnitOfWork):
         versions without photos), everything in ONE statement, atomic on its own and sent in autocommit: the
         rows, their outbox rows and the audit entries of those stored.  Otherwise as the port says (BEGIN,
         the inserts, the outbox, COMMIT: four round trips and the audit entry's fifth, where this is one)."""
-        assert self._conn is not None
         if not self._at_once_possible(subs):
             return super().commit_new(subs)
+        return self._store_at_once(subs)
+
+    def _store_at_once(self, subs: list[Submission]) -> set[str]:
+        assert self._conn is not None
         events = [envelope(e) for s in subs for e in s.events]
         stored = store_new_at_once(self._conn, subs, events, self._audit)
         self.submissions.adopt([s for s in subs if s.id in stored])
