@@ -268,8 +268,23 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
             res["db_cpu_ms"] = (procs.cpu_seconds(db_pids()) - db0) * 1000 / max(1, res["requests"])
             measured[name] = res
         single, bare = measured["single"], measured["bare"]
+        # The latency target is at half load: wrk offers half of the rate just measured, at a fixed pace, to
+        # the intake and to the bare endpoint (the ceiling: what HTTP, Flask and the bearer check alone cost)
+        half_rate = single["rate"] / 2
+        half: dict[str, dict[str, Any]] = {}
+        for name, path in (("bare", "/bare"), ("single", "/api/v1/submissions")):
+            half[name] = wrk.run(
+                f"{base}{path}",
+                body,
+                connections=sizes.connections,
+                seconds=sizes.seconds,
+                token=token,
+                rate=half_rate,
+            )
         run.details["intake_single"] = single
         run.details["intake_bare"] = bare
+        run.details["intake_single_half"] = half["single"]
+        run.details["intake_bare_half"] = half["bare"]
         conc = f"{sizes.connections} connections, gunicorn -w {sizes.workers} (gthread x16)"
         run.rows += [
             Row(
@@ -294,9 +309,25 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
                 "ms",
                 bare["p99_ms"],
                 "bare p99",
-                "<= 25 ms at half load",
-                "at full load (wrk cannot hold a fixed rate)",
+                "",
+                "at full load",
                 "intake_p99",
+            ),
+            *(
+                Row(
+                    f"intake single: {p} at half load",
+                    half["single"][f"{p}_ms"],
+                    "ms",
+                    half["bare"][f"{p}_ms"],
+                    f"bare {p}, same rate",
+                    "<= 25 ms" if p == "p99" else "",
+                    f"wrk paced at {half_rate:,.0f}/s (half the rate above); sent "
+                    f"{half['single']['rate']:,.0f}/s, errors {half['single']['errors']}"
+                    if p == "p99"
+                    else "",
+                    f"intake_half_{p}",
+                )
+                for p in ("p50", "p95", "p99")
             ),
             Row(
                 "intake single: app CPU/submission",
@@ -317,9 +348,12 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
             json.dumps({"submissions": items[i : i + sizes.batch_size]}).encode()
             for i in range(0, n, sizes.batch_size)
         ]
+        app0, db0 = procs.cpu_seconds(app_pids()), procs.cpu_seconds(db_pids())
         seconds, lat, failures = drive(
             port, "/api/v1/submissions/batch", batches, min(4, sizes.connections), token=token
         )
+        batch_app_ms = (procs.cpu_seconds(app_pids()) - app0) * 1000 / n
+        batch_db_ms = (procs.cpu_seconds(db_pids()) - db0) * 1000 / n
         batch_rate = n / seconds
     ids = [it["submission_id"] for it in items]
     copy_s = set_based_insert(pg, db_url, ids)
@@ -329,6 +363,8 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
         "failures": failures,
         "p95_ms": pct(lat, 95) * 1000,
         "set_based_seconds": copy_s,
+        "app_cpu_ms": batch_app_ms,
+        "db_cpu_ms": batch_db_ms,
     }
     run.rows.append(
         Row(
@@ -338,7 +374,8 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
             n / copy_s,
             "COPY of the same rows",
             ">= 0.3 of COPY, >= 5000/s",
-            f"batches of {sizes.batch_size}, 4 client threads; failures {failures}",
+            f"batches of {sizes.batch_size}, 4 client threads; failures {failures}; CPU/submission: app "
+            f"{batch_app_ms:.2f} ms, PostgreSQL {batch_db_ms:.2f} ms",
             "intake_batch_rate",
         )
     )

@@ -225,9 +225,28 @@ class AccessStore:
             with self.engine.begin() as own:
                 self.record_many(actor, entries, address, request_id, conn=own)
             return
+        rows = self.audit_rows(actor, entries, address, request_id)
+        if conn.dialect.name == "postgresql":
+            # one statement with one parameter (the rows as a JSON array), whatever their number:
+            # ``.values(rows)`` compiled a new statement for every batch (30 ms for 50 rows), an executemany
+            # sent one statement per row
+            conn.execute(_INSERT_AUDIT_ROWS, {"rows": json.dumps(rows, ensure_ascii=False)})
+        else:
+            conn.execute(insert(audit_log), rows)
+
+    def audit_rows(
+        self,
+        actor: Principal | str,
+        entries: Sequence[tuple[str, str | None, str | None, dict[str, Any] | None]],
+        address: str | None = None,
+        request_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The audit_log rows (every column but ``id``, as text or None) :meth:`record_many` writes: for a
+        writer that puts them into a statement of its own (the intake stores a submission and its entry in
+        one statement, :data:`AUDIT_COLUMNS`)."""
         name, token_id = (actor.name, actor.token_id) if isinstance(actor, Principal) else (actor, None)
         at = stamp(self.clock())
-        rows = [
+        return [
             {
                 "at": at,
                 "actor": name[:64],
@@ -241,13 +260,6 @@ class AccessStore:
             }
             for action, target, district, detail in entries
         ]
-        if conn.dialect.name == "postgresql":
-            # one statement with one parameter (the rows as a JSON array), whatever their number:
-            # ``.values(rows)`` compiled a new statement for every batch (30 ms for 50 rows), an executemany
-            # sent one statement per row
-            conn.execute(_INSERT_AUDIT_ROWS, {"rows": json.dumps(rows, ensure_ascii=False)})
-        else:
-            conn.execute(insert(audit_log), rows)
 
     def audit(
         self,
@@ -277,7 +289,8 @@ class AccessStore:
             ]
 
 
-_AUDIT_COLUMNS = (
+#: the columns of :meth:`AccessStore.audit_rows`, in the order the statements name them
+AUDIT_COLUMNS = _AUDIT_COLUMNS = (
     "at",
     "actor",
     "token_id",

@@ -31,6 +31,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from markupsafe import escape
+from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.access.model import Denied, Principal
@@ -106,6 +107,21 @@ def audit_many(entries: list[tuple[str, str | None, str | None, dict[str, Any] |
     """Audit entries (action, target, district, detail) for what the current caller just did, written in one
     statement (a batch's items, each audited on its own)."""
     store().record_many(principal(), entries, address=request.remote_addr, request_id=g.get("request_id"))
+
+
+def audit_rows(
+    entries: list[tuple[str, str | None, str | None, dict[str, Any] | None]],
+) -> list[dict[str, Any]]:
+    """The audit_log rows of :func:`audit_many`, for a writer that stores them with the change they record
+    (same database only: :func:`shares_database`)."""
+    return store().audit_rows(
+        principal(), entries, address=request.remote_addr, request_id=g.get("request_id")
+    )
+
+
+def shares_database(engine: Engine) -> bool:
+    """Whether the audit log lives behind ``engine`` (the intake's, when both share one PostgreSQL)."""
+    return store().engine is engine
 
 
 def csp_allow_data_images() -> None:

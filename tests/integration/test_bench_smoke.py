@@ -32,6 +32,9 @@ STAGES = {
     "intake_p50",
     "intake_p95",
     "intake_p99",
+    "intake_half_p50",
+    "intake_half_p95",
+    "intake_half_p99",
     "intake_app_cpu",
     "intake_batch_rate",
     "relay_rate",
@@ -105,6 +108,11 @@ def test_quick_bench_prints_one_table_and_writes_a_results_file(
     details = result["details"]
     assert details["intake_single"]["errors"] == 0 and details["intake_bare"]["errors"] == 0
     assert details["intake_single"]["requests"] > 0
+    # the half-load runs were offered half the single rate, at a fixed pace, and answered without errors
+    half = details["intake_single_half"]
+    assert half["offered_rate"] == pytest.approx(details["intake_single"]["rate"] / 2)
+    assert details["intake_bare_half"]["offered_rate"] == half["offered_rate"]
+    assert half["errors"] == 0 and details["intake_bare_half"]["errors"] == 0 and half["requests"] > 0
     assert details["intake_batch"]["failures"] == 0
     assert details["relay"]["events"] == result["sizes"]["relay_events"]
     agg = details["aggregator"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+from hypothesis import given, settings
 
 from services.intake.entrypoints import jsonbody
 from services.intake.entrypoints.jsonbody import MAX_DEPTH, Unreadable, loads, path_of, problems, too_deep
+from tests.fuzz.mutations import raw_bodies
 
 
 @pytest.mark.parametrize(
@@ -91,3 +93,35 @@ def test_a_clean_body_has_no_problems_and_plain_dicts() -> None:
     body = loads('{"a": [1, 2.5, "永康", {"b": null}], "c": true}'.encode())
     assert problems(body) == []
     assert type(body) is dict and not isinstance(body, jsonbody._Duplicated)
+
+
+@settings(max_examples=400, derandomize=True, database=None, deadline=None)
+@given(raw=raw_bodies())
+def test_a_body_read_as_clean_has_no_problems(raw: bytes) -> None:
+    """``read`` says a body is clean (the intake then skips walking it) only when ``problems`` finds none;
+    and a body with a duplicate key or a lone surrogate is never said to be clean."""
+    try:
+        value, clean = jsonbody.read(raw)
+    except Unreadable:
+        return
+    found = problems(value)
+    if clean:
+        assert found == []
+    if found:
+        assert not clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        (b'{"a": "\\ud800"}', False),  # a lone surrogate
+        (b'{"a": 1, "a": 2}', False),  # a key twice
+        (b'{"a": {"b": 1, "b": 1}}', False),
+        (b'{"a": "\\\\ud800"}', False),  # an escaped backslash: not a surrogate, but looked at all the same
+        (b'{"a": "\\u00e9\\u4e2d", "b": [1, {"c": null}]}', True),
+        (b'{"a": "\\ud83d\\ude00"}', False),  # a pair is fine, but it is looked at
+    ],
+)
+def test_read_marks_only_bodies_that_cannot_hold_a_problem_as_clean(raw: bytes, clean: bool) -> None:
+    assert jsonbody.read(raw)[1] is clean
+    assert jsonbody.read(raw)[0] == loads(raw)

@@ -16,12 +16,19 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+import orjson
+import psycopg
+from psycopg import pq
 from sqlalchemy import Connection, Integer, and_, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import TextClause
 
+from services.access.store import AUDIT_COLUMNS
+from services.access.tables import audit_log
 from services.common.records import from_row, to_row
+from services.eventlog import outbox
+from services.eventlog.envelope import Event
 from services.intake.adapters.tables import attachments, reviews, submission_attachments, submissions
 from services.intake.domain.attachments import Attachment
 from services.intake.domain.model import INSPECTION, ReviewEntry, StoredReview, Submission
@@ -73,6 +80,11 @@ class SubmissionRepository(abc.ABC):
                 self.add(sub)
                 stored.add(sub.id)
         return stored
+
+    def adopt(self, subs: list[Submission]) -> None:
+        """Versions stored by the unit of work itself (``commit_new``), as if :meth:`add` had stored them."""
+        for sub in subs:
+            self._identity[sub.id] = sub
 
     def history(self, submission_id: str) -> list[Submission]:
         """Every version in the lineage of ``submission_id``, oldest first (empty when it is unknown)."""
@@ -202,6 +214,122 @@ def _recordset_insert(names: tuple[str, ...]) -> TextClause:
     )
 
 
+#: the outbox's columns as ``outbox.append`` writes them, every one text
+_OUTBOX_COLUMNS = ("event_id", "type", "source", "subject", "key", "time", "data")
+
+
+def _recordset(param: str, columns: tuple[str, ...], types: dict[str, str]) -> str:
+    """SQL for the rows of the JSON array parameter ``param``, in the array's order (column ``n``)."""
+    spec = ", ".join(f'"{c}" {types.get(c, "text")}' for c in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    return (
+        f"ROWS FROM (json_to_recordset(CAST(:{param} AS json)) AS ({spec})) WITH ORDINALITY "
+        f"AS {param}_r({names}, n)"
+    )
+
+
+@lru_cache(maxsize=4)
+def _at_once_statement(names: tuple[str, ...], audited: bool) -> TextClause:
+    """PostgreSQL: new first versions (rows of ``names``), the outbox rows of those stored and their audit
+    entries, as ONE statement (atomic on its own).  A stored id (a retry, a racing twin) is left out by ON
+    CONFLICT on the id, and so are its outbox row and its audit entry (both name it); any other unique key
+    raises and nothing is written.  The outbox insert notifies the relay's channel as ``outbox.append`` does
+    (on commit: here, at the end of the statement)."""
+    sql_type = {c.name: "integer" if isinstance(c.type, Integer) else "text" for c in submissions.c}
+    cols = ", ".join(f'"{n}"' for n in names)
+    out_cols = ", ".join(f'"{c}"' for c in _OUTBOX_COLUMNS)
+    rows, events = _recordset("rows", names, sql_type), _recordset("events", _OUTBOX_COLUMNS, {})
+    parts = [
+        f"WITH new AS (INSERT INTO submissions ({cols}) SELECT {cols} FROM {rows} "
+        "ORDER BY rows_r.n ON CONFLICT (id) DO NOTHING RETURNING id), "
+        f"events AS (INSERT INTO outbox ({out_cols}) SELECT {out_cols} FROM {events} "
+        "WHERE events_r.subject IN (SELECT id FROM new) ORDER BY events_r.n RETURNING 1)"
+    ]
+    if audited:
+        audit_cols = ", ".join(f'"{c}"' for c in AUDIT_COLUMNS)
+        parts.append(
+            f", audited AS (INSERT INTO audit_log ({audit_cols}) SELECT {audit_cols} FROM "
+            f"{_recordset('audit', AUDIT_COLUMNS, {})} WHERE audit_r.target IN (SELECT id FROM new) "
+            "ORDER BY audit_r.n RETURNING 1)"
+        )
+    parts.append(
+        f" SELECT id, (SELECT pg_notify('{outbox.CHANNEL}', '') FROM (SELECT 1 FROM events LIMIT 1) AS any_added) "
+        "AS notified FROM new"
+    )
+    return text("".join(parts))
+
+
+def in_transaction(conn: Connection) -> bool:
+    """Whether the connection's database transaction has begun (a statement was sent since BEGIN).  psycopg
+    sends its BEGIN with the first statement, so a unit of work that has read nothing has none yet."""
+    if conn.dialect.name != "postgresql":
+        return True
+    driver: Any = conn.connection.driver_connection
+    return bool(driver.info.transaction_status != pq.TransactionStatus.IDLE)
+
+
+def store_new_at_once(
+    conn: Connection, subs: list[Submission], events: list[Event], audit: list[dict[str, Any]]
+) -> set[str]:
+    """:func:`_at_once_statement` for ``subs`` (first versions without photos), their ``events`` and the
+    ``audit`` rows of those stored, in autocommit on ``conn``, whose transaction must not have begun
+    (:func:`in_transaction`): one round trip where BEGIN, two inserts, COMMIT and an audit insert were five.
+    The ids stored."""
+    if in_transaction(conn):
+        raise RuntimeError("store_new_at_once needs a connection whose transaction has not begun")
+    rows = [_to_row(s) for s in subs]
+    event_rows = [
+        {
+            "event_id": e.id,
+            "type": e.type,
+            "source": e.source,
+            "subject": e.subject,
+            "key": e.key,
+            "time": e.time,
+            "data": e.data_json,
+        }
+        for e in events
+    ]
+    stmt = _at_once_statement(tuple(rows[0]), bool(audit))
+    params = {"rows": _param_json(rows), "events": _param_json(event_rows)}
+    if audit:
+        params["audit"] = _param_json(audit)
+    driver: Any = conn.connection.driver_connection
+    # The statement is one transaction by itself: without autocommit psycopg would wrap it in BEGIN and
+    # COMMIT, two more round trips.  The unit of work's own transaction is then empty: its COMMIT or
+    # ROLLBACK sends nothing (psycopg skips both on an idle connection).
+    driver.autocommit = True
+    try:
+        with race_lost():
+            return {r.id for r in conn.execute(stmt, params)}
+    finally:
+        try:
+            driver.autocommit = False
+        except psycopg.Error:
+            # the connection broke during the statement: it must never go back to the pool in autocommit
+            # (SQLAlchemy has usually invalidated it already; then this does nothing)
+            conn.invalidate()
+
+
+def insert_audit_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Audit-log rows (``AccessStore.audit_rows``) in ``conn``'s transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_INSERT_AUDIT, {"audit": _param_json(rows)})
+    else:
+        conn.execute(insert(audit_log), rows)
+
+
+_INSERT_AUDIT = text(
+    f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) SELECT {', '.join(AUDIT_COLUMNS)} FROM "
+    f"{_recordset('audit', AUDIT_COLUMNS, {})} ORDER BY audit_r.n"
+)
+
+
+def _param_json(rows: list[dict[str, Any]]) -> str:
+    """A JSON array parameter: what PostgreSQL parses, never stored as sent (orjson: a third of the time)."""
+    return orjson.dumps(rows).decode()
+
+
 #: :attr:`Submission.counts` in SQL: the newest version of its lineage, not rejected
 _COUNTS = and_(submissions.c.superseded_by.is_(None), submissions.c.review_status != "rejected")
 #: values per IN list (SQLite's older builds allow 999 parameters per statement)
@@ -264,7 +392,7 @@ class SqlSubmissionRepository(SubmissionRepository):
         with race_lost():
             if self._conn.dialect.name == "postgresql":
                 stmt = _recordset_insert(tuple(rows[0]))
-                found = self._conn.execute(stmt, {"rows": json.dumps(rows, ensure_ascii=False)})
+                found = self._conn.execute(stmt, {"rows": _param_json(rows)})
             else:
                 found = self._conn.execute(_INSERT_NEW[False], rows)
             stored = {r.id for r in found}

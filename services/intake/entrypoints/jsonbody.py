@@ -30,6 +30,8 @@ MAX_DEPTH = 32
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: a JSON escape of a UTF-16 surrogate, the only way one gets into a parsed value
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class Unreadable(ValueError):
@@ -113,6 +115,23 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
 
 def loads(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
     """The one JSON value ``raw`` holds; :class:`Unreadable` when there is none (or it is too deep)."""
+    return read(raw, max_depth)[0]
+
+
+def read(raw: bytes, max_depth: int = MAX_DEPTH) -> tuple[Any, bool]:
+    """:func:`loads`, and whether the value is known to have no :func:`problems` (then the caller need not
+    walk it for them): no object had a key twice, and the text has no escape that could make a lone
+    surrogate (``\\uD800``-``\\uDFFF``; UTF-8 itself cannot carry one, its decoding refuses them).  False
+    only means "look": an escaped backslash before ``ud800`` is not a surrogate, :func:`problems` then says."""
+    duplicated = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal duplicated
+        obj = _object(pairs)
+        if obj.__class__ is _Duplicated:
+            duplicated = True
+        return obj
+
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -126,9 +145,12 @@ def loads(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
             },
         )
     try:
-        return json.loads(text, object_pairs_hook=_object, parse_float=_finite, parse_constant=_no_constant)
+        value = json.loads(
+            text, object_pairs_hook=pairs_hook, parse_float=_finite, parse_constant=_no_constant
+        )
     except ValueError:  # JSONDecodeError; NaN, Infinity, 1e999; an integer of more than 4300 digits
         raise Unreadable("malformed_json", NOT_JSON) from None
+    return value, not duplicated and not _SURROGATE_ESCAPE.search(text)
 
 
 def problems(value: Any, parts: tuple[str | int, ...] = ()) -> list[Problem]:

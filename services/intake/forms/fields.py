@@ -100,6 +100,8 @@ class Scalar(Contract, fields.Field[_T]):
         return result
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> _T:
+        if value.__class__ is self.json_type:  # the usual case, decided without isinstance
+            return self.check(value)
         if not isinstance(value, self.json_type) or (isinstance(value, bool) and self.json_type is not bool):
             raise fail("invalid_type", expected=self.expected)
         return self.check(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from services.common import uscc
@@ -50,8 +51,10 @@ UUID = Tr(
 )
 
 
+@cache
 def full(pattern: str) -> re.Pattern[str]:
-    """``pattern`` (written ``^...$`` for JSON Schema) compiled for ``fullmatch``."""
+    """``pattern`` (written ``^...$`` for JSON Schema) compiled for ``fullmatch`` (once: ``re``'s own cache
+    costs a lookup keyed on the pattern and flags on every call)."""
     return re.compile(pattern.removeprefix("^").removesuffix("$"))
 
 
@@ -84,7 +87,14 @@ def parse_uuid(value: object) -> str | None:
 
 def jsonable(value: Any) -> Any:
     """Loaded values back to JSON: dates and date-times as ISO 8601 strings, everything else as is."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most leaves: no ABC checks for them
+        return value
+    if kind is date:
+        return value.isoformat()
+    if kind is list:
+        return [jsonable(item) for item in value]
+    if kind is dict or isinstance(value, Mapping):
         return {key: jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]

@@ -38,7 +38,11 @@ class FormSchema(Schema):
     def _reject_unknown(self, data: Mapping[str, Any], original: object, **kwargs: Any) -> None:
         if not isinstance(original, Mapping):
             return
-        allowed = [field.data_key or name for name, field in self.load_fields.items()]
+        allowed = self.__dict__.get("_allowed_keys")
+        if allowed is None:  # the fields of an instance never change: listed once, not on every load
+            allowed = self.__dict__["_allowed_keys"] = [
+                field.data_key or name for name, field in self.load_fields.items()
+            ]
         unknown = [key for key in original if key not in allowed]
         if unknown:
             raise ValidationError(

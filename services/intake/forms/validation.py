@@ -19,6 +19,7 @@ from services.common import clock
 from .dataschema import DataSchema
 from .envelope import LATEST_INSTANT, Envelope
 from .errors import FieldError, Invalid, field_errors, make
+from .fastpath import Fallback, NotCompilable, compile_loader
 from .formats import OBJECT
 from .registry import FORMS
 
@@ -38,11 +39,12 @@ class ValidSubmission:
     enterprise: str | None  #: credit code of the enterprise concerned, when the form names one
     computed: dict[str, Any]  #: server-computed figures, never taken from the client
 
-    def canonical(self) -> dict[str, Any]:
+    def canonical(self, shared: bool = False) -> dict[str, Any]:
         """Everything the client said (not ``computed``), JSON-ready: what is hashed to recognise a retry.
 
         ``computed`` is left out because it is derived: a change to a scoring rule must not turn an identical
-        retry into a conflict.
+        retry into a conflict.  ``shared``: the nested values are this submission's own, not copies, for a
+        caller that only serialises them (the content hash: the deep copies were a tenth of a batch item).
         """
         return {
             "submission_id": self.submission_id,
@@ -50,9 +52,9 @@ class ValidSubmission:
             "form_version": self.form_version,
             "collected_at": self.collected_at.isoformat(),
             "district": self.district,
-            "collector": copy.deepcopy(self.collector),
+            "collector": self.collector if shared else copy.deepcopy(self.collector),
             "replaces": self.replaces,
-            "data": copy.deepcopy(self.data),
+            "data": self.data if shared else copy.deepcopy(self.data),
             "enterprise": self.enterprise,
         }
 
@@ -82,6 +84,34 @@ def validate(body: object, now: datetime, clock_skew: timedelta = timedelta(minu
         raise Invalid([make("", "invalid_type", expected=OBJECT)])
 
     latest_instant = now + clock_skew
+    bound = LATEST_INSTANT.set(latest_instant)
+    try:
+        passed = _fast(body, latest_instant)
+    finally:
+        LATEST_INSTANT.reset(bound)
+    return passed if passed is not None else _marshmallow(body, latest_instant)
+
+
+def _fast(body: dict[Any, Any], latest_instant: datetime) -> ValidSubmission | None:
+    """The body loaded by the compiled loaders (:mod:`.fastpath`) when it breaks no rule; None otherwise (and
+    when a schema is not compilable), and then marshmallow judges it and words the errors."""
+    try:
+        envelope = compile_loader(_ENVELOPE)(body)
+        versions = FORMS.get(envelope["form"])
+        if versions is None or envelope["form_version"] not in versions:
+            return None
+        schema = _form_schema(envelope["form"], envelope["form_version"], clock.today(latest_instant))
+        data = body.get("data")
+        if not isinstance(data, dict):
+            return None
+        loaded = compile_loader(schema)(data)
+    except (Fallback, NotCompilable):
+        return None
+    return _passed(envelope, schema, loaded)
+
+
+def _marshmallow(body: dict[Any, Any], latest_instant: datetime) -> ValidSubmission:
+    """marshmallow's judgement of the body: the submission, or :class:`Invalid` with every error."""
     errors: list[FieldError] = []
     envelope: dict[str, Any]
     bound = LATEST_INSTANT.set(latest_instant)
@@ -118,7 +148,11 @@ def validate(body: object, now: datetime, clock_skew: timedelta = timedelta(minu
 
     if errors or schema is None:
         raise Invalid(errors)
+    return _passed(envelope, schema, loaded)
 
+
+def _passed(envelope: dict[str, Any], schema: DataSchema, loaded: dict[str, Any]) -> ValidSubmission:
+    """A body that broke no rule, loaded: the submission, normalised, with the server's figures."""
     data = schema.normalise(loaded)
     return ValidSubmission(
         submission_id=envelope["submission_id"],

@@ -60,9 +60,8 @@ def _store_run(new_uow: Callable[[], UnitOfWork], run: list[ValidSubmission], cl
         uow = new_uow()
         with uow:
             for k in fresh:
-                subs[k] = _receive(uow, run[k], content_hash(run[k].canonical()), clock)
-            stored = uow.submissions.add_new_many([subs[k] for k in fresh])
-            uow.commit()
+                subs[k] = _receive(uow, run[k], content_hash(run[k].canonical(shared=True)), clock)
+            stored = uow.commit_new([subs[k] for k in fresh])
     except (RaceLost, DomainError):
         return [_one(new_uow, v, clock) for v in run]
     outcomes: list[Outcome | None] = [

@@ -51,7 +51,7 @@ def submit(uow: UnitOfWork, valid: ValidSubmission, clock: Clock = utcnow) -> Re
     Races are settled by the database, not by a check-then-insert: two identical posts racing both try to
     insert the same primary key, one loses (:class:`RaceLost`) and is answered from the winner's row.
     """
-    digest = content_hash(valid.canonical())
+    digest = content_hash(valid.canonical(shared=True))
     try:
         with uow:
             # A first version reads nothing: it is inserted at once and a stored id (a retry) is recognised
@@ -62,8 +62,7 @@ def submit(uow: UnitOfWork, valid: ValidSubmission, clock: Clock = utcnow) -> Re
                 if existing is not None:
                     return Receipt(created=False, body=existing.retried(digest))
             sub = _receive(uow, valid, digest, clock)
-            uow.submissions.add(sub)
-            uow.commit()
+            uow.add_and_commit(sub)
             return Receipt(created=True, body=sub.receipt())
     except RaceLost:
         with uow:
