@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -206,8 +207,8 @@ class Relay:
     def pump(self, stop: Callable[[], bool] = lambda: False) -> int:
         """Publish until nothing is left to send and nothing is in flight (or ``stop()``, or the lease is
         lost); returns the rows published.  With a publisher that can ``send`` without waiting (Kafka's),
-        batches go back to back with up to ``window`` in flight, and the outbox reads and marks run on a
-        second thread (see :meth:`_pump_overlapped`); otherwise one batch at a time."""
+        batches go back to back with up to ``window`` in flight, and the outbox reads and marks run on two
+        threads of their own (see :meth:`_pump_overlapped`); otherwise one batch at a time."""
         publisher = self._get_publisher()
         send = getattr(publisher, "send_records", None)
         if not callable(send):
@@ -215,17 +216,23 @@ class Relay:
             while not stop() and (n := self.run_once()):
                 total += n
             return total
-        # Two database threads, one reading ahead and one marking, each running its jobs in the order given
-        # on a connection of its own, held for the whole pump and in autocommit: one round trip per read or
-        # mark (a pooled checkout added a ping, BEGIN and COMMIT/ROLLBACK: four).  Leaving the ``with``
-        # waits for jobs already handed over (batches acknowledged before an error are still marked), then
-        # gives the connections back.
-        with (
-            self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as read_conn,
-            self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as mark_conn,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-read") as reader,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-mark") as marker,
-        ):
+        # Two database threads, one reading ahead and one marking, each running its jobs in the order given.
+        # On PostgreSQL each holds a connection of its own for the whole pump, in autocommit: one round trip
+        # per read or mark (a pooled checkout added a ping, BEGIN and COMMIT/ROLLBACK: four).  On SQLite
+        # each job takes a pooled connection and its own transaction (there, autocommit would still get the
+        # engine's BEGIN IMMEDIATE, and never its COMMIT).  Leaving the ``with`` waits for jobs already
+        # handed over (batches acknowledged before an error are still marked), then gives the connections
+        # back.
+        with ExitStack() as held:
+            read_conn: Connection | None = None
+            mark_conn: Connection | None = None
+            if self._engine.dialect.name == "postgresql":
+                read_conn, mark_conn = (
+                    held.enter_context(self._engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
+                    for _ in range(2)
+                )
+            reader = held.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-read"))
+            marker = held.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-mark"))
             mark_failed = threading.Event()
 
             def read(after: int | None, below: int | None = None) -> Sequence[Any]:
