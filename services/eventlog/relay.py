@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.backoff import retry_forever
 from services.eventlog import outbox as ob
-from services.eventlog.envelope import Event, KafkaRecord, kafka_headers
+from services.eventlog.envelope import Event, KafkaRecord, kafka_headers, kafka_headers_utf8
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,37 @@ def _records(rows: Sequence[Any]) -> list[KafkaRecord]:
         (key.encode(), data.encode(), kafka_headers(event_id, source, type_, time_, subject))
         for _position, event_id, type_, source, subject, key, time_, data in rows
     ]
+
+
+def _records_utf8(rows: Sequence[Any]) -> list[KafkaRecord]:
+    """:func:`_records` of rows read by :data:`_READ_UTF8` (every text column already UTF-8 bytes)."""
+    return [
+        (key, data, kafka_headers_utf8(event_id, source, type_, time_, subject))
+        for _position, event_id, type_, source, subject, key, time_, data in rows
+    ]
+
+
+# PostgreSQL, at the driver: the relay's read with its text columns as UTF-8 bytes (``convert_to``, in binary
+# format), so neither psycopg decodes them nor the relay encodes them again, and no SQLAlchemy row per row;
+# the mark with the positions as one array text.  Measured per row: read 3.9 -> 2.8 us of CPU, mark 1.9 ->
+# 0.9 us, records 1-2 us less.
+_READ_UTF8 = (
+    'SELECT "position", '
+    + ", ".join(f"convert_to(\"{c.name}\", 'UTF8')" for c in _COLUMNS[1:])
+    + ' FROM outbox WHERE published_at IS NULL{after}{below} ORDER BY "position" LIMIT %(limit)s'
+)
+_MARK_BY_POSITIONS = 'UPDATE outbox SET published_at = %s WHERE "position" = ANY(CAST(%s AS bigint[]))'
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under ``conn`` (in autocommit when ``conn`` is)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return driver
+
+
+def _array_text(positions: list[int]) -> str:
+    return "{" + ",".join(map(str, positions)) + "}"
 
 
 class Publisher(Protocol):
@@ -191,9 +222,7 @@ class Relay:
         if self._engine.dialect.name == "postgresql":
             # One array parameter, not one bind parameter per row, passed as its text ('{1,2,3}'): as a list
             # of ints the driver and SQLAlchemy looked at each element, ~3 us a row of the relay's CPU.
-            wanted = cast(
-                bindparam("positions", "{" + ",".join(map(str, positions)) + "}"), ARRAY(BigInteger)
-            )
+            wanted = cast(bindparam("positions", _array_text(positions)), ARRAY(BigInteger))
             where = t.c.position == any_(wanted)
         else:
             where = t.c.position.in_(positions)
@@ -224,37 +253,57 @@ class Relay:
         # handed over (batches acknowledged before an error are still marked), then gives the connections
         # back.
         with ExitStack() as held:
-            read_conn: Connection | None = None
-            mark_conn: Connection | None = None
+            read: Callable[[int | None, int | None], Sequence[Any]]
+            to_records: Callable[[Sequence[Any]], list[KafkaRecord]]
+            write: Callable[[list[int]], None]
             if self._engine.dialect.name == "postgresql":
                 read_conn, mark_conn = (
                     held.enter_context(self._engine.connect().execution_options(isolation_level="AUTOCOMMIT"))
                     for _ in range(2)
                 )
+                reading_cursor = held.enter_context(_driver(read_conn).cursor(binary=True))
+                marking_cursor = held.enter_context(_driver(mark_conn).cursor())
+
+                def read(after: int | None, below: int | None) -> Sequence[Any]:
+                    sql = _READ_UTF8.format(
+                        after="" if after is None else ' AND "position" > %(after)s',
+                        below="" if below is None else ' AND "position" < %(below)s',
+                    )
+                    params = {"after": after, "below": below, "limit": self.batch_size}
+                    return reading_cursor.execute(sql, params).fetchall()
+
+                def write(positions: list[int]) -> None:
+                    marking_cursor.execute(_MARK_BY_POSITIONS, (ob.utcnow(), _array_text(positions)))
+
+                to_records = _records_utf8
+            else:
+
+                def read(after: int | None, below: int | None) -> Sequence[Any]:
+                    return self._unpublished(after, None, below)
+
+                write, to_records = self._mark, _records
             reader = held.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-read"))
             marker = held.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-mark"))
             mark_failed = threading.Event()
-
-            def read(after: int | None, below: int | None = None) -> Sequence[Any]:
-                return self._unpublished(after, read_conn, below)
 
             def mark(positions: list[int]) -> None:
                 # marks go strictly in order: after a failed one, none later is marked (they go again)
                 if mark_failed.is_set():
                     raise RuntimeError("not marked: an earlier batch's mark failed")
                 try:
-                    self._mark(positions, mark_conn)
+                    write(positions)
                 except BaseException:
                     mark_failed.set()
                     raise
 
-            return self._pump_overlapped(send, reader, read, marker, mark, stop)
+            return self._pump_overlapped(send, reader, read, to_records, marker, mark, stop)
 
     def _pump_overlapped(
         self,
         send: Callable[[list[KafkaRecord]], list[Any]],
         reader: ThreadPoolExecutor,
-        read: Callable[..., Sequence[Any]],
+        read: Callable[[int | None, int | None], Sequence[Any]],
+        to_records: Callable[[Sequence[Any]], list[KafkaRecord]],
         marker: ThreadPoolExecutor,
         mark: Callable[[list[int]], None],
         stop: Callable[[], bool],
@@ -300,14 +349,14 @@ class Relay:
                     reading = reader.submit(read, None, min(pending, default=last_read + 1))
                     reading_late, since_late_look = True, 0
                 elif not exhausted:
-                    reading, reading_late = reader.submit(read, last_read), False
+                    reading, reading_late = reader.submit(read, last_read, None), False
             # send what was read as soon as it is there (waiting for it when nothing else is in flight)
             if reading is not None and (reading.done() or not inflight):
                 rows, reading = reading.result(), None
                 if stop():
                     rows = []  # e.g. the lease was lost while reading: send nothing more
                 if rows:
-                    inflight.append(_InFlight([r[0] for r in rows], send(_records(rows))))
+                    inflight.append(_InFlight([r[0] for r in rows], send(to_records(rows))))
                 if not reading_late:
                     if rows:
                         last_read = rows[-1][0]
