@@ -6,6 +6,8 @@ Starts a real Kafka broker and PostgreSQL with tests/servers.py (or reuses the o
 SCORE_TEST_KAFKA_BOOTSTRAP / SCORE_TEST_DATABASE_URL), fills the outbox with N events of about 1 KB, drains it
 with ``Relay`` + ``KafkaPublisher`` and then sends the same N records (same keys, values and CloudEvents headers)
 with a bare ``KafkaProducer`` (acks=all, idempotent) to another topic.  Prints both rates and their ratio.
+Both producers have the same settings where they bear on throughput, log in and fetch the topic's metadata
+before the clock starts, and are timed until every record is acknowledged (the relay: and marked).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +96,31 @@ def start_servers(work: Path) -> tuple[KafkaBroker, PostgresServer]:
     return broker, pg
 
 
-def bench_relay(settings: Settings, events: list[Event], batch_size: int) -> float:
+@dataclass
+class Timed:
+    seconds: float
+    cpu_seconds: float  # this process (user + system)
+    db_cpu_seconds: float | None = None  # PostgreSQL's backends, when the server is ours to look at
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _reset_peak_rss() -> bool:
+    """Start this process's peak RSS afresh (Linux: ``5`` to /proc/self/clear_refs), so the relay's peak is
+    not the raw producer's that ran before it; False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def bench_relay(
+    settings: Settings, events: list[Event], batch_size: int, postmaster: int | None = None
+) -> Timed:
     engine = make_engine(settings.intake_database_url)
     upgrade("intake", engine)
     for start in range(0, len(events), 2000):
@@ -107,16 +134,27 @@ def bench_relay(settings: Settings, events: list[Event], batch_size: int) -> flo
         batch_size=batch_size,
         holder="bench",
     )
+    # Not timed, as for the raw producer: log in and fetch the topic's metadata before the clock starts.
+    publisher = relay._get_publisher()
+    assert isinstance(publisher, KafkaPublisher)
+    publisher.ready()
+    db0 = procs.cpu_seconds(procs.tree(postmaster)) if postmaster else None
+    cpu0 = _own_cpu()
     t0 = time.perf_counter()
     sent = relay.drain(timeout=300)
     elapsed = time.perf_counter() - t0
+    cpu = _own_cpu() - cpu0
+    # before the engine lets its backends go: a backend that exits takes its CPU figure with it
+    db = procs.cpu_seconds(procs.tree(postmaster)) - db0 if postmaster and db0 is not None else None
     relay._reset_publisher()
     engine.dispose()
     assert sent == len(events), (sent, len(events))
-    return elapsed
+    return Timed(elapsed, cpu, db)
 
 
-def bench_raw(bootstrap: str, topic: str, events: list[Event], login: dict[str, Any]) -> float:
+def bench_raw(bootstrap: str, topic: str, events: list[Event], login: dict[str, Any]) -> Timed:
+    # The relay's producer settings that bear on throughput (KafkaPublisher): acks=all, idempotent, 5 requests
+    # in flight, linger 5 ms, default batch size, no compression.  Its other settings only bound waits.
     producer = KafkaProducer(
         **login,
         bootstrap_servers=bootstrap,
@@ -125,9 +163,12 @@ def bench_raw(bootstrap: str, topic: str, events: list[Event], login: dict[str, 
         enable_idempotence=True,
         max_in_flight_requests_per_connection=5,
         linger_ms=5,
+        compression_type=None,
     )
     try:
-        producer.send(topic, key=b"warm-up", value=b"{}").get(timeout=30)  # connect + metadata, not timed
+        # Not timed, and the same warm-up as the relay's (KafkaPublisher.ready): log in, the topic's metadata.
+        producer.partitions_for(topic)
+        cpu0 = _own_cpu()
         t0 = time.perf_counter()
         futures = [
             producer.send(topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers())
@@ -136,7 +177,7 @@ def bench_raw(bootstrap: str, topic: str, events: list[Event], login: dict[str, 
         producer.flush()
         for f in futures:
             f.get(timeout=0)
-        return time.perf_counter() - t0
+        return Timed(time.perf_counter() - t0, _own_cpu() - cpu0)
     finally:
         producer.close(timeout=5)
 
@@ -170,12 +211,22 @@ def main(argv: list[str] | None = None) -> int:
                 rollup_topic=f"score.{name}.rollups.v1",
             )
             ensure_topics(settings)
-            raw_topic = f"score.{name}.raw.v1"
-            ensure_topics(replace(settings, topic=raw_topic))
+            raw_topics = [f"score.{name}.raw{i}.v1" for i in (0, 1, 2)]
+            for topic in raw_topics:
+                ensure_topics(replace(settings, topic=topic))
+            login = broker.admin.client_kwargs()
+            postmaster = procs.postmaster_pid(pg.dir / "data") if pg.dir is not None else None
 
-            relay_s = bench_relay(settings, events, args.batch_size)
-            relay_rss = procs.self_peak_rss_mb()  # before the raw producer runs in this process
-            raw_s = bench_raw(broker.bootstrap, raw_topic, events, broker.admin.client_kwargs())
+            # A broker just started is slower until its JIT has compiled the produce path (measured here:
+            # a first run of 10,000 raw records at 0.66-0.75 of the next ones, still warming after that),
+            # so an untimed run warms it first.  Then the raw producer runs before and after the relay and
+            # its ceiling is the mean: the broker keeps warming and the load drifts.
+            bench_raw(broker.bootstrap, raw_topics[0], events[:10000], login)
+            raws = [bench_raw(broker.bootstrap, raw_topics[1], events, login)]
+            fresh_peak = _reset_peak_rss()
+            relay = bench_relay(settings, events, args.batch_size, postmaster)
+            relay_rss = procs.self_peak_rss_mb()  # since the reset: the relay's own peak (and the events')
+            raws.append(bench_raw(broker.bootstrap, raw_topics[2], events, login))
         finally:
             if not broker.external:
                 broker.stop()
@@ -183,15 +234,28 @@ def main(argv: list[str] | None = None) -> int:
                 pg.stop()
 
     n = len(events)
-    relay_rate, raw_rate = n / relay_s, n / raw_s
+    relay_rate = n / relay.seconds
+    raw_rates = [n / r.seconds for r in raws]
+    raw_rate = sum(raw_rates) / len(raw_rates)
+    raw_cpu = sum(r.cpu_seconds for r in raws) / len(raws)
     print()
     print(
         f"events: {n}, average value {avg:.0f} bytes, {settings.topic_partitions} partitions, acks=all, idempotent"
     )
     relay_label = f"relay (outbox on PostgreSQL -> Relay.drain, batch {args.batch_size}):"
-    print(f"{relay_label:<56}{relay_s:8.2f} s  {relay_rate:10.0f} events/s")
-    print(f"{'raw kafka-python KafkaProducer (same records):':<56}{raw_s:8.2f} s  {raw_rate:10.0f} events/s")
+    db = f", PostgreSQL {relay.db_cpu_seconds / n * 1e6:.0f} us" if relay.db_cpu_seconds is not None else ""
+    print(
+        f"{relay_label:<56}{relay.seconds:8.2f} s  {relay_rate:10.0f} events/s  "
+        f"CPU/event: process {relay.cpu_seconds / n * 1e6:.0f} us{db}"
+    )
+    raw_label = "raw kafka-python KafkaProducer (same records), before/after:"
+    print(
+        f"{raw_label:<56}{' / '.join(f'{r:.0f}' for r in raw_rates)} events/s, mean {raw_rate:.0f}  "
+        f"CPU/event: process {raw_cpu / n * 1e6:.0f} us"
+    )
     print(f"ratio relay/raw: {relay_rate / raw_rate:.2f}")
+    if not fresh_peak:
+        print("(peak RSS could not be reset: it includes the raw producer's run before the relay)")
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -200,8 +264,14 @@ def main(argv: list[str] | None = None) -> int:
                     "value_bytes": avg,
                     "relay_rate": relay_rate,
                     "raw_rate": raw_rate,
-                    "relay_seconds": relay_s,
-                    "raw_seconds": raw_s,
+                    "raw_rates": raw_rates,
+                    "relay_seconds": relay.seconds,
+                    "raw_seconds": [r.seconds for r in raws],
+                    "relay_cpu_us_per_event": relay.cpu_seconds / n * 1e6,
+                    "relay_db_cpu_us_per_event": (
+                        relay.db_cpu_seconds / n * 1e6 if relay.db_cpu_seconds is not None else None
+                    ),
+                    "raw_cpu_us_per_event": raw_cpu / n * 1e6,
                     "peak_rss_mb": relay_rss,
                 }
             )

@@ -443,9 +443,16 @@ def relay_phase(run: Run, env: dict[str, str], work: Path) -> None:
             res["relay_rate"],
             "/s",
             res["raw_rate"],
-            "raw KafkaProducer",
+            "raw KafkaProducer (mean of before/after)",
             ">= 0.8 of raw",
-            f"{res['events']} events of {res['value_bytes']:.0f} B",
+            f"{res['events']} events of {res['value_bytes']:.0f} B; CPU/event: relay "
+            f"{res['relay_cpu_us_per_event']:.0f} us"
+            + (
+                f" + PostgreSQL {db:.0f} us"
+                if (db := res.get("relay_db_cpu_us_per_event")) is not None
+                else ""
+            )
+            + f", raw {res['raw_cpu_us_per_event']:.0f} us",
             "relay_rate",
         )
     )

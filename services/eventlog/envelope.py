@@ -61,21 +61,45 @@ class Event:
         )
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
-        return [
-            ("ce_specversion", SPECVERSION.encode()),
-            ("ce_id", self.id.encode()),
-            ("ce_source", self.source.encode()),
-            ("ce_type", self.type.encode()),
-            ("ce_time", self.time.encode()),
-            ("ce_subject", self.subject.encode()),
-            ("content-type", CONTENT_TYPE.encode()),
-        ]
+        return kafka_headers(self.id, self.source, self.type, self.time, self.subject)
 
     def kafka_key(self) -> bytes:
         return self.key.encode()
 
     def kafka_value(self) -> bytes:
         return self.data_json.encode()
+
+
+#: a Kafka record as the producer takes it: key, value, headers
+KafkaRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+_SPECVERSION = SPECVERSION.encode()
+_CONTENT_TYPE = CONTENT_TYPE.encode()
+
+
+def kafka_headers(id: str, source: str, type: str, time: str, subject: str) -> list[tuple[str, bytes]]:
+    """The CloudEvents headers of an event with these attributes.
+
+    A function of the attributes, not only a method of :class:`Event`: the relay builds records straight
+    from outbox rows without an ``Event`` per row (that object and the rows' attribute lookups were ~5 us of
+    the relay's per-record CPU)."""
+    return kafka_headers_utf8(id.encode(), source.encode(), type.encode(), time.encode(), subject.encode())
+
+
+def kafka_headers_utf8(
+    id: bytes, source: bytes, type: bytes, time: bytes, subject: bytes
+) -> list[tuple[str, bytes]]:
+    """:func:`kafka_headers` of attributes already UTF-8 (the relay reads them so from PostgreSQL): the one
+    place the headers are spelled out."""
+    return [
+        ("ce_specversion", _SPECVERSION),
+        ("ce_id", id),
+        ("ce_source", source),
+        ("ce_type", type),
+        ("ce_time", time),
+        ("ce_subject", subject),
+        ("content-type", _CONTENT_TYPE),
+    ]
 
 
 class MalformedEvent(ValueError):

@@ -22,7 +22,7 @@ from kafka.errors import (
 from kafka.structs import OffsetAndMetadata
 
 from services.common.config import ConfigError, Settings
-from services.eventlog.envelope import Event, MalformedEvent, parse_kafka
+from services.eventlog.envelope import Event, KafkaRecord, MalformedEvent, parse_kafka
 from services.eventlog.source import NOTHING, Delivery, LogRecord, PositionOf
 
 log = logging.getLogger(__name__)
@@ -299,6 +299,11 @@ class KafkaPublisher:
             reconnect_backoff_max_ms=2000,
         )
 
+    def ready(self) -> None:
+        """Connect and fetch the topic's metadata now, which the first send would otherwise wait for
+        (raises ``KafkaTimeoutError`` after ``max_block_ms``); the relay benchmark times sending only."""
+        self._producer.partitions_for(self.topic)
+
     def publish(self, events: Sequence[Event], topic: str | None = None) -> None:
         futures = self.send(events, topic)
         self._producer.flush()
@@ -306,15 +311,16 @@ class KafkaPublisher:
             f.get(timeout=0)  # raises the delivery error, if any
 
     def send(self, events: Sequence[Event], topic: str | None = None) -> list[Any]:
-        """Hand ``events`` to the producer without waiting: one future per record, in order (the relay keeps
-        sending while earlier records are in flight).  ``future.get()`` raises the delivery error, if any;
-        records of one partition are delivered in the order sent or not at all (idempotence)."""
-        return [
-            self._producer.send(
-                topic or self.topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers()
-            )
-            for e in events
-        ]
+        """Hand ``events`` to the producer without waiting (see :meth:`send_records`)."""
+        return self.send_records([(e.kafka_key(), e.kafka_value(), e.kafka_headers()) for e in events], topic)
+
+    def send_records(self, records: Sequence[KafkaRecord], topic: str | None = None) -> list[Any]:
+        """Hand ``(key, value, headers)`` records to the producer without waiting: one future per record, in
+        order (the relay keeps sending while earlier records are in flight).  ``future.get()`` raises the
+        delivery error, if any; records of one partition are delivered in the order sent or not at all
+        (idempotence)."""
+        send, name = self._producer.send, topic or self.topic
+        return [send(name, key=key, value=value, headers=headers) for key, value, headers in records]
 
     def close(self) -> None:
         self._producer.close(timeout=5)
