@@ -71,6 +71,10 @@ class Consumer:
         self.rollup_interval = rollup_interval
         self.rollup_max_delay = rollup_max_delay
         self._rollups_published_at = 0.0
+        #: while catching up the first snapshots wait ``rollup_max_delay`` from here, not from the epoch of
+        #: ``time.monotonic()``: a consumer (re)started behind the log published every changed report after its
+        #: first batch (2 s of a 13 s, 50,000-event catch-up in a profile), only to publish them again at the end
+        self._started_at = time.monotonic()
         #: while a poll keeps returning full batches the consumer is catching up: it asks for larger ones
         #: (one transaction's fixed cost shared by more events), back to ``batch_size`` once caught up
         self.max_batch_size = max(batch_size, max_batch_size)
@@ -177,6 +181,8 @@ class Consumer:
         # ``rollup_max_delay`` seconds, so a log that never lets the consumer catch up still gets them.
         now = time.monotonic()
         since = now - self._rollups_published_at
+        if catching_up:
+            since = min(since, now - self._started_at)
         if idle or since >= (self.rollup_max_delay if catching_up else self.rollup_interval):
             self._rollups_published_at = now
             self.publish_rollups()
