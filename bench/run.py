@@ -430,7 +430,7 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
         work,
     )
     run.details["aggregator"] = res
-    run.memory_mb["aggregator bench process (after consuming)"] = res["peak_rss_mb"]
+    run.memory_mb[f"aggregator: {_consumers(res)} (the largest)"] = res["peak_rss_mb"]
     state = "caught up" if res["caught_up"] else "budget reached, rate on what was applied"
     run.rows += [
         Row(
@@ -440,7 +440,9 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
             res["raw_rate"],
             "raw KafkaConsumer",
             ">= 10000/s",
-            f"{res['applied']:,} of {res['events']:,} events, {state}",
+            f"{res['applied']:,} of {res['events']:,} events, {state}; {_consumers(res)} as deployed, rate "
+            "from the first commit to the last; CPU/event: consumers "
+            f"{res['consumer_cpu_us']:.0f} us, PostgreSQL {res['postgres_cpu_us'] or 0:.0f} us",
             "aggregator_rate",
         ),
         Row(
@@ -454,6 +456,12 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
             "report_p95",
         ),
     ]
+
+
+def _consumers(res: dict[str, Any]) -> str:
+    """How the aggregator bench ran the consumer (its row's note and memory label)."""
+    n = res.get("processes", 0)
+    return f"{n} x score aggregator consume" if n else "one Consumer in the bench process"
 
 
 def reports_phase(run: Run, pg: PostgresServer) -> None:
@@ -507,7 +515,9 @@ def replay_phase(run: Run, env: dict[str, str], work: Path, events: int) -> None
         work,
     )
     run.details["replay"] = res
-    run.memory_mb[f"aggregator replaying {events:,} events"] = res["peak_rss_mb"]
+    run.memory_mb[f"aggregator replaying {events:,} events ({_consumers(res)}, the largest)"] = res[
+        "peak_rss_mb"
+    ]
     run.rows.append(
         Row(
             f"replay of {events:,} events (s)",
@@ -518,7 +528,8 @@ def replay_phase(run: Run, env: dict[str, str], work: Path, events: int) -> None
             "<= 100 s at 1M",
             f"{res['aggregator_rate']:,.0f}/s; CPU/event: consumer {res['consumer_cpu_us']:.0f} us, "
             f"PostgreSQL {res['postgres_cpu_us'] or 0:.0f} us; "
-            f"{'caught up' if res['caught_up'] else 'NOT caught up'}",
+            f"{'caught up' if res['caught_up'] else 'NOT caught up'}; {_consumers(res)}, seconds from their "
+            "start to the last record applied",
             "replay_seconds",
         )
     )
