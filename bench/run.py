@@ -103,6 +103,9 @@ class Sizes:
     relay_events: int = 20_000
     aggregator_events: int = 100_000
     aggregator_seconds: float = 90.0
+    #: score aggregator consume processes of the aggregator and replay rows (0: the bench's default, the
+    #: production setting; bench/aggregator_bench.py DEPLOYED_PROCESSES)
+    aggregator_processes: int = 0
     report_queries: int = 50
     freshness_samples: int = 40
     report_submissions: int = 1_000_000
@@ -423,6 +426,7 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
             str(s.aggregator_events),
             "--aggregator-seconds",
             str(s.aggregator_seconds),
+            *_processes(s),
             "--queries",
             str(s.report_queries),
         ],
@@ -456,6 +460,10 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
             "report_p95",
         ),
     ]
+
+
+def _processes(sizes: Sizes) -> list[str]:
+    return ["--processes", str(sizes.aggregator_processes)] if sizes.aggregator_processes else []
 
 
 def _consumers(res: dict[str, Any]) -> str:
@@ -510,7 +518,15 @@ def replay_phase(run: Run, env: dict[str, str], work: Path, events: int) -> None
     its end, measured, not extrapolated (the aggregator row stops at a time budget)."""
     res = script_phase(
         "aggregator_bench",
-        ["--events", str(events), "--aggregator-seconds", "3600", "--queries", str(run.sizes.report_queries)],
+        [
+            "--events",
+            str(events),
+            "--aggregator-seconds",
+            "3600",
+            "--queries",
+            str(run.sizes.report_queries),
+            *_processes(run.sizes),
+        ],
         env,
         work,
     )
@@ -713,8 +729,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--aggregator-events", type=int, help="events the aggregator replays (default 100000)"
     )
+    parser.add_argument(
+        "--aggregator-processes",
+        type=int,
+        help="score aggregator consume processes of the aggregator and replay rows (default: the production "
+        "setting, README 'Benchmarks')",
+    )
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
+    if args.aggregator_processes:
+        sizes.aggregator_processes = args.aggregator_processes
     if args.seconds:
         sizes.seconds = args.seconds
     if args.aggregator_events:
