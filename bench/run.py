@@ -103,6 +103,9 @@ class Sizes:
     relay_events: int = 20_000
     aggregator_events: int = 100_000
     aggregator_seconds: float = 90.0
+    #: score aggregator consume processes of the aggregator and replay rows (0: the bench's default, the
+    #: production setting; bench/aggregator_bench.py DEPLOYED_PROCESSES)
+    aggregator_processes: int = 0
     report_queries: int = 50
     freshness_samples: int = 40
     report_submissions: int = 1_000_000
@@ -467,6 +470,7 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
             str(s.aggregator_events),
             "--aggregator-seconds",
             str(s.aggregator_seconds),
+            *_processes(s),
             "--queries",
             str(s.report_queries),
         ],
@@ -474,7 +478,7 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
         work,
     )
     run.details["aggregator"] = res
-    run.memory_mb["aggregator bench process (after consuming)"] = res["peak_rss_mb"]
+    run.memory_mb[f"aggregator: {_consumers(res)} (the largest)"] = res["peak_rss_mb"]
     state = "caught up" if res["caught_up"] else "budget reached, rate on what was applied"
     run.rows += [
         Row(
@@ -484,7 +488,9 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
             res["raw_rate"],
             "raw KafkaConsumer",
             ">= 10000/s",
-            f"{res['applied']:,} of {res['events']:,} events, {state}",
+            f"{res['applied']:,} of {res['events']:,} events, {state}; {_consumers(res)} as deployed, rate "
+            "from the first commit to the last; CPU/event: consumers "
+            f"{res['consumer_cpu_us']:.0f} us, PostgreSQL {res['postgres_cpu_us'] or 0:.0f} us",
             "aggregator_rate",
         ),
         Row(
@@ -498,6 +504,16 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
             "report_p95",
         ),
     ]
+
+
+def _processes(sizes: Sizes) -> list[str]:
+    return ["--processes", str(sizes.aggregator_processes)] if sizes.aggregator_processes else []
+
+
+def _consumers(res: dict[str, Any]) -> str:
+    """How the aggregator bench ran the consumer (its row's note and memory label)."""
+    n = res.get("processes", 0)
+    return f"{n} x score aggregator consume" if n else "one Consumer in the bench process"
 
 
 def reports_phase(run: Run, pg: PostgresServer) -> None:
@@ -546,12 +562,22 @@ def replay_phase(run: Run, env: dict[str, str], work: Path, events: int) -> None
     its end, measured, not extrapolated (the aggregator row stops at a time budget)."""
     res = script_phase(
         "aggregator_bench",
-        ["--events", str(events), "--aggregator-seconds", "3600", "--queries", str(run.sizes.report_queries)],
+        [
+            "--events",
+            str(events),
+            "--aggregator-seconds",
+            "3600",
+            "--queries",
+            str(run.sizes.report_queries),
+            *_processes(run.sizes),
+        ],
         env,
         work,
     )
     run.details["replay"] = res
-    run.memory_mb[f"aggregator replaying {events:,} events"] = res["peak_rss_mb"]
+    run.memory_mb[f"aggregator replaying {events:,} events ({_consumers(res)}, the largest)"] = res[
+        "peak_rss_mb"
+    ]
     run.rows.append(
         Row(
             f"replay of {events:,} events (s)",
@@ -562,7 +588,8 @@ def replay_phase(run: Run, env: dict[str, str], work: Path, events: int) -> None
             "<= 100 s at 1M",
             f"{res['aggregator_rate']:,.0f}/s; CPU/event: consumer {res['consumer_cpu_us']:.0f} us, "
             f"PostgreSQL {res['postgres_cpu_us'] or 0:.0f} us; "
-            f"{'caught up' if res['caught_up'] else 'NOT caught up'}",
+            f"{'caught up' if res['caught_up'] else 'NOT caught up'}; {_consumers(res)}, seconds from their "
+            "start to the last record applied",
             "replay_seconds",
         )
     )
@@ -746,8 +773,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--aggregator-events", type=int, help="events the aggregator replays (default 100000)"
     )
+    parser.add_argument(
+        "--aggregator-processes",
+        type=int,
+        help="score aggregator consume processes of the aggregator and replay rows (default: the production "
+        "setting, README 'Benchmarks')",
+    )
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
+    if args.aggregator_processes:
+        sizes.aggregator_processes = args.aggregator_processes
     if args.seconds:
         sizes.seconds = args.seconds
     if args.aggregator_events:

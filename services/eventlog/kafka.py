@@ -452,7 +452,9 @@ class KafkaEventSource:
                 data: Any = None
                 try:
                     event: Event | None
-                    event, data = parse_kafka(r.key, r.value, r.headers)
+                    # checked, not kept: the consumer parses each payload again where it applies it (see
+                    # parse_kafka: a batch of parsed payloads held in memory cost more than parsing twice)
+                    event, data = parse_kafka(r.key, r.value, r.headers, keep_data=False)
                     error = None
                 except MalformedEvent as exc:
                     event, error = None, str(exc)

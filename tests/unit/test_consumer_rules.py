@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.aggregator.service_layer.apply import PositionGap, batch_start, follow
+from services.aggregator.service_layer.apply import BatchResult, PositionGap, _payload, batch_start, follow
 from services.aggregator.service_layer.runner import Consumer
 from services.common.db import make_engine
-from services.eventlog.envelope import Event
+from services.eventlog.envelope import Event, MalformedEvent, parse_kafka
 from services.eventlog.source import NOTHING, Delivery, PositionOf
 
 
@@ -79,3 +79,66 @@ def test_a_failed_batch_rewinds_the_source_without_the_database() -> None:
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises for a database it cannot open
         consumer.step()
     assert source.rewinds == [{0: 40, 1: 6}]
+
+
+class BehindSource(ScriptedSource):
+    """A log that says whether this member's partitions hold records it has not polled (as Kafka's does)."""
+
+    def __init__(self, batches: list[list[Delivery]], behind: bool) -> None:
+        super().__init__(batches)
+        self.is_behind = behind
+
+    def behind(self) -> bool:
+        return self.is_behind
+
+
+def _publishing_consumer(source: BehindSource, log_caught_up: list[bool]) -> tuple[Consumer, list[int]]:
+    """A consumer whose batches apply without a database and whose snapshot publications are counted;
+    ``log_caught_up[0]`` is what it is told about the positions every member stored."""
+    published: list[int] = []
+
+    def publish() -> int:
+        published.append(1)
+        return 1
+
+    consumer = Consumer(make_engine("sqlite://"), "t", lambda _position_of: source, rollup_publisher=publish)
+    consumer._apply = lambda deliveries: BatchResult(applied=len(deliveries))  # type: ignore[method-assign]
+    consumer.caught_up = lambda: log_caught_up[0]  # type: ignore[method-assign]
+    return consumer, published
+
+
+def test_a_consumer_started_behind_the_log_publishes_no_snapshots_after_its_first_batch() -> None:
+    source = BehindSource([[d(0, 0), d(0, 1)], []], behind=True)
+    consumer, published = _publishing_consumer(source, [False])
+    consumer.batch_size = 2  # a full batch while the log says there is more: catching up
+    assert consumer.step() == 2
+    assert published == []  # every report it touched would be published again once caught up
+    source.is_behind = False
+    consumer.caught_up = lambda: True  # type: ignore[method-assign]
+    assert consumer.step() == 0  # idle, and the whole log is applied: now
+    assert published == [1]
+
+
+def test_an_idle_member_publishes_only_once_every_members_position_reaches_the_end() -> None:
+    source = BehindSource([[], [], []], behind=False)  # this member's partitions are done
+    log_caught_up = [False]  # another member is still catching up
+    consumer, published = _publishing_consumer(source, log_caught_up)
+    consumer.step()
+    consumer.step()
+    assert published == []
+    log_caught_up[0] = True
+    consumer.step()
+    assert published == [1]
+
+
+def test_the_kafka_check_of_a_payload_keeps_no_parse_and_still_refuses_what_is_not_json() -> None:
+    event = _event(3)
+    checked, data = parse_kafka(
+        event.kafka_key(), event.kafka_value(), event.kafka_headers(), keep_data=False
+    )
+    assert data is None and checked == event
+    assert parse_kafka(event.kafka_key(), event.kafka_value(), event.kafka_headers())[1] == {"i": 3}
+    with pytest.raises(MalformedEvent):
+        parse_kafka(event.kafka_key(), b'{"i": ', event.kafka_headers(), keep_data=False)
+    # the apply step parses the record's bytes where it uses them
+    assert _payload(Delivery(0, 3, checked, raw_value=event.kafka_value())) == {"i": 3}

@@ -54,14 +54,17 @@ def _set_based(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _set_insert(conn: Connection, table: Any, rows: list[dict[str, Any]], tail: str = "") -> Any:
+def _set_insert(
+    conn: Connection, table: Any, rows: list[dict[str, Any]], tail: str = "", wrap: str = "{}"
+) -> Any:
     """One ``INSERT .. SELECT FROM json_to_recordset(<all rows as one JSON text>) <tail>`` (PostgreSQL).
 
     A batch's rows of a table go as one statement whose text does not depend on the row count: the server
     parses and plans it once, where an executemany runs one statement per row.  The rows travel as a single
     JSON parameter because encoding them is one call to a C JSON encoder (orjson: dates as ISO days, ~5x the
     standard module), while psycopg builds array parameters (``unnest``) element by element in Python (a
-    third of the apply time in a profile).  ``tail`` is an ON CONFLICT / RETURNING clause.
+    third of the apply time in a profile).  ``tail`` is an ON CONFLICT / RETURNING clause; ``wrap``, a query
+    around the statement (``{}``), e.g. one that aggregates what it returns.
     """
     cols = list(rows[0])
     quote = conn.dialect.identifier_preparer.quote
@@ -71,7 +74,7 @@ def _set_insert(conn: Connection, table: Any, rows: list[dict[str, Any]], tail: 
         f"INSERT INTO {quote(table.name)} ({names}) "
         f"SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) {tail}"
     )
-    return conn.execute(text(sql), {"rows": orjson.dumps(rows).decode()})
+    return conn.execute(text(wrap.format(sql)), {"rows": orjson.dumps(rows).decode()})
 
 
 def _bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -128,8 +131,16 @@ class Store:
             return set()
         if _set_based(self.conn):
             rows = [{"event_id": i, "partition": p, "offset": o} for i, (p, o) in unique.items()]
-            done = _set_insert(self.conn, processed_events, rows, "ON CONFLICT DO NOTHING RETURNING event_id")
-            return {r.event_id for r in done}
+            # the new ids come back as one JSON array in one row (one orjson call), not a row per id through
+            # the driver and SQLAlchemy's row objects (~4 us an event in a profile)
+            claimed = _set_insert(
+                self.conn,
+                processed_events,
+                rows,
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                wrap="WITH claimed AS ({}) SELECT CAST(coalesce(json_agg(event_id), '[]') AS text) FROM claimed",
+            ).scalar_one()
+            return set(orjson.loads(claimed))
         stmt = (
             _insert(self.conn, processed_events)
             .values([{"event_id": i, "partition": p, "offset": o} for i, (p, o) in unique.items()])

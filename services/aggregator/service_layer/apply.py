@@ -165,7 +165,7 @@ def apply_batch(
                 continue
             claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
             try:
-                _apply(store, changes, d.event, d.data, lineages_stored)
+                _apply(store, changes, d.event, _payload(d), lineages_stored)
                 counts.applied += 1
             except f.UnusableEvent as exc:
                 log.warning("dead-lettering event %s: %s", d.event.id, exc)
@@ -207,10 +207,11 @@ def _is_brand_new(store: Store, event: Event, data: dict[str, Any], lineages_sto
     )
 
 
-def _apply(store: Store, changes: _Changes, event: Event, parsed: Any, lineages_stored: set[str]) -> None:
-    """One event's effects; ``parsed`` is its payload if the source parsed it already (else None);
-    ``lineages_stored`` holds the batch's new-submission lineages already stored."""
-    data = _payload(event, parsed)
+def _apply(
+    store: Store, changes: _Changes, event: Event, data: dict[str, Any], lineages_stored: set[str]
+) -> None:
+    """One event's effects; ``data`` is its payload (``_payload``); ``lineages_stored`` holds the batch's
+    new-submission lineages already stored."""
     if _is_brand_new(store, event, data, lineages_stored):
         new = f.fact_from_submission(event.subject, data)
         effects = _checked(new)
@@ -266,9 +267,16 @@ def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fac
         store.put_rectification(new.lineage_id, effects.rectification)
 
 
-def _payload(event: Event, parsed: Any = None) -> dict[str, Any]:
+def _payload(d: Delivery) -> dict[str, Any]:
+    """The payload of a delivery's event: the source's parse if it kept one, else parsed here, from the
+    record's bytes when the source has them (orjson reads UTF-8 bytes directly; a str would be encoded again).
+    Parsed per event as it is applied and dropped with its fact: see ``envelope.parse_kafka``."""
+    assert d.event is not None
     try:
-        data = parse_json(event.data_json) if parsed is None else parsed
+        if d.data is not None:
+            data = d.data
+        else:
+            data = parse_json(d.raw_value if d.raw_value is not None else d.event.data_json)
     except json.JSONDecodeError as exc:
         raise f.UnusableEvent(f"payload is not JSON: {exc}") from exc
     if not isinstance(data, dict):

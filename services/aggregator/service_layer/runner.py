@@ -12,6 +12,7 @@ as before; a batch read ahead is dropped, and the source rewound, if the one bef
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -35,6 +36,23 @@ class ConsumerStats(Tally):
     #: batches refused because they did not follow the stored position (each is an ERROR in the log)
     gaps_refused: int = 0
     last_error: str | None = None
+
+
+#: young-generation threshold of the garbage collector in a consumer process (CPython's default: 700)
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Garbage-collector settings for a process that consumes the log (``score aggregator consume``).
+
+    kafka-python builds a tuple per record and per header (thousands per fetch) and a batch holds 10,000
+    records: with the default threshold the collector ran every 700 allocations and each pass walked the
+    survivors and, every tenth, every object imported at start-up.  Frozen start-up objects (never collected
+    anyway) and a young threshold of 20,000 took the record decoding from ~38 to ~29 us CPU an event
+    (same records, one process); what the consumer allocates holds no reference cycles to speak of, and
+    memory still returns as references drop."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def position_reader(engine: Engine, source_name: str) -> PositionOf:
@@ -71,6 +89,10 @@ class Consumer:
         self.rollup_interval = rollup_interval
         self.rollup_max_delay = rollup_max_delay
         self._rollups_published_at = 0.0
+        #: while catching up the first snapshots wait ``rollup_max_delay`` from here, not from the epoch of
+        #: ``time.monotonic()``: a consumer (re)started behind the log published every changed report after its
+        #: first batch (2 s of a 13 s, 50,000-event catch-up in a profile), only to publish them again at the end
+        self._started_at = time.monotonic()
         #: while a poll keeps returning full batches the consumer is catching up: it asks for larger ones
         #: (one transaction's fixed cost shared by more events), back to ``batch_size`` once caught up
         self.max_batch_size = max(batch_size, max_batch_size)
@@ -101,7 +123,12 @@ class Consumer:
         self.settle()  # a failure here has rewound the source: what was just polled is dropped with it
         if not deliveries:
             self._asking = self.batch_size
-            behind = self._behind(False)  # an empty poll while behind is a fetch still on its way
+            # An empty poll while behind is a fetch still on its way.  Idle here is not idle everywhere: with
+            # several members in the group, one whose partitions are done would publish every changed report
+            # while the others are still catching up (a third of that member's CPU, and report queries
+            # competing with their writes, in a profile of two processes): it publishes as if catching up
+            # until the positions every member stored reach the end of the log.
+            behind = self._behind(False) or (self.rollup_publisher is not None and not self._log_caught_up())
             self._maybe_publish_rollups(idle=not behind, catching_up=behind)
             return 0
         catching_up = self._behind(len(deliveries) >= asked)
@@ -177,6 +204,8 @@ class Consumer:
         # ``rollup_max_delay`` seconds, so a log that never lets the consumer catch up still gets them.
         now = time.monotonic()
         since = now - self._rollups_published_at
+        if catching_up:
+            since = min(since, now - self._started_at)
         if idle or since >= (self.rollup_max_delay if catching_up else self.rollup_interval):
             self._rollups_published_at = now
             self.publish_rollups()
@@ -201,6 +230,14 @@ class Consumer:
             store = Store(conn)
             stored = {p: store.position(self.source_name, p) for p in ends}
         return all(_at_least(stored[p], end) for p, end in ends.items())
+
+    def _log_caught_up(self) -> bool:
+        """``caught_up``, False when it cannot be told (a broker or database down: nothing to publish then)."""
+        try:
+            return self.caught_up()
+        except Exception:  # noqa: BLE001 - the next poll or batch reports the outage
+            log.debug("could not tell whether the log is caught up", exc_info=True)
+            return False
 
     def run_until_caught_up(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
