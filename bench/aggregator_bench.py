@@ -6,10 +6,12 @@ produces ``--events`` realistic submission events (factory inspections with haza
 hazard rectifications; CloudEvents binary-mode headers exactly as the relay sends them) with a raw producer.
 Then it measures, in this one run:
 
-- aggregator: ``Consumer.run_until_caught_up`` of the real aggregator, every event applied exactly once
-  (claimed in processed_events, base cells, facts, hazard ledger and positions in one transaction per
-  batch) - the events/s it sustains; if it cannot catch up within ``--aggregator-seconds`` the rate is
-  measured on what it applied by then and the rest is extrapolated (said so in the output);
+- aggregator: ``--processes`` ``score aggregator consume`` processes in one consumer group, as deployed
+  (default ``DEPLOYED_PROCESSES``; 0: ``Consumer.run_until_caught_up`` in this process, for profiling), every
+  event applied exactly once (claimed in processed_events, base cells, facts, hazard ledger and positions in
+  one transaction per batch) - the events/s they sustain once the group is stable, and their CPU and
+  PostgreSQL's per event; if they cannot catch up within ``--aggregator-seconds`` the rate is measured on
+  what was applied by then and the rest is extrapolated (said so in the output);
 - baseline: a bare kafka-python ``KafkaConsumer`` reading the whole topic end to end (no decoding, no
   database) - the ceiling of this broker, client and machine;
 - the median latency of a district quarter report (Jinhua, covering Yongkang) over 20 queries after ingest.
