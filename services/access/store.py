@@ -200,32 +200,24 @@ class AccessStore:
     ) -> None:
         """Append one entry to the audit log: in ``conn``'s transaction when given (the entry then stands or
         falls with the change it records), else in a transaction of its own (:meth:`record_many`)."""
-        self.record_many(actor, [(action, target, district, detail)], address, request_id, conn=conn)
+        rows = self.audit_rows(actor, [(action, target, district, detail)], address, request_id)
+        self.record_many(rows, conn=conn)
 
-    def record_many(
-        self,
-        actor: Principal | str,
-        entries: Sequence[tuple[str, str | None, str | None, dict[str, Any] | None]],
-        address: str | None = None,
-        request_id: str | None = None,
-        *,
-        conn: Connection | None = None,
-    ) -> None:
-        """Append entries (action, target, district, detail) by one actor in one multi-row statement: a batch
-        of submissions is audited item by item without a transaction and a round trip per item."""
-        if not entries:
+    def record_many(self, rows: list[dict[str, Any]], *, conn: Connection | None = None) -> None:
+        """Append audit-log rows (:meth:`audit_rows`) in one multi-row statement: a batch of submissions is
+        audited item by item without a transaction and a round trip per item."""
+        if not rows:
             return
         if conn is None and self.engine.dialect.name == "postgresql":
             # the entries go in one statement below, atomic on its own: autocommit saves the BEGIN and the
             # COMMIT round trips (two of a single submission's nine)
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
-                self.record_many(actor, entries, address, request_id, conn=own)
+                self.record_many(rows, conn=own)
             return
         if conn is None:
             with self.engine.begin() as own:
-                self.record_many(actor, entries, address, request_id, conn=own)
+                self.record_many(rows, conn=own)
             return
-        rows = self.audit_rows(actor, entries, address, request_id)
         if conn.dialect.name == "postgresql":
             # one statement with one parameter (the rows as a JSON array), whatever their number:
             # ``.values(rows)`` compiled a new statement for every batch (30 ms for 50 rows), an executemany

@@ -106,7 +106,7 @@ def audit(
 def audit_many(entries: list[tuple[str, str | None, str | None, dict[str, Any] | None]]) -> None:
     """Audit entries (action, target, district, detail) for what the current caller just did, written in one
     statement (a batch's items, each audited on its own)."""
-    store().record_many(principal(), entries, address=request.remote_addr, request_id=g.get("request_id"))
+    store().record_many(audit_rows(entries))
 
 
 def audit_rows(

@@ -68,14 +68,14 @@ relay_lease = Table(
 )
 
 
-def append(conn: Connection, events: Iterable[Event], serialize: bool = False) -> None:
-    """Write events into the caller's open transaction.
+#: the columns :func:`event_rows` fills, every one text
+EVENT_COLUMNS = ("event_id", "type", "source", "subject", "key", "time", "data")
 
-    ``serialize`` (PostgreSQL, when the outbox itself is read as a log by position): take a transaction-scoped
-    advisory lock so positions become visible in commit order; otherwise a reader could pass a position whose
-    transaction commits later and skip it for ever.
-    """
-    rows = [
+
+def event_rows(events: Iterable[Event]) -> list[dict[str, Any]]:
+    """The outbox rows (every column but the position and ``published_at``) of ``events``: what
+    :func:`append` inserts, and what a writer that puts them into a statement of its own inserts."""
+    return [
         {
             "event_id": e.id,
             "type": e.type,
@@ -87,6 +87,16 @@ def append(conn: Connection, events: Iterable[Event], serialize: bool = False) -
         }
         for e in events
     ]
+
+
+def append(conn: Connection, events: Iterable[Event], serialize: bool = False) -> None:
+    """Write events into the caller's open transaction.
+
+    ``serialize`` (PostgreSQL, when the outbox itself is read as a log by position): take a transaction-scoped
+    advisory lock so positions become visible in commit order; otherwise a reader could pass a position whose
+    transaction commits later and skip it for ever.
+    """
+    rows = event_rows(events)
     if not rows:
         return
     if conn.dialect.name != "postgresql":

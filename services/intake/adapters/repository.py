@@ -215,7 +215,7 @@ def _recordset_insert(names: tuple[str, ...]) -> TextClause:
 
 
 #: the outbox's columns as ``outbox.append`` writes them, every one text
-_OUTBOX_COLUMNS = ("event_id", "type", "source", "subject", "key", "time", "data")
+_OUTBOX_COLUMNS = outbox.EVENT_COLUMNS
 
 
 def _recordset(param: str, columns: tuple[str, ...], types: dict[str, str]) -> str:
@@ -278,18 +278,7 @@ def store_new_at_once(
     if in_transaction(conn):
         raise RuntimeError("store_new_at_once needs a connection whose transaction has not begun")
     rows = [_to_row(s) for s in subs]
-    event_rows = [
-        {
-            "event_id": e.id,
-            "type": e.type,
-            "source": e.source,
-            "subject": e.subject,
-            "key": e.key,
-            "time": e.time,
-            "data": e.data_json,
-        }
-        for e in events
-    ]
+    event_rows = outbox.event_rows(events)
     stmt = _at_once_statement(tuple(rows[0]), bool(audit))
     params = {"rows": _param_json(rows), "events": _param_json(event_rows)}
     if audit:

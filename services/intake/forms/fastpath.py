@@ -58,16 +58,21 @@ def _field_loader(field: fields.Field[Any], name: str) -> Loader:
     # Field.deserialize of a present value without validators, inlined: None as allow_none says, else the
     # field's own _deserialize (its type, format and every rule), which reads neither key nor enclosing object
     check = field._deserialize  # noqa: SLF001
-    allow_none = field.allow_none
+    return _none_as_allowed(lambda value: check(value, None, None), field.allow_none)
 
-    def load_scalar(value: Any) -> Any:
+
+def _none_as_allowed(load: Loader, allow_none: bool) -> Loader:
+    """``load`` behind the check every field makes first: None is the answer where ``allow_none``, else an
+    objection (marshmallow words it); any other value goes to ``load``."""
+
+    def load_or_none(value: Any) -> Any:
         if value is None:
             if allow_none:
                 return None
             raise Fallback
-        return check(value, None, None)
+        return load(value)
 
-    return load_scalar
+    return load_or_none
 
 
 def _nested_loader(field: Obj, name: str) -> Loader:
@@ -77,17 +82,7 @@ def _nested_loader(field: Obj, name: str) -> Loader:
     if field.unknown not in (None, EXCLUDE):
         raise NotCompilable(f"{name}: unknown={field.unknown}")
     schema = field.schema  # the instance marshmallow loads with (built once, kept by the field)
-    load = compile_loader(schema)
-    allow_none = field.allow_none
-
-    def load_nested(value: Any) -> Any:
-        if value is None:
-            if allow_none:
-                return None
-            raise Fallback
-        return load(value)
-
-    return load_nested
+    return _none_as_allowed(compile_loader(schema), field.allow_none)
 
 
 def _list_loader(field: ListOf, name: str) -> Loader:
