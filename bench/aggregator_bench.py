@@ -47,9 +47,9 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from bench import procs  # noqa: E402
 from services.aggregator import views  # noqa: E402
 from services.aggregator.bootstrap import bootstrap  # noqa: E402
-from services.aggregator.service_layer.runner import tune_gc  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.db import make_engine  # noqa: E402
+from services.common.gctune import tune_gc  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
 from services.eventlog.contracts import SUBMISSION_ACCEPTED as ACCEPTED  # noqa: E402
 from services.eventlog.envelope import Event  # noqa: E402

@@ -23,11 +23,11 @@ from services.aggregator.entrypoints.metrics import consumer_families
 from services.aggregator.entrypoints.reports_cli import reports_group
 from services.aggregator.service_layer.prune import cutoff, prune
 from services.aggregator.service_layer.rebuild import rebuild
-from services.aggregator.service_layer.runner import tune_gc
 from services.aggregator.service_layer.verify import reconcile, verify
 from services.common import prom
 from services.common.config import VARIABLES, ConfigError, Settings, from_env, markdown_table
 from services.common.db import make_engine
+from services.common.gctune import tune_gc
 from services.common.logs import configure_logging
 from services.common.migrate import upgrade
 from services.demo.cli import demo_group, seed_in_background

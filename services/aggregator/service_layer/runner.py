@@ -12,7 +12,6 @@ as before; a batch read ahead is dropped, and the source rewound, if the one bef
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -36,23 +35,6 @@ class ConsumerStats(Tally):
     #: batches refused because they did not follow the stored position (each is an ERROR in the log)
     gaps_refused: int = 0
     last_error: str | None = None
-
-
-#: young-generation threshold of the garbage collector in a consumer process (CPython's default: 700)
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def tune_gc() -> None:
-    """Garbage-collector settings for a process that consumes the log (``score aggregator consume``).
-
-    kafka-python builds a tuple per record and per header (thousands per fetch) and a batch holds 10,000
-    records: with the default threshold the collector ran every 700 allocations and each pass walked the
-    survivors and, every tenth, every object imported at start-up.  Frozen start-up objects (never collected
-    anyway) and a young threshold of 20,000 took the record decoding from ~38 to ~29 us CPU an event
-    (same records, one process); what the consumer allocates holds no reference cycles to speak of, and
-    memory still returns as references drop."""
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def position_reader(engine: Engine, source_name: str) -> PositionOf:
