@@ -17,6 +17,7 @@ from services.aggregator.adapters.store import Store
 from services.aggregator.adapters.tables import positions
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.service_layer.verify import verify
+from services.common.config import Settings
 from services.common.db import make_engine
 from services.common.migrate import upgrade
 from tests.builders import inspection, survey
@@ -54,14 +55,7 @@ def test_two_consumer_processes_share_the_partitions_exactly(request: pytest.Fix
     assert system.relay is not None
     system.relay.drain()
 
-    env = process_env(settings)
-    score = str(Path(sys.executable).parent / "score")
-    procs = [
-        subprocess.Popen(
-            [score, "aggregator", "consume"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        for _ in range(2)
-    ]
+    procs = _start_consumers(settings, 2)
     try:
         deadline = time.monotonic() + 90
         while not system.consumer.caught_up():  # reads the positions both processes store
@@ -74,13 +68,7 @@ def test_two_consumer_processes_share_the_partitions_exactly(request: pytest.Fix
         members = _group_members(settings.kafka_bootstrap_servers, settings.consumer_group)
         assert members == 2, f"expected both processes in the group, saw {members}"
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop(procs)
     system.consumer.close()
 
     assert system.report("330784")["figures"]["inspections"] == 10
@@ -103,14 +91,7 @@ def test_two_processes_over_a_busy_topic_equal_one_consumer_replaying_it(
     events = make_events(6000)
     produce(settings.kafka_bootstrap_servers, settings.topic, events, kafka_admin_kwargs())
 
-    env = process_env(settings)
-    score = str(Path(sys.executable).parent / "score")
-    procs = [
-        subprocess.Popen(
-            [score, "aggregator", "consume"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        for _ in range(2)
-    ]
+    procs = _start_consumers(settings, 2)
     two = bootstrap(settings)
     watcher = two.consumer()  # reads the positions both processes store; never polls
     try:
@@ -121,13 +102,7 @@ def test_two_processes_over_a_busy_topic_equal_one_consumer_replaying_it(
             time.sleep(0.5)
         members = _group_members(settings.kafka_bootstrap_servers, settings.consumer_group)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop(procs)
         watcher.close()
     assert members == 2, f"expected both processes in the group, saw {members}"
     with two.engine.connect() as conn:
@@ -152,3 +127,26 @@ def test_two_processes_over_a_busy_topic_equal_one_consumer_replaying_it(
         single.close()
     assert single.stats.applied == len(events)
     assert _snapshot(one.engine) == _snapshot(two.engine)
+
+
+def _start_consumers(settings: Settings, n: int) -> list[subprocess.Popen[bytes]]:
+    """``n`` ``score aggregator consume`` processes in one consumer group, as deployed."""
+    env = process_env(settings)
+    score = str(Path(sys.executable).parent / "score")
+    return [
+        subprocess.Popen(
+            [score, "aggregator", "consume"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for _ in range(n)
+    ]
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the consumer processes as an operator would (SIGINT), killing any that hangs."""
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()

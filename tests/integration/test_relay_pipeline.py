@@ -19,6 +19,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import MessageSizeTooLargeError
 from sqlalchemy import Engine, select
 
+from services.common.config import Settings
 from services.common.db import make_engine
 from services.common.migrate import upgrade
 from services.eventlog import outbox as ob
@@ -52,13 +53,19 @@ def _ids(records: Sequence[Any]) -> Counter[str]:
     return Counter(dict(r.headers)["ce_id"].decode() for r in records)
 
 
-def test_a_delivery_error_midway_leaves_the_rest_unpublished_and_the_next_pass_sends_it(
-    request: pytest.FixtureRequest,
-) -> None:
+def _intake_on_the_real_servers(request: pytest.FixtureRequest) -> tuple[Settings, KafkaBroker, Engine]:
+    """The real servers' settings, the broker, and the intake's migrated database (where the outbox lives)."""
     settings = real_settings(request)
     broker: KafkaBroker = request.getfixturevalue("kafka_broker")
     engine = make_engine(settings.intake_database_url)
     upgrade("intake", engine)
+    return settings, broker, engine
+
+
+def test_a_delivery_error_midway_leaves_the_rest_unpublished_and_the_next_pass_sends_it(
+    request: pytest.FixtureRequest,
+) -> None:
+    settings, broker, engine = _intake_on_the_real_servers(request)
     # The broker refuses any record over 4 KB on this topic: one big event in the middle of the outbox is a
     # real delivery error (MESSAGE_TOO_LARGE), answered by the broker while later batches are in flight.
     topic = f"score.{unique('big')}.v1"
@@ -132,10 +139,7 @@ class CommitsWhileSending:
 def test_a_row_committed_behind_rows_already_sent_goes_in_the_same_pump_once(
     request: pytest.FixtureRequest,
 ) -> None:
-    settings = real_settings(request)
-    broker: KafkaBroker = request.getfixturevalue("kafka_broker")
-    engine = make_engine(settings.intake_database_url)
-    upgrade("intake", engine)
+    settings, broker, engine = _intake_on_the_real_servers(request)
     ensure_topics(settings, only=[settings.topic])
     late = _events(1, start=1000)
     # the late row takes its position first and commits last, as a slow intake transaction would

@@ -33,4 +33,10 @@ def test_a_required_field_the_row_lacks_is_an_error_not_a_silent_default() -> No
 
 def test_a_record_becomes_the_columns_of_its_fields_plus_those_given() -> None:
     photo = _Photo(id="a1", size=3, owner="li")
-    assert to_row(photo, content=b"xyz") == {"id": "a1", "size": 3, "owner": "li", "seen": [], "content": b"xyz"}
+    assert to_row(photo, content=b"xyz") == {
+        "id": "a1",
+        "size": 3,
+        "owner": "li",
+        "seen": [],
+        "content": b"xyz",
+    }
