@@ -80,7 +80,8 @@ def test_two_consumer_processes_share_the_partitions_exactly(request: pytest.Fix
 def test_two_processes_over_a_busy_topic_equal_one_consumer_replaying_it(
     request: pytest.FixtureRequest,
 ) -> None:
-    """The production setting (README "Deploying": two ``score aggregator consume`` per 2 cores) over a topic
+    """Several ``score aggregator consume`` in one group (README: one per 2-core host, more where there are
+    more cores, up to the partitions; ``bench.run --aggregator-processes`` compares them) over a topic
     where every partition writes the same rollup cells (enterprises of every district on every partition,
     batches of thousands in flight at once in both processes): no lost or doubled update, no deadlock
     left unresolved, and the figures a single consumer computes replaying the same topic alone."""
