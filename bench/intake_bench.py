@@ -28,14 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.builders import inspection  # noqa: E402
-from tests.servers import PostgresServer  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from tests.servers import PostgresServer, free_port  # noqa: E402
 
 #: the bench's collector credential, set in main()
 HEADERS = {"Content-Type": "application/json"}

@@ -67,6 +67,7 @@ from tests.servers import (  # noqa: E402
     KafkaBroker,
     PostgresServer,
     _conninfo,
+    free_port,
 )
 
 PY = sys.executable
@@ -138,12 +139,6 @@ class Run:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

@@ -27,9 +27,11 @@ locally and into a failure on CI (``CI`` set), so CI can never silently skip the
 from __future__ import annotations
 
 import os
+import random
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,6 +71,31 @@ _DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 class ServerError(RuntimeError):
     """A server script failed; the message carries its output so the failing test shows why."""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server a test or the bench starts a moment later.
+
+    Picked below the kernel's ephemeral range on purpose: a port the kernel hands out for ``bind(0)`` comes
+    from the range that outgoing connections use too, so between the pick and the server's own bind (a
+    ``score migrate`` or a Kafka log-in in between) a client connection could take it and the server died
+    with "address in use" (seen once in the bench smoke test).  Nothing takes a port below that range
+    unasked."""
+    low = 32768
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    pick = random.SystemRandom()
+    for _ in range(500):
+        port = pick.randrange(10_000, max(low, 10_001))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port found between 10000 and {low}")
 
 
 class ServerControlUnsupported(RuntimeError):

@@ -11,7 +11,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from services.demo.seed import SeedError, resolve_plan, send
 from services.intake.entrypoints.app import create_app as intake_app
 from tests.builders import NOW
 from tests.conftest import System
+from tests.servers import free_port
 
 ANCHOR = NOW.date()
 DISTRICTS = ("330000", "330100", "330700", "330784", "330782")
@@ -150,13 +150,6 @@ def test_a_small_seed_shows_its_figures_in_the_reports_and_a_rerun_changes_nothi
             resolve_plan(client, 1, "small", ANCHOR - timedelta(days=3))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class _Lines:
     """A process's output, read in a thread so that the test can wait for a line with a deadline."""
 
@@ -184,7 +177,7 @@ class _Lines:
 
 
 def _score_run(var: Path) -> tuple[subprocess.Popen[str], _Lines, int, int]:
-    intake, reports = _free_port(), _free_port()
+    intake, reports = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCORE_")}
     proc = subprocess.Popen(
         [

@@ -12,7 +12,6 @@ import json
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.builders import inspection, rectification, survey
+from tests.servers import free_port  # noqa: F401 - the fault tests take it from here
 
 BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -56,12 +56,6 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str, poll: float = 
             detail = f" (last error: {type(last).__name__}: {last})" if last else ""
             raise SuiteError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(poll)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- processes -----------------------------------------------------------------------------------------------

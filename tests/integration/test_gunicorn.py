@@ -33,6 +33,7 @@ from services.common.db import make_engine
 from services.common.migrate import upgrade
 from tests.builders import inspection
 from tests.conftest import operator_token
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "systemd" / "score-intake.service"
@@ -62,12 +63,6 @@ def on_loopback(argv: list[str], port: int) -> list[str]:
     out = [str(Path(sys.executable).parent / "gunicorn"), *argv[1:]]
     out[out.index("-b") + 1] = f"127.0.0.1:{port}"
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -129,7 +124,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     }
     argv = documented_command()
     workers = int(argv[argv.index("-w") + 1])
-    port = _free_port()
+    port = free_port()
     log = tmp / "gunicorn.log"
     with log.open("wb") as err:
         # its own session: the master and its workers form one process group that teardown can signal

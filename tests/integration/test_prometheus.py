@@ -34,8 +34,8 @@ from services.intake.bootstrap import bootstrap
 from services.intake.entrypoints.app import create_app
 from tests.builders import NOW, inspection, survey
 from tests.conftest import System, authorize, operator_token
-from tests.integration.test_gunicorn import _free_port, _wait, documented_command, on_loopback
-from tests.servers import REPO_ROOT, on_ci
+from tests.integration.test_gunicorn import _wait, documented_command, on_loopback
+from tests.servers import REPO_ROOT, free_port, on_ci
 
 RULES = REPO_ROOT / "deploy" / "prometheus"
 
@@ -198,7 +198,7 @@ def test_gunicorn_workers_are_counted_together(tmp_path: Path) -> None:
     (metrics_dir / "counter_99999999.db").write_bytes(b"left by an earlier run")  # emptied at start
     argv = documented_command()
     workers = int(argv[argv.index("-w") + 1])
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
