@@ -141,11 +141,17 @@ class Run:
 # -- helpers ---------------------------------------------------------------------------------------------
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """Until something listens on ``port``; if ``proc`` dies first, the error carries the end of its ``log``
+    (a child's own words are what say why, and CI keeps only this process's output)."""
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {port}")
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else ""
+            raise RuntimeError(
+                f"{proc.args!r} exited with {proc.returncode} before listening on {port}; "
+                f"the end of {log}:\n{tail}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
@@ -247,7 +253,7 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
         "SCORE_RATE_LIMIT_ADDRESS": "",
     }
     with process(gunicorn("bench.intake_wsgi:app", port, sizes.workers), app_env, work / "intake.log") as srv:
-        wait_port(port, srv)
+        wait_port(port, srv, work / "intake.log")
         app_pids = lambda: procs.tree(srv.pid)  # noqa: E731 - workers may be re-forked: read each time
         db_pids = lambda: procs.tree(pg_pid) if pg_pid else []  # noqa: E731
         base = f"http://127.0.0.1:{port}"
@@ -625,8 +631,8 @@ def freshness_phase(
             work / "fresh-reports.log",
         ) as reports,
     ):
-        wait_port(intake_port, intake)
-        wait_port(reports_port, reports)
+        wait_port(intake_port, intake, work / "fresh-intake.log")
+        wait_port(reports_port, reports, work / "fresh-reports.log")
         conns: dict[int, http.client.HTTPConnection] = {}
         day = date(2026, 11, 20)
         path = f"/api/v1/reports/districts/330784?period=quarter&date={day.isoformat()}"
@@ -808,6 +814,8 @@ def main(argv: list[str] | None = None) -> int:
                 "PYTHONPATH": str(ROOT),
             }
             env.pop("SCORE_TEST_KAFKA_PASSWORD_FILE", None)
+            # each gunicorn makes a metrics directory of its own (the freshness phase runs two at once)
+            env.pop("PROMETHEUS_MULTIPROC_DIR", None)
             phases = set(args.only.split(","))
             if "intake" in phases:
                 print("intake (single with wrk, then batch) ...", flush=True)

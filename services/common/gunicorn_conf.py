@@ -64,7 +64,9 @@ def on_starting(server: Any) -> None:
     path = Path(METRICS_DIR)
     path.mkdir(parents=True, exist_ok=True)
     for leftover in path.glob("*.db"):
-        leftover.unlink()
+        # missing_ok: a second gunicorn given the same directory, starting at the same moment, may delete it
+        # first (the master used to die of that, exit status 1, before binding its port)
+        leftover.unlink(missing_ok=True)
 
 
 def post_worker_init(worker: Any) -> None:
