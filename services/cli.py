@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import re
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,6 +92,21 @@ def migrate_cmd(settings: Settings) -> None:
     click.echo("schemas are at head")
 
 
+@contextmanager
+def _warnings_only(logger_name: str) -> Iterator[None]:
+    """A library's INFO lines held back for a moment (``-v`` still shows them).  ``score run`` upgrades the
+    schemas at every start: Alembic's twenty "Running upgrade" lines of a first start had pushed the
+    credentials, shown only once, off the first screen; ``score migrate`` still prints every step."""
+    logger = logging.getLogger(logger_name)
+    before = logger.level
+    if not logger.isEnabledFor(logging.DEBUG):
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def _migrate(settings: Settings) -> None:
     upgrade("intake", make_engine(settings.intake_database_url))
     upgrade("aggregator", make_engine(settings.aggregator_database_url))
@@ -110,7 +128,8 @@ def _migrate(settings: Settings) -> None:
 @click.pass_obj
 def run_cmd(settings: Settings, host: str, intake_port: int, reports_port: int, demo: bool) -> None:
     """Run the whole system in one process: intake API, relay (with Kafka), aggregator and reports."""
-    _migrate(settings)
+    with _warnings_only("alembic"):
+        _migrate(settings)
     first = _first_start(settings, f"http://{host}:{intake_port}", f"http://{host}:{reports_port}")
     stop = threading.Event()
     threads: list[threading.Thread] = []

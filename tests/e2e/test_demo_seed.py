@@ -212,6 +212,8 @@ def test_score_run_demo_seeds_the_first_start_only(tmp_path: Path) -> None:
     proc, out, _intake, reports = _score_run(tmp_path)
     try:
         ministry = out.wait_for("demo ministry", 120).split()[-1]
+        # the credentials (shown this once) open the output, not Alembic's steps (`score migrate` logs those)
+        assert not [line for line in out.seen if "alembic" in line], out.seen
         out.wait_for("demo: sending a year of data", 60)
         summary = out.wait_for("intake: ", 120)
         assert " 0 refused" in summary and "0 new" not in summary
