@@ -53,7 +53,7 @@ from services.common.gctune import tune_gc  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
 from services.eventlog.contracts import SUBMISSION_ACCEPTED as ACCEPTED  # noqa: E402
 from services.eventlog.envelope import Event  # noqa: E402
-from services.eventlog.kafka import KafkaLogReader, client_security, ensure_topics  # noqa: E402
+from services.eventlog.kafka import KafkaConnection, KafkaLogReader, client_security, ensure_topics  # noqa: E402
 from services.intake.adapters.events import SOURCE  # noqa: E402
 from services.intake.forms import scoring  # noqa: E402
 from tests.builders import credit_code, inspection, survey  # noqa: E402
@@ -321,9 +321,7 @@ def deployed(
     env.pop("SCORE_METRICS_PORT", None)
     engine = make_engine(settings.aggregator_database_url)
     source = f"kafka:{settings.topic}"
-    reader = KafkaLogReader(
-        settings.kafka_bootstrap_servers, settings.topic, security=client_security(settings)
-    )
+    reader = KafkaLogReader(KafkaConnection.from_settings(settings), settings.topic)
     ends = reader.end_positions()
     reader.close()
     score = str(Path(sys.executable).parent / "score")
