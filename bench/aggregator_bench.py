@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -377,13 +376,7 @@ def deployed(
         cpu_end = cpu_now()
         rss = procs.peak_rss_mb([p for c in children for p in procs.tree(c.pid)])
     finally:
-        for c in children:
-            c.send_signal(signal.SIGTERM)
-        for c in children:
-            try:
-                c.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                c.kill()
+        procs.stop_all(children)
     total = sum(end + 1 for end in ends.values())
     if start is None or handled - start[1] < total // 10:
         start, cpu_start = (t0, 0), cpu_zero
