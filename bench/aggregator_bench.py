@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,7 @@ from services.common.gctune import tune_gc  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
 from services.eventlog.contracts import SUBMISSION_ACCEPTED as ACCEPTED  # noqa: E402
 from services.eventlog.envelope import Event  # noqa: E402
-from services.eventlog.kafka import KafkaLogReader, client_security, ensure_topics  # noqa: E402
+from services.eventlog.kafka import KafkaConnection, KafkaLogReader, client_security, ensure_topics  # noqa: E402
 from services.intake.adapters.events import SOURCE  # noqa: E402
 from services.intake.forms import scoring  # noqa: E402
 from tests.builders import credit_code, inspection, survey  # noqa: E402
@@ -321,9 +320,7 @@ def deployed(
     env.pop("SCORE_METRICS_PORT", None)
     engine = make_engine(settings.aggregator_database_url)
     source = f"kafka:{settings.topic}"
-    reader = KafkaLogReader(
-        settings.kafka_bootstrap_servers, settings.topic, security=client_security(settings)
-    )
+    reader = KafkaLogReader(KafkaConnection.from_settings(settings), settings.topic)
     ends = reader.end_positions()
     reader.close()
     score = str(Path(sys.executable).parent / "score")
@@ -379,13 +376,7 @@ def deployed(
         cpu_end = cpu_now()
         rss = procs.peak_rss_mb([p for c in children for p in procs.tree(c.pid)])
     finally:
-        for c in children:
-            c.send_signal(signal.SIGTERM)
-        for c in children:
-            try:
-                c.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                c.kill()
+        procs.stop_all(children)
     total = sum(end + 1 for end in ends.values())
     if start is None or handled - start[1] < total // 10:
         start, cpu_start = (t0, 0), cpu_zero

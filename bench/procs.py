@@ -1,4 +1,5 @@
-"""What the benchmark reads about processes from ``/proc`` (Linux): CPU seconds and peak memory.
+"""What the benchmark reads about processes from ``/proc`` (Linux): CPU seconds and peak memory; and how the
+benchmark and the tests stop the processes they started.
 
 CPU is summed over a process and its descendants (gunicorn's workers, PostgreSQL's backends), so "CPU per
 submission" is the app's and the database's own work, not the load generator's.  Peak memory is ``VmHWM``
@@ -8,6 +9,9 @@ submission" is the app's and the database's own work, not the load generator's. 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -95,3 +99,19 @@ def pid_listening(port: int) -> int | None:
         except OSError:
             continue
     return None
+
+
+def stop_all(
+    processes: Sequence[subprocess.Popen[bytes]],
+    sig: signal.Signals = signal.SIGTERM,
+    timeout_s: float = 30.0,
+) -> None:
+    """Signal every process first, then wait for each, killing any still running after ``timeout_s``: they all
+    wind down at once (a consumer leaves its group after its current batch) instead of one after another."""
+    for p in processes:
+        p.send_signal(sig)
+    for p in processes:
+        try:
+            p.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            p.kill()

@@ -36,7 +36,7 @@ from services.common.db import make_engine  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
 from services.eventlog import outbox as ob  # noqa: E402
 from services.eventlog.envelope import Event  # noqa: E402
-from services.eventlog.kafka import KafkaPublisher, client_security, ensure_topics  # noqa: E402
+from services.eventlog.kafka import KafkaConnection, KafkaPublisher, ensure_topics  # noqa: E402
 from services.eventlog.relay import Relay  # noqa: E402
 from tests.servers import KafkaBroker, PostgresServer  # noqa: E402
 
@@ -128,9 +128,7 @@ def bench_relay(
             ob.append(conn, events[start : start + 2000])
     relay = Relay(
         engine,
-        lambda: KafkaPublisher(
-            settings.kafka_bootstrap_servers, settings.topic, security=client_security(settings)
-        ),
+        lambda: KafkaPublisher(KafkaConnection.from_settings(settings), settings.topic),
         batch_size=batch_size,
         holder="bench",
     )

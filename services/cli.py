@@ -34,7 +34,7 @@ from services.common.gctune import tune_gc
 from services.common.logs import configure_logging
 from services.common.migrate import upgrade
 from services.demo.cli import demo_group, seed_in_background
-from services.eventlog.kafka import KafkaPublisher, client_security, ensure_topics
+from services.eventlog.kafka import KafkaConnection, KafkaPublisher, ensure_topics
 from services.eventlog.metrics import relay_families
 from services.eventlog.relay import Relay
 from services.intake.entrypoints.app import create_app as intake_app
@@ -260,10 +260,10 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _relay(settings: Settings) -> Relay:
-    security = client_security(settings)
+    connection = KafkaConnection.from_settings(settings)
     return Relay(
         make_engine(settings.intake_database_url),
-        lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic, security=security),
+        lambda: KafkaPublisher(connection, settings.topic),
         batch_size=settings.relay_batch_size,
     )
 

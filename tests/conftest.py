@@ -232,12 +232,12 @@ class System:
 
 
 def make_relay(settings: Settings, engine: Any) -> Relay:
-    from services.eventlog.kafka import KafkaPublisher, client_security
+    from services.eventlog.kafka import KafkaConnection, KafkaPublisher
 
-    security = client_security(settings)
+    connection = KafkaConnection.from_settings(settings)
     return Relay(
         engine,
-        lambda: KafkaPublisher(settings.kafka_bootstrap_servers, settings.topic, security=security),
+        lambda: KafkaPublisher(connection, settings.topic),
         lease_seconds=60,
     )
 

@@ -9,7 +9,7 @@ from services.common.columns import Kind
 
 metadata = MetaData()
 
-# The access module's recurring values (its migration builds the tables with them too, so they never change:
+# The access module's kinds of value (its migration builds the tables with them too, so they never change:
 # a wider column is a new migration).
 #: a credential's public id (``Issued.id``), shown in lists and the audit log
 credential_id = Kind(String(32))
@@ -17,6 +17,12 @@ credential_id = Kind(String(32))
 account = Kind(String(64))
 #: a UTC instant as ISO 8601 text to the second, fixed width: sorts as text
 stamp = Kind(String(32))
+#: the roles a credential holds, comma-separated
+role_list = Kind(String(200), "roles")
+#: the GB/T 2260 districts a credential is scoped to, comma-separated
+district_list = Kind(String(2000), "districts")
+#: the id of the HTTP request an action came in (``X-Request-ID``, cut to 64 characters by services.common.weblog)
+request_id = Kind(String(64), "request_id")
 
 #: one row per credential; the token itself is never stored, only its SHA-256
 tokens = Table(
@@ -25,8 +31,8 @@ tokens = Table(
     credential_id("id", primary_key=True),
     account("name", nullable=False),  # the account it acts as
     Column("kind", String(16), nullable=False),  # api | device | link
-    Column("roles", String(200), nullable=False),  # comma-separated
-    Column("districts", String(2000), nullable=False),  # comma-separated GB/T 2260 codes
+    role_list(nullable=False),
+    district_list(nullable=False),
     Column("campaign", String(100), nullable=True),  # a public link's campaign
     columns.sha256_hex("token_hash", nullable=False, unique=True),
     stamp("created_at", nullable=False),
@@ -47,7 +53,7 @@ audit_log = Table(
     Column("target", String(200), nullable=True),
     Column("district", String(12), nullable=True),
     Column("address", String(64), nullable=True),
-    Column("request_id", String(64), nullable=True),
+    request_id(nullable=True),
     Column("detail", Text, nullable=True),  # JSON
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_actor_at", "actor", "at"),

@@ -12,10 +12,10 @@ from services.common.config import Settings
 from services.common.db import make_engine
 from services.eventlog.kafka import (
     DeadLetterPublisher,
+    KafkaConnection,
     KafkaEventSource,
     KafkaLogReader,
     KafkaPublisher,
-    client_security,
 )
 from services.eventlog.source import EventSource, LogReader, PositionOf, SqlEventSource, SqlLogReader
 
@@ -34,7 +34,7 @@ class Aggregator:
         """The log as it is, read outside the consumer group (verify, the /metrics reconciliation)."""
         s = self.settings
         if s.uses_kafka:
-            return KafkaLogReader(s.kafka_bootstrap_servers, s.topic, security=client_security(s))
+            return KafkaLogReader(KafkaConnection.from_settings(s), s.topic)
         return SqlLogReader(make_engine(s.event_log_url, read_only=True))
 
     def consumer(self) -> Consumer:
@@ -43,28 +43,20 @@ class Aggregator:
         def make_source(position_of: PositionOf) -> EventSource:
             if s.uses_kafka:
                 return KafkaEventSource(
-                    s.kafka_bootstrap_servers,
-                    s.topic,
-                    s.consumer_group,
-                    position_of,
-                    security=client_security(s),
+                    KafkaConnection.from_settings(s), s.topic, s.consumer_group, position_of
                 )
             return SqlEventSource(make_engine(s.event_log_url, read_only=True), position_of)
 
         sink = None
         rollups = None
         if s.uses_kafka:
-            security = client_security(s)
-            sink = DeadLetterPublisher(
-                s.kafka_bootstrap_servers, s.dead_letter_topic, self.source_name, security=security
-            ).send
+            connection = KafkaConnection.from_settings(s)
+            sink = DeadLetterPublisher(connection, s.dead_letter_topic, self.source_name).send
             publisher: list[KafkaPublisher] = []  # created on first use: the broker may be down at start-up
 
             def rollups() -> int:
                 if not publisher:
-                    publisher.append(
-                        KafkaPublisher(s.kafka_bootstrap_servers, s.rollup_topic, security=security)
-                    )
+                    publisher.append(KafkaPublisher(connection, s.rollup_topic))
                 return publish_pending(self.engine, publisher[0], s.rollup_topic)
 
         return Consumer(

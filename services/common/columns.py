@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Integer, String
+from sqlalchemy import Column, Date, Integer, String
 from sqlalchemy.types import TypeEngine
 
 
@@ -50,6 +50,8 @@ credit_code = Kind(String(18), "enterprise")
 form_name = Kind(String(40), "form")
 #: a UTC instant as ISO 8601 text
 instant = Kind(String(40))
+#: a calendar day (a ``Date``, no time of day): the local day a submission counts on, a hazard's deadline...
+day = Kind(Date(), "day")
 #: a SHA-256 digest in hexadecimal
 sha256_hex = Kind(String(64))
 #: a CloudEvents ``id``: what makes an event once-only

@@ -8,7 +8,8 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -51,24 +52,48 @@ class KafkaLoginError(ConfigError):
 _Client = TypeVar("_Client")
 
 
-def connect(
-    make: Callable[..., _Client], bootstrap_servers: str, security: Mapping[str, Any] | None, **kwargs: Any
-) -> _Client:
-    """``make(bootstrap_servers=..., **security, **kwargs)``, with a refused login named as one.
+@dataclass(frozen=True)
+class KafkaConnection:
+    """Where the brokers are and how to log in to them: the broker arguments every client of ours shares.
 
-    Raises :class:`KafkaLoginError` (user, broker, the broker's reason, the settings to check) instead of
-    kafka-python's bare bootstrap timeout when the broker refused the login or closes every connection of a
-    client without one; any other failure is raised as it is.
+    Built from the settings (:meth:`from_settings`) by the composition roots, or from a test broker's own
+    address and login; the clients (:class:`KafkaPublisher`, :class:`KafkaEventSource`,
+    :class:`DeadLetterPublisher`, :class:`KafkaLogReader`, the admin of :func:`ensure_topics`) take one instead
+    of a bootstrap string and a loose dict of login arguments each.
     """
-    security = dict(security or {})
-    try:
-        return make(bootstrap_servers=bootstrap_servers, **security, **kwargs)
-    except KafkaTimeoutError as exc:
-        error = _login_error(bootstrap_servers, security)
-        if error is None:
-            raise
-        log.error("%s", error)
-        raise error from exc
+
+    bootstrap_servers: str
+    #: kafka-python's security keyword arguments (:func:`client_security`); read-only, and never in a repr:
+    #: they hold the password
+    security: Mapping[str, Any] = field(default_factory=dict, repr=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "security", MappingProxyType(dict(self.security)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaConnection:
+        """The brokers and the login ``settings`` name (``services.common.config`` read them)."""
+        return cls(settings.kafka_bootstrap_servers, client_security(settings))
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """The kafka-python keyword arguments of this connection (``KafkaConsumer(**c.client_kwargs(), ...)``)."""
+        return {"bootstrap_servers": self.bootstrap_servers, **self.security}
+
+    def client(self, make: Callable[..., _Client], **kwargs: Any) -> _Client:
+        """``make(**self.client_kwargs(), **kwargs)``, with a refused login named as one.
+
+        Raises :class:`KafkaLoginError` (user, broker, the broker's reason, the settings to check) instead of
+        kafka-python's bare bootstrap timeout when the broker refused the login or closes every connection of
+        a client without one; any other failure is raised as it is.
+        """
+        try:
+            return make(**self.client_kwargs(), **kwargs)
+        except KafkaTimeoutError as exc:
+            error = _login_error(self.bootstrap_servers, self.security)
+            if error is None:
+                raise
+            log.error("%s", error)
+            raise error from exc
 
 
 def _login_error(bootstrap_servers: str, security: Mapping[str, Any]) -> KafkaLoginError | None:
@@ -236,12 +261,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0, only: Sequence[st
     admin's login (``score migrate``); a service that may only use its topics asks for ``only`` those, which
     then must exist already.
     """
-    admin = connect(
-        KafkaAdminClient,
-        settings.kafka_bootstrap_servers,
-        client_security(settings),
-        client_id="score-admin",
-        request_timeout_ms=30000,
+    admin = KafkaConnection.from_settings(settings).client(
+        KafkaAdminClient, client_id="score-admin", request_timeout_ms=30000
     )
     try:
         wanted = topic_specs(settings)
@@ -268,20 +289,11 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0, only: Sequence[st
 class KafkaPublisher:
     """Idempotent producer (acks=all): ``publish`` returns only when every record was acknowledged."""
 
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        delivery_timeout_ms: int = 20000,
-        *,
-        security: Mapping[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, connection: KafkaConnection, topic: str, delivery_timeout_ms: int = 20000) -> None:
         self.topic = topic
         linger_ms = 5
-        self._producer = connect(
+        self._producer = connection.client(
             KafkaProducer,
-            bootstrap_servers,
-            security,
             client_id="score-relay",
             acks="all",
             enable_idempotence=True,
@@ -335,18 +347,14 @@ class DeadLetterPublisher:
     on the first dead letter, not before.
     """
 
-    bootstrap_servers: str
+    connection: KafkaConnection
     topic: str
     consumer: str  #: whose records these are (``score_dlq_source``)
-    _: KW_ONLY
-    security: Mapping[str, Any] | None = field(default=None, repr=False)  # holds the login: never in a repr
     _producer: KafkaProducer | None = field(default=None, init=False, repr=False)
 
     def send(self, rejected: Sequence[tuple[Delivery, str]]) -> None:
         if self._producer is None:
-            self._producer = connect(
-                KafkaProducer, self.bootstrap_servers, self.security, client_id="score-dlq", acks="all"
-            )
+            self._producer = self.connection.client(KafkaProducer, client_id="score-dlq", acks="all")
         for d, reason in rejected:
             headers = list(d.event.kafka_headers()) if d.event is not None else []
             headers += [
@@ -385,21 +393,17 @@ class KafkaEventSource:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        connection: KafkaConnection,
         topic: str,
         group_id: str,
         position_of: PositionOf,
         metadata_timeout_s: float = 60.0,
-        *,
-        security: Mapping[str, Any] | None = None,
     ) -> None:
         self._topic = topic
         self._position_of = position_of
         self._last_polled: dict[int, int] = {}  # partition -> offset of the last record polled
-        self._consumer = connect(
+        self._consumer = connection.client(
             KafkaConsumer,
-            bootstrap_servers,
-            security,
             group_id=group_id,
             client_id=f"{group_id}-member",
             enable_auto_commit=False,
@@ -509,14 +513,10 @@ class KafkaLogReader:
     """Reads the submissions topic outside any consumer group: verify's view of the log, and the /metrics
     reconciliation (how many records lie at or before a position)."""
 
-    def __init__(
-        self, bootstrap_servers: str, topic: str, *, security: Mapping[str, Any] | None = None
-    ) -> None:
+    def __init__(self, connection: KafkaConnection, topic: str) -> None:
         self._topic = topic
-        self._consumer = connect(
+        self._consumer = connection.client(
             KafkaConsumer,
-            bootstrap_servers,
-            security,
             client_id="score-log-reader",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -13,6 +13,7 @@ import pytest
 from kafka import KafkaAdminClient
 from sqlalchemy import func, select
 
+from bench.procs import stop_all
 from services.aggregator.adapters.store import Store
 from services.aggregator.adapters.tables import positions
 from services.aggregator.bootstrap import bootstrap
@@ -144,10 +145,4 @@ def _start_consumers(settings: Settings, n: int) -> list[subprocess.Popen[bytes]
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
     """Stop the consumer processes as an operator would (SIGINT), killing any that hangs."""
-    for p in procs:
-        p.send_signal(signal.SIGINT)
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_all(procs, signal.SIGINT)

@@ -31,7 +31,7 @@ from services.common.config import Settings
 from services.common.db import make_engine
 from services.eventlog import outbox as ob
 from services.eventlog.envelope import Event
-from services.eventlog.kafka import KafkaEventSource, KafkaPublisher, client_security
+from services.eventlog.kafka import KafkaConnection, KafkaEventSource, KafkaPublisher
 from services.eventlog.metrics import outbox_metrics
 from services.eventlog.relay import Publisher, Relay
 from services.eventlog.source import NOTHING, Delivery, EventSource, PositionOf, SqlEventSource
@@ -66,10 +66,7 @@ def _post_all(system: System, bodies: Sequence[dict[str, Any]]) -> None:
 
 def _publisher(settings: Settings, delivery_timeout_ms: int = 5000) -> KafkaPublisher:
     return KafkaPublisher(
-        settings.kafka_bootstrap_servers,
-        settings.topic,
-        delivery_timeout_ms=delivery_timeout_ms,
-        security=client_security(settings),
+        KafkaConnection.from_settings(settings), settings.topic, delivery_timeout_ms=delivery_timeout_ms
     )
 
 
@@ -488,11 +485,10 @@ def test_sql_log_and_kafka_honour_the_same_reader_contract(
         event_source_contract(lambda position_of: SqlEventSource(log_engine, position_of), expected)
         event_source_contract(
             lambda position_of: KafkaEventSource(
-                real_settings_.kafka_bootstrap_servers,
+                KafkaConnection.from_settings(real_settings_),
                 real_settings_.topic,
                 f"{real_settings_.consumer_group}-contract",
                 position_of,
-                security=client_security(real_settings_),
             ),
             expected,
         )

@@ -32,7 +32,7 @@ from kafka.errors import (
 from services.aggregator.bootstrap import bootstrap as agg_bootstrap
 from services.common.config import Settings
 from services.eventlog import access
-from services.eventlog.kafka import KafkaLoginError, KafkaLogReader, client_security, connect
+from services.eventlog.kafka import KafkaConnection, KafkaLoginError, KafkaLogReader, client_security
 from tests.builders import inspection, survey
 from tests.conftest import build_system, migrated, process_env, real_settings
 from tests.servers import KafkaBroker, KafkaLogin, ServerControlUnsupported, unsupported
@@ -167,14 +167,17 @@ def test_a_client_without_a_login_is_refused(locked: Locked) -> None:
         KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=3000)
     # what our services say instead
     with pytest.raises(KafkaLoginError, match="requires authentication.*SCORE_KAFKA_USERNAME"):
-        connect(KafkaAdminClient, bootstrap, {"security_protocol": "PLAINTEXT"}, bootstrap_timeout_ms=3000)
+        KafkaConnection(bootstrap, {"security_protocol": "PLAINTEXT"}).client(
+            KafkaAdminClient, bootstrap_timeout_ms=3000
+        )
 
 
 def test_a_wrong_password_is_refused_with_a_clear_error(locked: Locked, tmp_path: Path) -> None:
     wrong = KafkaLogin(locked.integrator.username, locked.integrator.password + "x")
     with pytest.raises(KafkaLoginError) as refused:
         KafkaLogReader(
-            locked.settings.kafka_bootstrap_servers, locked.settings.topic, security=wrong.client_kwargs()
+            KafkaConnection(locked.settings.kafka_bootstrap_servers, wrong.client_kwargs()),
+            locked.settings.topic,
         )
     message = str(refused.value)
     assert f"refused the login of user {wrong.username!r} (SCRAM-SHA-512)" in message

@@ -36,7 +36,7 @@ from services.common.config import Settings
 from services.common.db import make_engine
 from services.eventlog import access
 from services.eventlog import outbox as ob
-from services.eventlog.kafka import KafkaLogReader, client_security
+from services.eventlog.kafka import KafkaConnection, KafkaLogReader
 from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.app import create_app as intake_app
 from tests.builders import NOW, inspection, survey
@@ -263,9 +263,8 @@ def test_a_broker_of_three_killed_under_load_loses_nothing(
             p.stop()
 
     reader = KafkaLogReader(
-        settings.kafka_bootstrap_servers,
+        KafkaConnection.from_settings(dataclasses.replace(settings, **kafka_cluster.admin.settings_fields())),
         settings.topic,
-        security=client_security(dataclasses.replace(settings, **kafka_cluster.admin.settings_fields())),
     )
     try:
         on_topic = Counter(r.event_id for r in reader.scan() if r.event_id)

@@ -24,7 +24,7 @@ from services.common.db import make_engine
 from services.common.migrate import upgrade
 from services.eventlog import outbox as ob
 from services.eventlog.envelope import Event, KafkaRecord
-from services.eventlog.kafka import KafkaPublisher, ensure_topics
+from services.eventlog.kafka import KafkaConnection, KafkaPublisher, ensure_topics
 from services.eventlog.relay import Relay
 from tests.conftest import real_settings, unique
 from tests.servers import KafkaBroker
@@ -73,7 +73,7 @@ def test_a_delivery_error_midway_leaves_the_rest_unpublished_and_the_next_pass_s
     relay = Relay(
         engine,
         lambda: KafkaPublisher(
-            broker.bootstrap, topic, delivery_timeout_ms=10000, security=broker.admin.client_kwargs()
+            KafkaConnection(broker.bootstrap, broker.admin.client_kwargs()), topic, delivery_timeout_ms=10000
         ),
         batch_size=5,
         window=4,
@@ -150,7 +150,7 @@ def test_a_row_committed_behind_rows_already_sent_goes_in_the_same_pump_once(
     with engine.begin() as conn:
         ob.append(conn, events)
     publisher = CommitsWhileSending(
-        KafkaPublisher(broker.bootstrap, settings.topic, security=broker.admin.client_kwargs()),
+        KafkaPublisher(KafkaConnection(broker.bootstrap, broker.admin.client_kwargs()), settings.topic),
         transaction.commit,
     )
     # window 1: late rows are looked for every 4 batches of 2, well before the 10 forward batches end

@@ -26,7 +26,7 @@ from services.aggregator.adapters import tables as agg_tables
 from services.aggregator.service_layer.verify import reconcile, verify
 from services.common.config import Settings
 from services.eventlog import outbox as ob
-from services.eventlog.kafka import KafkaLogReader, client_security
+from services.eventlog.kafka import KafkaConnection, KafkaLogReader
 from services.intake.entrypoints.app import create_app as intake_app
 from tests.builders import inspection, survey
 from tests.conftest import System, authorize, build_system, migrated, process_env, real_settings
@@ -83,9 +83,7 @@ def _load(start: int, n: int) -> list[dict[str, Any]]:
 
 
 def _topic_ids(settings: Settings) -> Counter[str]:
-    reader = KafkaLogReader(
-        settings.kafka_bootstrap_servers, settings.topic, security=client_security(settings)
-    )
+    reader = KafkaLogReader(KafkaConnection.from_settings(settings), settings.topic)
     try:
         return Counter(r.event_id for r in reader.scan() if r.event_id is not None)
     finally:

@@ -7,7 +7,7 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-from services.access.tables import account, credential_id, stamp
+from services.access.tables import account, credential_id, district_list, request_id, role_list, stamp
 from services.common import columns
 
 revision = "0001"
@@ -22,8 +22,8 @@ def upgrade() -> None:
         credential_id("id", primary_key=True),
         account("name", nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("roles", sa.String(200), nullable=False),
-        sa.Column("districts", sa.String(2000), nullable=False),
+        role_list(nullable=False),
+        district_list(nullable=False),
         sa.Column("campaign", sa.String(100), nullable=True),
         columns.sha256_hex("token_hash", nullable=False, unique=True),
         stamp("created_at", nullable=False),
@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("target", sa.String(200), nullable=True),
         sa.Column("district", sa.String(12), nullable=True),
         sa.Column("address", sa.String(64), nullable=True),
-        sa.Column("request_id", sa.String(64), nullable=True),
+        request_id(nullable=True),
         sa.Column("detail", sa.Text, nullable=True),
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at"])

@@ -17,7 +17,7 @@ def upgrade() -> None:
         columns.district(primary_key=True),
         sa.Column("period_kind", sa.String(10), primary_key=True),
         sa.Column("period_key", sa.String(12), primary_key=True),
-        sa.Column("period_start", sa.Date, nullable=False),
+        columns.day("period_start", nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
     )
 

@@ -12,13 +12,15 @@ Existing rows are filled in here.
 import sqlalchemy as sa
 from alembic import op
 
+from services.common import columns
+
 revision = "0008"
 down_revision = "0007"
 
 
 def upgrade() -> None:
     with op.batch_alter_table("hazards") as batch:
-        batch.add_column(sa.Column("rectified_on", sa.Date, nullable=True))
+        batch.add_column(columns.day("rectified_on", nullable=True))
         batch.add_column(
             sa.Column("rectified_on_time", sa.Boolean, nullable=False, server_default=sa.false())
         )
