@@ -60,7 +60,7 @@ def _field_loader(field: fields.Field[Any], name: str) -> Loader:
     # Scalar._deserialize's usual case is inlined too (a value of exactly its JSON type goes to the field's
     # check, and with Scalar's own check, which accepts any such value, is the answer): three calls less per
     # value, a seventh of a validation
-    deserialize = field._deserialize  # noqa: SLF001
+    own = field._deserialize  # noqa: SLF001
     json_type, check, allow_none = field.json_type, field.check, field.allow_none
     if type(field).check is Scalar.check:
 
@@ -71,7 +71,7 @@ def _field_loader(field: fields.Field[Any], name: str) -> Loader:
                 if allow_none:
                     return None
                 raise Fallback
-            return deserialize(value, None, None)
+            return own(value, None, None)
 
         return load_as_is
 
@@ -82,7 +82,7 @@ def _field_loader(field: fields.Field[Any], name: str) -> Loader:
             if allow_none:
                 return None
             raise Fallback
-        return deserialize(value, None, None)
+        return own(value, None, None)
 
     return load_checked
 
