@@ -7,6 +7,7 @@ real PostgreSQL; Kafka is named but never reached (the relay is not running: the
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,12 +20,13 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from services.access import AccessStore
+from services.common.canonical import canonical_json
 from services.common.config import Settings
 from services.common.db import make_engine
 from services.common.migrate import upgrade
 from services.eventlog import outbox
 from services.intake.entrypoints.app import create_app
-from services.intake.service_layer import access
+from services.intake.service_layer import access, handlers
 from tests.builders import inspection
 from tests.conftest import UNLIMITED, unique
 from tests.servers import PostgresServer, _conninfo
@@ -194,6 +196,38 @@ def test_a_batch_run_and_its_audit_entries_are_one_statement(
     for body in new:
         assert counts(url, body["submission_id"]) == (1, 1, Counter({"submission.create": 1}))
     assert counts(url, correction["submission_id"]) == (1, 1, Counter({"submission.correct": 1}))
+
+
+def test_a_batch_run_stores_canonical_json_read_back_as_posted(
+    deployed: tuple[Flask, dict[str, str], str],
+) -> None:
+    """The run's statement takes the JSON columns as JSON values of its parameter: each is stored as the
+    canonical text of its value (as the careful path stores it), and reads back as it was posted."""
+    app, auth, url = deployed
+    client = app.test_client()
+    items = [
+        inspection(enterprise=i + 2, failed=[("DUST-01", "dust_explosion", "major", "2026-12-20")])
+        for i in range(2)
+    ]
+    items[1]["data"]["enterprise"]["name"] = '永康 "五金" \\ 厂'  # quotes and a backslash inside
+    resp = client.post("/api/v1/submissions/batch", json={"submissions": items}, headers=auth)
+    assert [r["status"] for r in resp.get_json()["results"]] == [201, 201]
+    with psycopg.connect(_conninfo(make_url(url))) as conn:
+        rows = conn.execute(
+            "SELECT id, collector, data, computed FROM submissions WHERE id = ANY(%s)",
+            ([b["submission_id"] for b in items],),
+        ).fetchall()
+    assert len(rows) == 2
+    for _, *texts in rows:
+        for stored in texts:
+            assert stored == canonical_json(json.loads(stored))
+    for body in items:
+        got = handlers.get_submission(app.extensions["score.intake"].uow(), body["submission_id"])
+        assert got["data"]["enterprise"]["name"] == body["data"]["enterprise"]["name"]
+        assert got["collector"] == {"id": "collector-1", "role": body["collector"]["role"]}
+        assert (
+            got["computed"]["items_failed"] == 1 and got["computed"]["hazards"][0]["item_code"] == "DUST-01"
+        )
 
 
 def test_nothing_of_a_batch_run_is_half_written_when_its_audit_fails(
