@@ -125,19 +125,21 @@ def _submit_items(
     intake = _intake()
     answers: dict[int, tuple[int, dict[str, Any]]] = {}
     valid: dict[int, forms.ValidSubmission] = {}
+    # what every item is judged with, read once: the request's moment, the caller, a unit of work for the
+    # access checks that read (each its own transaction)
+    now, skew = intake.clock(), timedelta(seconds=intake.settings.clock_skew_seconds)
+    principal, uow = access_web.principal(), intake.uow()
     for i, item in enumerate(items):
-        refused = _ambiguities(by_item.get(i, []), drop=2)
+        refused = _ambiguities(by_item[i], drop=2) if i in by_item else None
         if refused:
             answers[i] = refused
             continue
         try:
-            checked = forms.validate(
-                item, now=intake.clock(), clock_skew=timedelta(seconds=intake.settings.clock_skew_seconds)
-            )
+            checked = forms.validate(item, now=now, clock_skew=skew)
             # access, item by item as for a single submission: the credential names the collector and bounds
             # the forms and districts (a rectification of an inspection earlier in this batch: that one's)
-            checked = access.as_submitted_by(access_web.principal(), checked)
-            access.check_submission(intake.uow(), access_web.principal(), checked)
+            checked = access.as_submitted_by(principal, checked)
+            access.check_submission(uow, principal, checked)
             valid[i] = checked
         except forms.Invalid as exc:
             answers[i] = (422, invalid_body(exc.errors))
