@@ -7,6 +7,7 @@ real PostgreSQL; Kafka is named but never reached (the relay is not running: the
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,12 +20,13 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from services.access import AccessStore
+from services.common.canonical import canonical_json
 from services.common.config import Settings
 from services.common.db import make_engine
 from services.common.migrate import upgrade
 from services.eventlog import outbox
 from services.intake.entrypoints.app import create_app
-from services.intake.service_layer import access
+from services.intake.service_layer import access, handlers
 from tests.builders import inspection
 from tests.conftest import UNLIMITED, unique
 from tests.servers import PostgresServer, _conninfo
@@ -157,6 +159,95 @@ def test_a_batch_stores_its_new_items_at_once_each_audited_and_announced_once(
             )
         ]
     assert positions == [b["submission_id"] for b in new]  # positions in the batch's order
+
+
+def test_a_batch_run_and_its_audit_entries_are_one_statement(
+    deployed: tuple[Flask, dict[str, str], str],
+) -> None:
+    """A run of first versions is written with its audit entries by the one statement (no audit statement of
+    its own afterwards); a correction in the batch is audited in its own transaction, a retry not at all."""
+    app, auth, url = deployed
+    engine = app.extensions["score.intake"].engine
+    client = app.test_client()
+    stored_before = inspection()
+    assert client.post("/api/v1/submissions", json=stored_before, headers=auth).status_code == 201
+    new = [inspection(enterprise=i + 2) for i in range(4)]
+    correction = inspection(replaces=stored_before["submission_id"], passed=5)
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        resp = client.post(
+            "/api/v1/submissions/batch", json={"submissions": [*new[:3], correction, new[3]]}, headers=auth
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert resp.status_code == 207
+    assert [r["status"] for r in resp.get_json()["results"]] == [201, 201, 201, 201, 201]
+    writes = [i for i, s in enumerate(sent) if "INSERT INTO submissions" in s]
+    audit_alone = [i for i, s in enumerate(sent) if "INSERT INTO audit_log" in s and i not in writes]
+    # the run of three in one statement with its entries, the last item alone the same way; the correction
+    # (the careful path) in a transaction of its own, its entry a statement in it; nothing audited afterwards
+    assert [("INSERT INTO audit_log" in sent[i]) for i in writes] == [True, False, True], sent
+    assert len(audit_alone) == 1 and writes[1] < audit_alone[0] < writes[2], sent
+    for body in new:
+        assert counts(url, body["submission_id"]) == (1, 1, Counter({"submission.create": 1}))
+    assert counts(url, correction["submission_id"]) == (1, 1, Counter({"submission.correct": 1}))
+
+
+def test_a_batch_run_stores_canonical_json_read_back_as_posted(
+    deployed: tuple[Flask, dict[str, str], str],
+) -> None:
+    """The run's statement takes the JSON columns as JSON values of its parameter: each is stored as the
+    canonical text of its value (as the careful path stores it), and reads back as it was posted."""
+    app, auth, url = deployed
+    client = app.test_client()
+    items = [
+        inspection(enterprise=i + 2, failed=[("DUST-01", "dust_explosion", "major", "2026-12-20")])
+        for i in range(2)
+    ]
+    items[1]["data"]["enterprise"]["name"] = '永康 "五金" \\ 厂'  # quotes and a backslash inside
+    resp = client.post("/api/v1/submissions/batch", json={"submissions": items}, headers=auth)
+    assert [r["status"] for r in resp.get_json()["results"]] == [201, 201]
+    with psycopg.connect(_conninfo(make_url(url))) as conn:
+        rows = conn.execute(
+            "SELECT id, collector, data, computed FROM submissions WHERE id = ANY(%s)",
+            ([b["submission_id"] for b in items],),
+        ).fetchall()
+    assert len(rows) == 2
+    for _, *texts in rows:
+        for stored in texts:
+            assert stored == canonical_json(json.loads(stored))
+    for body in items:
+        got = handlers.get_submission(app.extensions["score.intake"].uow(), body["submission_id"])
+        assert got["data"]["enterprise"]["name"] == body["data"]["enterprise"]["name"]
+        assert got["collector"] == {"id": "collector-1", "role": body["collector"]["role"]}
+        assert (
+            got["computed"]["items_failed"] == 1 and got["computed"]["hazards"][0]["item_code"] == "DUST-01"
+        )
+
+
+def test_nothing_of_a_batch_run_is_half_written_when_its_audit_fails(
+    deployed: tuple[Flask, dict[str, str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit entries fail (an action longer than its column): the run's submissions and outbox rows are not
+    written either, and the batch posted again once the fault is gone stores every item as new, audited."""
+    app, auth, url = deployed
+    client = app.test_client()
+    items = [inspection(enterprise=i + 2) for i in range(3)]
+    monkeypatch.setattr(access, "audit_action", lambda valid: "x" * 41)
+    resp = client.post("/api/v1/submissions/batch", json={"submissions": items}, headers=auth)
+    assert resp.status_code >= 500
+    for body in items:
+        assert counts(url, body["submission_id"]) == (0, 0, Counter())
+    monkeypatch.undo()
+    resp = client.post("/api/v1/submissions/batch", json={"submissions": items}, headers=auth)
+    assert [r["status"] for r in resp.get_json()["results"]] == [201, 201, 201]
+    for body in items:
+        assert counts(url, body["submission_id"]) == (1, 1, Counter({"submission.create": 1}))
 
 
 def test_connections_go_back_to_the_pool_with_autocommit_off(

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.intake.entrypoints import jsonbody
 from services.intake.entrypoints.jsonbody import MAX_DEPTH, Unreadable, loads, path_of, problems, too_deep
@@ -125,3 +126,22 @@ def test_a_body_read_as_clean_has_no_problems(raw: bytes) -> None:
 def test_read_marks_only_bodies_that_cannot_hold_a_problem_as_clean(raw: bytes, clean: bool) -> None:
     assert jsonbody.read(raw)[1] is clean
     assert jsonbody.read(raw)[0] == loads(raw)
+
+
+#: text made of what the depth scan reads: brackets, quotes, backslashes, a letter, a colon, a comma
+_SCAN_TEXT = st.text(alphabet='[]{}"\\a:,永', max_size=80)
+
+
+@settings(max_examples=3000, derandomize=True, database=None, deadline=None)
+@given(text=_SCAN_TEXT, limit=st.integers(min_value=0, max_value=6))
+def test_the_fast_depth_scan_says_what_the_pattern_scan_says(text: str, limit: int) -> None:
+    """``read`` scans the depth with bytes operations where escapes allow it: the same answer as
+    :func:`too_deep` on any text at all (valid JSON or not, unpaired quotes, stray backslashes)."""
+    assert jsonbody._too_deep_raw(text.encode("utf-8"), limit) == too_deep(text, limit)
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(raw=raw_bodies(wrap=lambda body: {"submissions": [body, body]}))
+def test_the_fast_depth_scan_says_what_the_pattern_scan_says_of_bodies(raw: bytes) -> None:
+    for limit in (2, 5, MAX_DEPTH):
+        assert jsonbody._too_deep_raw(raw, limit) == too_deep(raw.decode("utf-8"), limit)

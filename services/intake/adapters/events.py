@@ -6,11 +6,9 @@ the public contract (``schemas/events/``) when the unit of work writes it into t
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from services.eventlog.contracts import SUBMISSION_ACCEPTED, SUBMISSION_CORRECTED, SUBMISSION_REVIEWED
 from services.eventlog.envelope import Event
-from services.intake.domain.events import DomainEvent, SubmissionReceived
+from services.intake.domain.events import VERSION_FIELDS, DomainEvent, SubmissionReceived
 
 SOURCE = "/score/intake"
 
@@ -28,7 +26,7 @@ def envelope(event: DomainEvent) -> Event:
             key=event.order_key,
             # its fields as they are: asdict() deep-copied every nested value only to serialise it (a fifth
             # of a batch item's CPU); the JSON is the same
-            data={f.name: getattr(version, f.name) for f in fields(version)},
+            data={name: getattr(version, name) for name in VERSION_FIELDS},
             id=f"{version.submission_id}:received",
             time=event.at,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from services.access.store import AUDIT_COLUMNS
 from services.access.tables import audit_log
+from services.common.canonical import canonical_json
 from services.common.records import from_row, to_row
 from services.eventlog import outbox
 from services.eventlog.envelope import Event
@@ -153,19 +154,30 @@ class SubmissionRepository(abc.ABC):
     def _insert(self, sub: Submission) -> None: ...
 
 
-def _to_row(s: Submission) -> dict[str, Any]:
+#: the submissions table's columns that hold JSON text
+_JSON_COLUMNS = ("collector", "data", "computed")
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _to_row(s: Submission, encode: Callable[[Any], Any] = canonical_json) -> dict[str, Any]:
+    """The row of ``s``; its JSON columns ``encode``d: canonical JSON (read back with json.loads, the text is
+    never compared; the standard module's spaced text cost three times as much), or left as values for a
+    statement that takes the row as JSON itself (:func:`store_new_at_once`)."""
     return {
         "id": s.id,
         "form": s.form,
         "form_version": s.form_version,
         "district": s.district,
         "enterprise": s.enterprise,
-        "collector": json.dumps(s.collector, ensure_ascii=False, sort_keys=True),
+        "collector": encode(s.collector),
         "collected_at": s.collected_at,
         "received_at": s.received_at,
         "content_hash": s.content_hash,
-        "data": json.dumps(s.data, ensure_ascii=False, sort_keys=True),
-        "computed": json.dumps(s.computed, ensure_ascii=False, sort_keys=True),
+        "data": encode(s.data),
+        "computed": encode(s.computed),
         "replaces": s.replaces,
         "event_key": s.order_key or None,
         "hazard_ref": s.hazard_ref,
@@ -236,6 +248,9 @@ def _at_once_statement(names: tuple[str, ...], audited: bool) -> TextClause:
     raises and nothing is written.  The outbox insert notifies the relay's channel as ``outbox.append`` does
     (on commit: here, at the end of the statement)."""
     sql_type = {c.name: "integer" if isinstance(c.type, Integer) else "text" for c in submissions.c}
+    # the JSON columns come as JSON values of the parameter, stored as their text exactly as it is there (the
+    # json type keeps its input verbatim; json to text is an assignment cast): no JSON text inside JSON
+    sql_type.update({c: "json" for c in _JSON_COLUMNS})
     cols = ", ".join(f'"{n}"' for n in names)
     out_cols = ", ".join(f'"{c}"' for c in _OUTBOX_COLUMNS)
     rows, events = _recordset("rows", names, sql_type), _recordset("events", _OUTBOX_COLUMNS, {})
@@ -277,10 +292,17 @@ def store_new_at_once(
     The ids stored."""
     if in_transaction(conn):
         raise RuntimeError("store_new_at_once needs a connection whose transaction has not begun")
-    rows = [_to_row(s) for s in subs]
+    # The JSON columns as values inside the parameter, its keys sorted: each column's text is then the
+    # canonical JSON of a form's values (orjson's text and the standard module's differ only in floats below
+    # 1e-4 and non-finite ones, which no validated submission holds), written once with the whole parameter
+    # instead of three canonical_json calls per row (a tenth of a batch item's CPU)
+    rows = [_to_row(s, _as_is) for s in subs]
     event_rows = outbox.event_rows(events)
     stmt = _at_once_statement(tuple(rows[0]), bool(audit))
-    params = {"rows": _param_json(rows), "events": _param_json(event_rows)}
+    params = {
+        "rows": orjson.dumps(rows, option=orjson.OPT_SORT_KEYS).decode(),
+        "events": _param_json(event_rows),
+    }
     if audit:
         params["audit"] = _param_json(audit)
     driver: Any = conn.connection.driver_connection

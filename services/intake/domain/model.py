@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypedDict
 
@@ -27,7 +27,13 @@ from services.common.canonical import canonical_json
 from services.intake.domain import errors
 from services.intake.domain.attachments import photo_ids
 from services.intake.domain.errors import DomainError
-from services.intake.domain.events import DomainEvent, SubmissionReceived, SubmissionReviewed, Version
+from services.intake.domain.events import (
+    VERSION_FIELDS,
+    DomainEvent,
+    SubmissionReceived,
+    SubmissionReviewed,
+    Version,
+)
 
 INSPECTION = "factory_inspection"
 RECTIFICATION = "hazard_rectification"
@@ -348,7 +354,7 @@ class Submission(Version):
 
     def version(self) -> Version:
         """This version as it is published: a copy, so an event does not change with the aggregate."""
-        return Version(**{f.name: getattr(self, f.name) for f in fields(Version)})
+        return Version(**{name: getattr(self, name) for name in VERSION_FIELDS})
 
     def supersede(self, by: Submission) -> None:
         """``by`` replaces this version; it keeps the lineage's order even if it names another enterprise."""

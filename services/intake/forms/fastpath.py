@@ -56,9 +56,35 @@ def _field_loader(field: fields.Field[Any], name: str) -> Loader:
 
         return load_field
     # Field.deserialize of a present value without validators, inlined: None as allow_none says, else the
-    # field's own _deserialize (its type, format and every rule), which reads neither key nor enclosing object
-    check = field._deserialize  # noqa: SLF001
-    return _none_as_allowed(lambda value: check(value, None, None), field.allow_none)
+    # field's own _deserialize (its type, format and every rule), which reads neither key nor enclosing object.
+    # Scalar._deserialize's usual case is inlined too (a value of exactly its JSON type goes to the field's
+    # check, and with Scalar's own check, which accepts any such value, is the answer): three calls less per
+    # value, a seventh of a validation
+    own = field._deserialize  # noqa: SLF001
+    json_type, check, allow_none = field.json_type, field.check, field.allow_none
+    if type(field).check is Scalar.check:
+
+        def load_as_is(value: Any) -> Any:
+            if value.__class__ is json_type:
+                return value
+            if value is None:
+                if allow_none:
+                    return None
+                raise Fallback
+            return own(value, None, None)
+
+        return load_as_is
+
+    def load_checked(value: Any) -> Any:
+        if value.__class__ is json_type:
+            return check(value)
+        if value is None:
+            if allow_none:
+                return None
+            raise Fallback
+        return own(value, None, None)
+
+    return load_checked
 
 
 def _none_as_allowed(load: Loader, allow_none: bool) -> Loader:

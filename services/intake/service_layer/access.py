@@ -7,7 +7,6 @@ is a new row), so checking it before the use case's own transaction cannot be ra
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from services.access import Denied, Principal
@@ -38,7 +37,7 @@ def as_submitted_by(principal: Principal, valid: ValidSubmission) -> ValidSubmis
     The body's ``collector.id`` is what a device says about itself; the credential is what the server knows.
     The role the collector acted in (inspector, trainer, enterprise) stays as the form states it.
     """
-    return dataclasses.replace(valid, collector={**valid.collector, "id": principal.name})
+    return valid.with_collector({**valid.collector, "id": principal.name})
 
 
 def check_submission(uow: UnitOfWork, principal: Principal, valid: ValidSubmission) -> None:

@@ -71,13 +71,16 @@ class UnitOfWork(abc.ABC):
         """Store first versions whose ids are not stored yet (``add_new_many``) and commit: the ids stored.  A
         stored id (a retry, a racing twin) is left out, not an error; another clash raises RaceLost."""
         stored = self.submissions.add_new_many(subs)
+        # the audit entries of the versions stored only: a retry left out is not audited
+        self._audit = [row for row in self._audit if row["target"] in stored]
         self.commit()
         return stored
 
     def audit_with_commit(self, rows: list[dict[str, Any]]) -> None:
         """Audit-log rows (``AccessStore.audit_rows``) to write in the transaction that commits, so that an
         entry stands or falls with the change it records; for the storing of one submission (the use case
-        commits only when it stores it), and only where the audit log shares the intake's database."""
+        commits only when it stores it) or of first versions (:meth:`commit_new` writes the rows whose
+        ``target`` it stored), and only where the audit log shares the intake's database."""
         self._audit = rows
 
     @abc.abstractmethod

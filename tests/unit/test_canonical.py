@@ -1,0 +1,133 @@
+"""Canonical JSON (``services.common.canonical``) is the standard module's text, byte for byte.
+
+Content hashes stored before must still match a retry's, and report packages keep their hashes, so the text
+written through orjson must be the very text ``json.dumps(..., ensure_ascii=False, sort_keys=True,
+separators=(",", ":"))`` wrote, and a value the standard module refused must still be refused.  Held here on
+the values where the two writers differ (small floats, NaN, types one of them refuses) and on arbitrary
+values (hypothesis, fixed seed); and orjson is really the one writing the usual value.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.common import canonical
+from services.common.canonical import canonical_json
+from tests.builders import inspection
+
+
+def standard(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def outcome(write: Any, value: Any) -> tuple[str, str]:
+    try:
+        return ("text", write(value))
+    except Exception as exc:  # the same refusal too
+        return ("raised", type(exc).__name__)
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Label(str):
+    pass
+
+
+@dataclass
+class Point:
+    x: int
+
+
+EDGES: list[Any] = [
+    1e-05,
+    -2.5e-05,
+    [1e-07, 9.99e-05, 5e-324],
+    {"a": 1.5e-10, "b": "ab9e-1", "c": "0.00001"},
+    0.0001,
+    1e16,
+    1.5e300,
+    -0.0,
+    float("nan"),
+    [float("inf"), float("-inf")],
+    2**64,
+    {"big": -(2**70)},
+    {1: "int key"},
+    {"t": (1, 2)},
+    "\ud800",
+    {"\ud800": 1},
+    {"\uffff": 1, "\U0001f600": 2, "é": 3, "Z": 4},
+    "\x00\x1f\x7f\u2028\"\\",
+    Level.HIGH,
+    Colour.RED,
+    uuid.UUID(int=1),
+    datetime(2026, 11, 29, 12, 0),
+    date(2026, 11, 29),
+    Point(1),
+    Label("x"),
+    OrderedDict(b=1, a=2),
+    {"set": {1}},
+    b"bytes",
+]
+
+
+@pytest.mark.parametrize("value", EDGES, ids=repr)
+def test_the_standard_text_or_refusal_where_the_writers_differ(value: Any) -> None:
+    assert outcome(canonical_json, value) == outcome(standard, value)
+
+
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats()
+    | st.floats(min_value=-1e-3, max_value=1e-3)
+    | st.text()
+    | st.sampled_from(["e-", "0.0000", ":1e-5", "[0.00001", "9e-4", "\ud800"])
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: st.lists(inner, max_size=5)
+    | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=1500, derandomize=True, database=None, deadline=None)
+@given(value=json_values)
+def test_the_standard_text_for_any_value(value: Any) -> None:
+    assert outcome(canonical_json, value) == outcome(standard, value)
+
+
+def test_a_submission_is_written_by_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usual value (a submission's content, with a null and a score) never reaches the slow writer."""
+    body = {**inspection(), "replaces": None, "computed": {"score": 62.5, "hazards": 0}}
+
+    def slow(value: Any) -> str:
+        raise AssertionError("the standard module wrote a plain submission")
+
+    texts = [standard(body)]
+    # an id with "e-" in it: the quick test hits, the search finds no small number
+    body["submission_id"] = "1234567e-89ab-4cde-8f01-23456789abce"
+    texts.append(standard(body))
+    monkeypatch.setattr(canonical, "_standard", slow)
+    assert canonical_json(body) == texts[1]
+    body["submission_id"] = json.loads(texts[0])["submission_id"]
+    assert canonical_json(body) == texts[0]
