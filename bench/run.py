@@ -15,6 +15,10 @@ SCORE_TEST_KAFKA_BOOTSTRAP with SCORE_TEST_KAFKA_USERNAME/PASSWORD), then measur
   (``bench/relay_bench.py``, in its own process);
 - aggregator: events/s applied exactly into PostgreSQL next to a raw consumer reading the same topic, and the
   district report's p95 over what was applied (``bench/aggregator_bench.py``, in its own process);
+- reports: the district report, the dashboard's chart JSON (``GET /api/v1/dashboard/<code>``) and the
+  dashboard page (``GET /``) over a million stored submissions seeded set-based (``bench/seed_reports.py``),
+  p95 server time (timed here, not in the tests: tests/integration/test_report_at_scale.py checks the
+  figures at that size);
 - freshness: the real processes (``score relay``, ``score aggregator consume``, both APIs under gunicorn) on
   Kafka; a submission is posted and the district report polled until it counts it: 201 -> visible, p50/p95;
 - peak memory (VmHWM) of each process.
@@ -55,7 +59,11 @@ from bench import procs, wrk  # noqa: E402
 from bench.intake_bench import drive  # noqa: E402
 from bench.seed_reports import seed  # noqa: E402
 from services.access import AccessStore  # noqa: E402
+from services.access import bootstrap as access_bootstrap  # noqa: E402
 from services.aggregator import views  # noqa: E402
+from services.aggregator.bootstrap import bootstrap as aggregator_bootstrap  # noqa: E402
+from services.aggregator.entrypoints.app import create_app as reports_app  # noqa: E402
+from services.common.config import Settings  # noqa: E402
 from services.common.db import make_engine  # noqa: E402
 from services.common.migrate import upgrade  # noqa: E402
 from tests.builders import inspection  # noqa: E402
@@ -519,8 +527,9 @@ def _consumers(res: dict[str, Any]) -> str:
 
 def reports_phase(run: Run, pg: PostgresServer) -> None:
     """Report latency over ``report_submissions`` stored submissions, seeded set-based (bench/seed_reports.py):
-    p95 of the district report, Jinhua's quarter (as in the aggregator row) and the province's.  The dashboard
-    page over a million is timed by tests/integration/test_report_at_scale.py."""
+    p95 of the district report, Jinhua's quarter (as in the aggregator row) and the province's; p95 of the
+    dashboard's chart JSON and of the dashboard page, the province's quarter, through the reports app (a
+    Flask test client with a ministry credential: server time, no network)."""
     s = run.sizes
     url = pg.fresh_database(f"reports_{uuid.uuid4().hex[:8]}")
     engine = make_engine(url)
@@ -537,11 +546,14 @@ def reports_phase(run: Run, pg: PostgresServer) -> None:
         return pct(lat, 95) * 1000
 
     jinhua, province = p95("330700"), p95("330000")
+    view, page = dashboard_p95(url, s.report_queries)
     run.details["reports"] = {
         "submissions": seeded.submissions,
         "seed_seconds": seeded.seconds,
         "p95_ms_330700_quarter": jinhua,
         "p95_ms_330000_quarter": province,
+        "dashboard_view_ms_330000_quarter": view,
+        "dashboard_page_ms_330000_quarter": page,
     }
     run.rows.append(
         Row(
@@ -556,6 +568,64 @@ def reports_phase(run: Run, pg: PostgresServer) -> None:
             "report_p95_seeded",
         )
     )
+    run.rows.append(
+        Row(
+            f"dashboard view JSON p95 at {seeded.submissions:,} submissions",
+            pct(view, 95),
+            "ms",
+            None,
+            "",
+            "<= 1 s at 1M",
+            f"GET /api/v1/dashboard/330000, quarter, 12-quarter trend: the charts' summary, comparison, "
+            f"drill-down, industries, trend and hazard picture; median {pct(view, 50):.0f} ms",
+            "dashboard_view_p95_seeded",
+        )
+    )
+    run.rows.append(
+        Row(
+            f"dashboard page p95 at {seeded.submissions:,} submissions",
+            pct(page, 95),
+            "ms",
+            None,
+            "",
+            "<= 1 s at 1M",
+            f"GET / (the frame and its overview of 4 divisions), quarter; median {pct(page, 50):.0f} ms",
+            "dashboard_page_p95_seeded",
+        )
+    )
+
+
+#: the dashboard's query in the reports row: the province's quarter, as of a day after it was seeded
+DASHBOARD_QUERY = {"period": "quarter", "date": "2026-11-20", "as_of": "2026-11-27"}
+
+
+def dashboard_p95(url: str, runs: int) -> tuple[list[float], list[float]]:
+    """Server times (ms) of the dashboard's chart JSON and of its page over the database at ``url``: the
+    reports app called through Flask's test client (the WSGI call timed, no network), a ministry credential
+    for the province."""
+    settings = Settings(
+        intake_database_url=url, aggregator_database_url=url, rate_limit_credential="", rate_limit_address=""
+    )
+    upgrade("access", make_engine(settings.access_url))
+    access = access_bootstrap(settings)
+    token = access.issue("bench-dashboard", ["ministry"], ["330000"]).token
+    client = reports_app(settings, aggregator_bootstrap(settings), access).test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def timed(path: str) -> list[float]:
+        client.get(path, query_string=DASHBOARD_QUERY, headers=headers)  # warm: templates, first connections
+        out = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            resp = client.get(path, query_string=DASHBOARD_QUERY, headers=headers)
+            out.append((time.perf_counter() - t0) * 1000)
+            if resp.status_code != 200:
+                raise RuntimeError(f"GET {path}: {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+        return out
+
+    view = timed("/api/v1/dashboard/330000")
+    page = timed("/")
+    return view, page
 
 
 def replay_phase(run: Run, env: dict[str, str], work: Path, events: int) -> None:

@@ -41,6 +41,8 @@ STAGES = {
     "aggregator_rate",
     "report_p95",
     "report_p95_seeded",
+    "dashboard_view_p95_seeded",
+    "dashboard_page_p95_seeded",
     "freshness_p50",
     "freshness_p95",
 }
@@ -86,6 +88,8 @@ def test_quick_bench_prints_one_table_and_writes_a_results_file(
         "freshness p95",
         "report latency p95",
         "report p95 at 4,000 submissions",
+        "dashboard view JSON p95 at 4,000 submissions",
+        "dashboard page p95 at 4,000 submissions",
         "peak RSS: score relay",
         "peak RSS: PostgreSQL",
     ):

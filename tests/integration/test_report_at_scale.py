@@ -1,15 +1,19 @@
-"""Reports over a million stored submissions: the district report API and the dashboard page answer in under
-a second (server time, timed around the WSGI call, printed in the test output).
+"""Reports over a million stored submissions: the district report API, the dashboard page and the dashboard's
+chart JSON answer with the right figures at that size (the count of inspections from the template's events by
+the domain's own rule; every figure of the view the batched read model's, checked against the reports one by
+one in tests/integration/test_dashboard_batch.py).
+
+How fast they answer is measured by the benchmark, not here ("Speed is measured in benchmarks, not in timed
+tests"): ``bench/run.py --only reports`` seeds the same million and prints the district report's, the
+dashboard view's and the dashboard page's p95 next to their targets.
 
 The million is seeded set-based (bench/seed_reports.py: a template applied by the real apply step, copied in
 SQL); the first test proves on a small seed that the copies are exactly what applying their events would
-have written, so the timed database is one the aggregator could have built.
+have written, so the database the figures are read from is one the aggregator could have built.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -140,57 +144,41 @@ def million(postgres_server: PostgresServer) -> Iterator[tuple[FlaskClient, int]
     engine.dispose()
 
 
-def _timed(client: FlaskClient, url: str, query: dict[str, str], runs: int = 5) -> tuple[Any, list[float]]:
-    """The response and the server time of each run (timed around the WSGI call: no network in between)."""
-    times, resp = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        resp = client.get(url, query_string=query)
-        times.append(time.perf_counter() - t0)
-        assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
-    return resp, times
+def _get(client: FlaskClient, url: str, query: dict[str, str]) -> Any:
+    resp = client.get(url, query_string=query)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    return resp
 
 
-def _say(capsys: pytest.CaptureFixture[str], what: str, times: list[float]) -> None:
-    with capsys.disabled():
-        print(
-            f"\n{what}: server time median {statistics.median(times) * 1000:.0f} ms, "
-            f"max {max(times) * 1000:.0f} ms over {len(times)} requests "
-            f"({', '.join(f'{t * 1000:.0f}' for t in times)} ms)"
-        )
-
-
-def test_the_district_report_over_a_million_submissions_answers_in_under_a_second(
-    million: tuple[FlaskClient, int], capsys: pytest.CaptureFixture[str]
+def test_the_district_report_over_a_million_submissions_counts_every_inspection(
+    million: tuple[FlaskClient, int],
 ) -> None:
     client, inspections = million
-    resp, times = _timed(client, "/api/v1/reports/districts/330000", QUERY)
-    _say(capsys, "district report 330000, quarter, 1,000,000 submissions", times)
-    figures = resp.get_json()["figures"]
+    figures = _get(client, "/api/v1/reports/districts/330000", QUERY).get_json()["figures"]
     assert figures["inspections"] == inspections > 0
     assert figures["hazards"]["found"] > 0 and figures["hazards"]["overdue"] > 0
-    assert statistics.median(times) < 1.0
 
 
-def test_the_dashboard_page_over_a_million_submissions_loads_in_under_a_second(
-    million: tuple[FlaskClient, int], capsys: pytest.CaptureFixture[str]
+def test_the_dashboard_page_over_a_million_submissions_shows_the_province(
+    million: tuple[FlaskClient, int],
 ) -> None:
     client, inspections = million
-    resp, times = _timed(client, "/", QUERY)
-    _say(capsys, "dashboard page GET / (4 divisions), quarter, 1,000,000 submissions", times)
-    html = resp.get_data(as_text=True)
+    html = _get(client, "/", QUERY).get_data(as_text=True)
     assert "330000" in html and str(inspections) in html
-    assert statistics.median(times) < 1.0
 
 
-def test_the_dashboard_view_its_charts_draw_over_a_million_submissions_answers_in_under_a_second(
-    million: tuple[FlaskClient, int], capsys: pytest.CaptureFixture[str]
+def test_the_dashboard_view_its_charts_draw_over_a_million_submissions_holds_the_reports_figures(
+    million: tuple[FlaskClient, int],
 ) -> None:
     """What the page's charts fetch after the frame: the comparison, drill-down, industries, trend and hazard
     picture of one division in one JSON (every figure a district report's)."""
     client, inspections = million
-    resp, times = _timed(client, "/api/v1/dashboard/330000", QUERY)
-    _say(capsys, "dashboard view JSON 330000 (charts), quarter, 1,000,000 submissions", times)
-    view = resp.get_json()
+    view = _get(client, "/api/v1/dashboard/330000", QUERY).get_json()
+    report = _get(client, "/api/v1/reports/districts/330000", QUERY).get_json()
+    assert view["summary"]["figures"] == report["figures"]
     assert view["summary"]["figures"]["inspections"] == inspections
-    assert statistics.median(times) < 1.0
+    assert view["trend"][-1]["figures"] == report["figures"]
+    assert sum(r["figures"]["inspections"] for r in view["children"]) == inspections
+    hz = view["hazards"]
+    assert sum(o["count"] for o in hz["open"]) == report["figures"]["hazards"]["open"] > 0
+    assert sum(b["count"] for b in hz["overdue_by_age"]) == report["figures"]["hazards"]["overdue"] > 0
