@@ -149,6 +149,20 @@ class Store:
         )
         return {r.event_id for r in self.conn.execute(stmt)}
 
+    def move_claim(self, event_id: str, partition: int, offset: int) -> None:
+        """Say that a claim this transaction made belongs to the record at (partition, offset): the record it
+        named first turned out to carry no event (its payload was not JSON), a later one with the id does."""
+        e = processed_events
+        self.conn.execute(
+            update(e).where(e.c.event_id == event_id).values(partition=partition, offset=offset)
+        )
+
+    def release_claims(self, event_ids: Iterable[str]) -> None:
+        """Drop claims this transaction made for records that carried no event after all (see move_claim)."""
+        ids = sorted(event_ids)
+        if ids:
+            self.conn.execute(delete(processed_events).where(processed_events.c.event_id.in_(ids)))
+
     def existing_lineages(self, lineage_ids: list[str]) -> set[str]:
         self.flush()
         if not lineage_ids:

@@ -12,7 +12,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -152,9 +152,23 @@ def apply_batch(
         lineages_stored = store.existing_lineages(
             [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
         )
+        # ids claimed above for a record whose payload then turned out not to be JSON (a broken envelope: no
+        # event, so no claim): the claim goes to the next record of the batch with that id, else is dropped
+        unowned: set[str] = set()
         for d in fresh:
             result.positions[d.partition] = d.offset
             counts = result.count(d.partition)
+            data: dict[str, Any] | None = None
+            if d.event is not None and not d.json_checked:
+                # the source left the payload's JSON to this, its one parse (Delivery.json_checked)
+                try:
+                    data = _payload(d)
+                except _NotJson as exc:
+                    if d.event.id in claimed:
+                        unowned.add(d.event.id)
+                    d = replace(d, event=None, error=str(exc))
+                except f.UnusableEvent:
+                    pass  # JSON but not an object: dead-lettered with its event below, as from any source
             if d.event is None:
                 store.dead_letter(source, d.partition, d.offset, None, d.error or "malformed", _raw(d))
                 counts.dead_letters += 1
@@ -164,14 +178,18 @@ def apply_batch(
                 counts.duplicates += 1
                 continue
             claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
+            if d.event.id in unowned:
+                unowned.discard(d.event.id)
+                store.move_claim(d.event.id, d.partition, d.offset)
             try:
-                _apply(store, changes, d.event, _payload(d), lineages_stored)
+                _apply(store, changes, d.event, data if data is not None else _payload(d), lineages_stored)
                 counts.applied += 1
             except f.UnusableEvent as exc:
                 log.warning("dead-lettering event %s: %s", d.event.id, exc)
                 store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
                 counts.dead_letters += 1
                 result.rejected.append((d, str(exc)))
+        store.release_claims(unowned)
         store.flush()  # the buffered new facts
         store.refresh_hazards()  # the rectification state of the hazards the batch touched
         store.add_cells({k: v for k, v in changes.cells.items() if v})
@@ -278,10 +296,15 @@ def _payload(d: Delivery) -> dict[str, Any]:
         else:
             data = parse_json(d.raw_value if d.raw_value is not None else d.event.data_json)
     except json.JSONDecodeError as exc:
-        raise f.UnusableEvent(f"payload is not JSON: {exc}") from exc
+        raise _NotJson(f"payload is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise f.UnusableEvent("payload is not a JSON object")
     return data
+
+
+class _NotJson(f.UnusableEvent):
+    """A payload that is not JSON: from a source that checked it (``Delivery.json_checked``) an unusable
+    event; from one that did not, a record that breaks the envelope (``envelope.check_kafka``)."""
 
 
 def _str(data: dict[str, Any], key: str) -> str:
