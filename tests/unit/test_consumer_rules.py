@@ -4,6 +4,7 @@ failed batch is read again from, and the step that rewinds without asking the da
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -171,3 +172,29 @@ def test_the_lean_kafka_check_judges_the_envelope_as_the_full_parse_does() -> No
     # not JSON but UTF-8: the envelope passes here; the apply step's parse refuses it (tests/integration/
     # test_apply_edges.py: dead-lettered as a broken envelope, without a claim)
     assert check_kafka(key, b'{"i": ', headers).data_json == '{"i": '
+
+
+def test_a_batchs_sums_per_cell_group_equal_the_sum_of_each_facts_contributions() -> None:
+    """The consumer sums a batch's new facts per (district, day, industry) from ``kpis.metrics`` and builds
+    the cell keys once; the cells it writes must be exactly the per-fact ``contributions`` (which verify
+    recomputes) summed, members likewise, over the bench's mix of inspections, surveys and rectifications."""
+    from collections import Counter
+
+    from bench.aggregator_bench import make_events
+    from services.aggregator.domain import facts as f
+    from services.aggregator.domain.kpis import contributions, members
+    from services.aggregator.service_layer.apply import _Changes, _checked_new
+
+    changes = _Changes()
+    cells: Counter[Any] = Counter()
+    mems: Counter[Any] = Counter()
+    for event in make_events(600):
+        fact = f.fact_from_submission(event.subject, event.data)
+        changes.add(fact, _checked_new(fact))
+        cells.update(contributions(fact))
+        mems.update(members(fact))
+    rejected = f.Fact("L", "S", "factory_inspection", "330784", "E1", "C33", fact.day, "rejected", {})
+    changes.add(rejected, _checked_new(rejected))  # counts nothing
+    assert len(cells) > 100 and max(cells.values()) > 1  # cells shared by several facts: sums, not copies
+    assert changes.cell_deltas() == {k: v for k, v in cells.items() if v}
+    assert changes.members == mems

@@ -20,7 +20,16 @@ from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Counts, Store
 from services.aggregator.domain import facts as f
-from services.aggregator.domain.kpis import Cell, MemberCell, contributions, delta, members, rectification
+from services.aggregator.domain.kpis import (
+    Cell,
+    MemberCell,
+    contributions,
+    delta,
+    members,
+    memberships,
+    metrics,
+    rectification,
+)
 from services.eventlog.envelope import Event, parse_json
 from services.eventlog.source import Delivery
 
@@ -76,20 +85,44 @@ def _effects(fact: f.Fact) -> _Effects:
     return _Effects(contributions(fact), members(fact), rectification(fact))
 
 
+@dataclass(frozen=True)
+class _NewEffects:
+    """What a brand-new fact adds (it replaces nothing): ``kpis.metrics`` of its own (district, day, industry),
+    its memberships, its rectification; derived once, before anything is written."""
+
+    metrics: dict[str, int]
+    members: list[MemberCell]
+    rectification: tuple[str, date, bool] | None
+
+
 class _Changes:
     """Cell and member deltas of a whole batch, written at the end in one sorted pass."""
 
     def __init__(self) -> None:
         self.cells: Counter[Cell] = Counter()
         self.members: Counter[MemberCell] = Counter()
+        # the new facts' metrics summed per (district, day, industry): cell keys are built once per batch
+        self._groups: dict[tuple[str, date, str], dict[str, int]] = {}
 
-    def add(self, new: _Effects) -> None:
+    def add(self, fact: f.Fact, new: _NewEffects) -> None:
         """A fact that replaces nothing: its contributions are the delta."""
-        cells, members_ = self.cells, self.members
-        for k, v in new.cells.items():
-            cells[k] += v
-        for k2, v2 in new.members.items():
-            members_[k2] += v2
+        group = (fact.district, fact.day, fact.industry)
+        sums = self._groups.get(group)
+        if sums is None:
+            self._groups[group] = dict(new.metrics)
+        else:
+            for metric, value in new.metrics.items():
+                sums[metric] = sums.get(metric, 0) + value
+        for member in new.members:
+            self.members[member] += 1
+
+    def cell_deltas(self) -> dict[Cell, int]:
+        """Every cell the batch changes, with its summed delta (none that sums to zero)."""
+        out = Counter(self.cells)
+        for (district, day, industry), sums in self._groups.items():
+            for metric, value in sums.items():
+                out[(district, day, industry, metric)] += value
+        return {k: v for k, v in out.items() if v}
 
     def change(self, old: _Effects | None, new: _Effects | None) -> None:
         for k, v in delta(old.cells if old else Counter(), new.cells if new else Counter()).items():
@@ -192,10 +225,11 @@ def apply_batch(
         store.release_claims(unowned)
         store.flush()  # the buffered new facts
         store.refresh_hazards()  # the rectification state of the hazards the batch touched
-        store.add_cells({k: v for k, v in changes.cells.items() if v})
+        cells = changes.cell_deltas()
+        store.add_cells(cells)
         store.add_members({k: v for k, v in changes.members.items() if v})
         if track_rollups:
-            store.mark_rollups_changed({(d, day) for (d, day, _i, _m), v in changes.cells.items() if v})
+            store.mark_rollups_changed({(d, day) for (d, day, _i, _m) in cells})
         for partition, offset in sorted(result.positions.items()):
             store.advance_position(source, partition, stored[partition], offset, result.counts[partition])
     result.applied = sum(c.applied for c in result.counts.values())
@@ -231,11 +265,11 @@ def _apply(
     """One event's effects; ``data`` is its payload (``_payload``); ``lineages_stored`` holds the batch's
     new-submission lineages already stored."""
     if _is_brand_new(store, event, data, lineages_stored):
-        new = f.fact_from_submission(event.subject, data)
-        effects = _checked(new)
+        fresh = f.fact_from_submission(event.subject, data)
+        adds = _checked_new(fresh)
         # the fact's payload is the event's payload: stored as the text received, not encoded again
-        store.add_new_fact(new, effects.rectification, event.data_json)
-        changes.add(effects)
+        store.add_new_fact(fresh, adds.rectification, event.data_json)
+        changes.add(fresh, adds)
         return
     if event.type in (f.ACCEPTED, f.CORRECTED):
         sid = _str(data, "submission_id")
@@ -270,6 +304,16 @@ def _checked(fact: f.Fact) -> _Effects:
     missing a field is dead-lettered on its own instead of failing (and endlessly retrying) its batch."""
     try:
         effects = _effects(fact)
+        _ = fact.hazards
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise f.UnusableEvent(f"payload lacks what the rollups need: {exc!r}") from exc
+    return effects
+
+
+def _checked_new(fact: f.Fact) -> _NewEffects:
+    """``_checked`` for a fact that replaces nothing (the bulk path)."""
+    try:
+        effects = _NewEffects(metrics(fact), memberships(fact), rectification(fact))
         _ = fact.hazards
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise f.UnusableEvent(f"payload lacks what the rollups need: {exc!r}") from exc
