@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from services.aggregator.adapters.tables import dead_letters, processed_events
+from services.aggregator.adapters.tables import daily, dead_letters, facts, processed_events
 from services.aggregator.service_layer.apply import PositionGap, apply_batch
 from services.aggregator.service_layer.verify import reconcile, verify
 from services.aggregator.views import district_report, period_of, stored_positions
@@ -162,3 +163,37 @@ def test_a_kafka_payload_that_is_json_but_no_object_is_an_unusable_event(agg_eng
     done = apply_batch(agg_engine, "t", [_from_kafka(0, event, b"[1, 2]")])
     assert done.dead_letters == 1 and done.rejected[0][0].event is not None
     assert _claims(agg_engine) == {"array": (0, 0)}
+
+
+def test_a_batch_that_fails_midway_writes_nothing_and_the_next_try_applies_it(
+    agg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL new facts stream to the server through a COPY while the batch is still being read: an
+    error after hundreds of them were sent (and a dead letter that ended one COPY and a later one that
+    started another) must still leave nothing of the batch, and the connection fit for the retry."""
+    from services.aggregator.service_layer import apply as apply_module
+
+    events = [_accepted(inspection(enterprise=i), f"e{i}") for i in range(400)]
+    batch = [Delivery(0, i, e) for i, e in enumerate(events)]
+    batch[150] = _from_kafka(150, events[150], b"not json")  # a dead letter between two runs of new facts
+    real = apply_module._checked_new
+    calls = {"n": 0}
+
+    def failing(fact: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 350:
+            raise RuntimeError("the apply step fails midway")
+        return real(fact)
+
+    monkeypatch.setattr(apply_module, "_checked_new", failing)
+    with pytest.raises(RuntimeError, match="midway"):
+        apply_batch(agg_engine, "t", batch)
+    with agg_engine.connect() as conn:
+        for table in (facts, processed_events, dead_letters, daily):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0, table.name
+        assert stored_positions(conn, "t") == {}
+    monkeypatch.setattr(apply_module, "_checked_new", real)
+    done = apply_batch(agg_engine, "t", batch)
+    assert (done.applied, done.dead_letters) == (399, 1)
+    assert _inspections(agg_engine) == 399
+    assert verify(agg_engine).ok

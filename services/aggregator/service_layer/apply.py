@@ -173,69 +173,78 @@ def apply_batch(
         return result
     with engine.begin() as conn:
         store = Store(conn)
-        stored = store.lock_positions(source, {d.partition for d in deliveries})
-        fresh = follow(deliveries, stored)
-        result.redelivered = len(deliveries) - len(fresh)
-        changes = _Changes()
-        # One round trip each for the whole batch: which events are new, which new submissions' lineages
-        # are already stored (those take the careful path).
-        claimed = store.claim_many(
-            [(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None]
-        )
-        lineages_stored = store.existing_lineages(
-            [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
-        )
-        # ids claimed above for a record whose payload then turned out not to be JSON (a broken envelope: no
-        # event, so no claim): the claim goes to the next record of the batch with that id, else is dropped
-        unowned: set[str] = set()
-        for d in fresh:
-            result.positions[d.partition] = d.offset
-            counts = result.count(d.partition)
-            data: dict[str, Any] | None = None
-            if d.event is not None and not d.json_checked:
-                # the source left the payload's JSON to this, its one parse (Delivery.json_checked)
-                try:
-                    data = _payload(d)
-                except _NotJson as exc:
-                    if d.event.id in claimed:
-                        unowned.add(d.event.id)
-                    d = replace(d, event=None, error=str(exc))
-                except f.UnusableEvent:
-                    pass  # JSON but not an object: dead-lettered with its event below, as from any source
-            if d.event is None:
-                store.dead_letter(source, d.partition, d.offset, None, d.error or "malformed", _raw(d))
-                counts.dead_letters += 1
-                result.rejected.append((d, d.error or "malformed"))
-                continue
-            if d.event.id not in claimed:
-                counts.duplicates += 1
-                continue
-            claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
-            if d.event.id in unowned:
-                unowned.discard(d.event.id)
-                store.move_claim(d.event.id, d.partition, d.offset)
-            try:
-                _apply(store, changes, d.event, data if data is not None else _payload(d), lineages_stored)
-                counts.applied += 1
-            except f.UnusableEvent as exc:
-                log.warning("dead-lettering event %s: %s", d.event.id, exc)
-                store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
-                counts.dead_letters += 1
-                result.rejected.append((d, str(exc)))
-        store.release_claims(unowned)
-        store.flush()  # the buffered new facts
-        store.refresh_hazards()  # the rectification state of the hazards the batch touched
-        cells = changes.cell_deltas()
-        store.add_cells(cells)
-        store.add_members({k: v for k, v in changes.members.items() if v})
-        if track_rollups:
-            store.mark_rollups_changed({(d, day) for (d, day, _i, _m) in cells})
-        for partition, offset in sorted(result.positions.items()):
-            store.advance_position(source, partition, stored[partition], offset, result.counts[partition])
+        try:
+            _apply_in(store, source, deliveries, track_rollups, result)
+        except BaseException as exc:
+            store.abort(exc)  # a COPY in progress ends as failed: nothing of the batch is written
+            raise
     result.applied = sum(c.applied for c in result.counts.values())
     result.duplicates = sum(c.duplicates for c in result.counts.values())
     result.dead_letters = sum(c.dead_letters for c in result.counts.values())
     return result
+
+
+def _apply_in(
+    store: Store, source: str, deliveries: Sequence[Delivery], track_rollups: bool, result: BatchResult
+) -> None:
+    """The body of ``apply_batch``'s transaction."""
+    stored = store.lock_positions(source, {d.partition for d in deliveries})
+    fresh = follow(deliveries, stored)
+    result.redelivered = len(deliveries) - len(fresh)
+    changes = _Changes()
+    # One round trip each for the whole batch: which events are new, which new submissions' lineages
+    # are already stored (those take the careful path).
+    claimed = store.claim_many([(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None])
+    lineages_stored = store.existing_lineages(
+        [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
+    )
+    # ids claimed above for a record whose payload then turned out not to be JSON (a broken envelope: no
+    # event, so no claim): the claim goes to the next record of the batch with that id, else is dropped
+    unowned: set[str] = set()
+    for d in fresh:
+        result.positions[d.partition] = d.offset
+        counts = result.count(d.partition)
+        data: dict[str, Any] | None = None
+        if d.event is not None and not d.json_checked:
+            # the source left the payload's JSON to this, its one parse (Delivery.json_checked)
+            try:
+                data = _payload(d)
+            except _NotJson as exc:
+                if d.event.id in claimed:
+                    unowned.add(d.event.id)
+                d = replace(d, event=None, error=str(exc))
+            except f.UnusableEvent:
+                pass  # JSON but not an object: dead-lettered with its event below, as from any source
+        if d.event is None:
+            store.dead_letter(source, d.partition, d.offset, None, d.error or "malformed", _raw(d))
+            counts.dead_letters += 1
+            result.rejected.append((d, d.error or "malformed"))
+            continue
+        if d.event.id not in claimed:
+            counts.duplicates += 1
+            continue
+        claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
+        if d.event.id in unowned:
+            unowned.discard(d.event.id)
+            store.move_claim(d.event.id, d.partition, d.offset)
+        try:
+            _apply(store, changes, d.event, data if data is not None else _payload(d), lineages_stored)
+            counts.applied += 1
+        except f.UnusableEvent as exc:
+            log.warning("dead-lettering event %s: %s", d.event.id, exc)
+            store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
+            counts.dead_letters += 1
+            result.rejected.append((d, str(exc)))
+    store.release_claims(unowned)
+    store.flush()  # the buffered new facts
+    store.refresh_hazards()  # the rectification state of the hazards the batch touched
+    cells = changes.cell_deltas()
+    store.add_cells(cells)
+    store.add_members({k: v for k, v in changes.members.items() if v})
+    if track_rollups:
+        store.mark_rollups_changed({(d, day) for (d, day, _i, _m) in cells})
+    for partition, offset in sorted(result.positions.items()):
+        store.advance_position(source, partition, stored[partition], offset, result.counts[partition])
 
 
 def _raw(d: Delivery) -> str | None:
