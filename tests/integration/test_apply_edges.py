@@ -165,6 +165,7 @@ def test_a_kafka_payload_that_is_json_but_no_object_is_an_unusable_event(agg_eng
     assert _claims(agg_engine) == {"array": (0, 0)}
 
 
+@pytest.mark.timeout(120)  # a COPY left open makes the rollback wait for ever on the connection's lock
 def test_a_batch_that_fails_midway_writes_nothing_and_the_next_try_applies_it(
     agg_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
