@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from kafka.errors import KafkaError  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -284,7 +285,16 @@ def _group_stable(settings: Settings, members: int, timeout: float = 120.0) -> N
     try:
         deadline = time.monotonic() + timeout
         while True:
-            info = admin.describe_groups([settings.consumer_group])[settings.consumer_group]
+            try:
+                info = admin.describe_groups([settings.consumer_group])[settings.consumer_group]
+            except KafkaError as exc:
+                # the group's coordinator is still being elected while the first member joins
+                # (CoordinatorNotAvailable): ask again; without this the thread died and the rate was measured
+                # from the processes' start, imports and group join included
+                if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+                continue
             if info.get("group_state") == "Stable" and len(info.get("members", [])) == members:
                 return
             if time.monotonic() > deadline:

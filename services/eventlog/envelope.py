@@ -75,6 +75,9 @@ KafkaRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 _SPECVERSION = SPECVERSION.encode()
 _CONTENT_TYPE = CONTENT_TYPE.encode()
+#: the headers ``check_kafka`` reads (the CloudEvents attributes an ``Event`` holds); others are skipped undecoded
+_EVENT_HEADERS = frozenset(("ce_id", "ce_type", "ce_source", "ce_specversion", "ce_subject", "ce_time"))
+_REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_specversion")
 
 
 def kafka_headers(id: str, source: str, type: str, time: str, subject: str) -> list[tuple[str, bytes]]:
@@ -122,7 +125,7 @@ def parse_kafka(
     an event in allocation and garbage-collector passes over them, against ~5 us for a second parse whose
     result is freed at once (measured on the same 15,000 records in one process)."""
     attrs = {name: raw.decode("utf-8", "replace") for name, raw in headers or []}
-    missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_specversion") if h not in attrs]
+    missing = [h for h in _REQUIRED_HEADERS if h not in attrs]
     if missing:
         raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
     if attrs["ce_specversion"] != SPECVERSION:
@@ -145,6 +148,39 @@ def parse_kafka(
         data_json=text,
     )
     return event, data
+
+
+def check_kafka(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Event:
+    """The event of a Kafka record, its envelope checked as ``parse_kafka`` checks it except for the payload's
+    JSON, which is left to whoever parses the payload (the aggregator, once, where it applies the event: see
+    ``apply._payload``; a payload that is not JSON is then dead-lettered as a broken envelope, as here).
+
+    Why a second function: the aggregator's poll thread spent ~10 us a record in ``parse_kafka`` (a str decoded
+    for every header, a dict of them, and a parse of the payload only to check it, done again when applied),
+    competing for the interpreter lock with the thread that applies the previous batch.  Here: the six headers
+    an event needs are decoded, nothing else, and the payload only has to be UTF-8 text (~2 us)."""
+    attrs: dict[str, str] = {}
+    for name, raw in headers or ():
+        if name in _EVENT_HEADERS and raw is not None:  # a null header value names nothing
+            attrs[name] = raw.decode("utf-8", "replace")
+    missing = [h for h in _REQUIRED_HEADERS if h not in attrs]
+    if missing:
+        raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
+    if attrs["ce_specversion"] != SPECVERSION:
+        raise MalformedEvent(f"unsupported ce_specversion {attrs['ce_specversion']}")
+    try:
+        text = (value or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedEvent(f"payload is not JSON: {exc}") from exc
+    return Event(
+        id=attrs["ce_id"],
+        type=attrs["ce_type"],
+        source=attrs["ce_source"],
+        subject=attrs.get("ce_subject", ""),
+        time=attrs.get("ce_time", ""),
+        key=(key or b"").decode("utf-8", "replace"),
+        data_json=text,
+    )
 
 
 def parse_json(value: str | bytes) -> Any:

@@ -37,9 +37,11 @@ class Delivery:
     #: the position that precedes this record in its partition (Kafka: offset - 1; the SQL log: the previous
     #: row's position, whose numbers may skip).  None: the source cannot tell (then ``offset - 1`` is assumed).
     after: int | None = None
-    #: the event's payload, parsed, when the source had to parse it anyway (Kafka: checking the envelope);
-    #: None: parse ``event.data_json``
+    #: the event's payload, parsed, when the source had to parse it anyway; None: parse ``event.data_json``
     data: Any = None
+    #: False when the source checked the envelope but left the payload's JSON unchecked (Kafka: the apply step
+    #: parses each payload once, and a payload that is not JSON is then dead-lettered as a broken envelope)
+    json_checked: bool = True
 
     @property
     def previous(self) -> int:

@@ -3,12 +3,15 @@ failed batch is read again from, and the step that rewinds without asking the da
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from services.aggregator.service_layer.apply import BatchResult, PositionGap, _payload, batch_start, follow
 from services.aggregator.service_layer.runner import Consumer
 from services.common.db import make_engine
-from services.eventlog.envelope import Event, MalformedEvent, parse_kafka
+from services.eventlog.envelope import Event, MalformedEvent, check_kafka, parse_kafka
 from services.eventlog.source import NOTHING, Delivery, PositionOf
 
 
@@ -142,3 +145,56 @@ def test_the_kafka_check_of_a_payload_keeps_no_parse_and_still_refuses_what_is_n
         parse_kafka(event.kafka_key(), b'{"i": ', event.kafka_headers(), keep_data=False)
     # the apply step parses the record's bytes where it uses them
     assert _payload(Delivery(0, 3, checked, raw_value=event.kafka_value())) == {"i": 3}
+
+
+def _malformed(check: Callable[..., object], *args: object) -> str:
+    with pytest.raises(MalformedEvent) as refused:
+        check(*args)
+    return str(refused.value)
+
+
+def test_the_lean_kafka_check_judges_the_envelope_as_the_full_parse_does() -> None:
+    """``check_kafka`` (the aggregator's poll thread) gives the same event and refuses the same broken
+    envelopes with the same reasons as ``parse_kafka``; only the payload's JSON is left to the apply step."""
+    event = _event(5)
+    key, value, headers = event.kafka_key(), event.kafka_value(), event.kafka_headers()
+    assert check_kafka(key, value, headers) == parse_kafka(key, value, headers)[0] == event
+    assert check_kafka(key, value, [*headers, ("traceparent", b"00-1-2-01")]) == event  # others skipped
+    broken: list[tuple[bytes | None, list[tuple[str, bytes]]]] = [
+        (value, []),
+        (value, [h for h in headers if h[0] not in ("ce_id", "ce_source")]),
+        (value, [(k, b"0.3" if k == "ce_specversion" else v) for k, v in headers]),
+        (b"\xff not utf-8", headers),
+    ]
+    for raw, hs in broken:
+        reason = _malformed(check_kafka, key, raw, hs)
+        assert reason and reason == _malformed(parse_kafka, key, raw, hs)
+    # not JSON but UTF-8: the envelope passes here; the apply step's parse refuses it (tests/integration/
+    # test_apply_edges.py: dead-lettered as a broken envelope, without a claim)
+    assert check_kafka(key, b'{"i": ', headers).data_json == '{"i": '
+
+
+def test_a_batchs_sums_per_cell_group_equal_the_sum_of_each_facts_contributions() -> None:
+    """The consumer sums a batch's new facts per (district, day, industry) from ``kpis.metrics`` and builds
+    the cell keys once; the cells it writes must be exactly the per-fact ``contributions`` (which verify
+    recomputes) summed, members likewise, over the bench's mix of inspections, surveys and rectifications."""
+    from collections import Counter
+
+    from bench.aggregator_bench import make_events
+    from services.aggregator.domain import facts as f
+    from services.aggregator.domain.kpis import contributions, members
+    from services.aggregator.service_layer.apply import _Changes, _checked_new
+
+    changes = _Changes()
+    cells: Counter[Any] = Counter()
+    mems: Counter[Any] = Counter()
+    for event in make_events(600):
+        fact = f.fact_from_submission(event.subject, event.data)
+        changes.add(fact, _checked_new(fact))
+        cells.update(contributions(fact))
+        mems.update(members(fact))
+    rejected = f.Fact("L", "S", "factory_inspection", "330784", "E1", "C33", fact.day, "rejected", {})
+    changes.add(rejected, _checked_new(rejected))  # counts nothing
+    assert len(cells) > 100 and max(cells.values()) > 1  # cells shared by several facts: sums, not copies
+    assert changes.cell_deltas() == {k: v for k, v in cells.items() if v}
+    assert changes.members == mems

@@ -12,7 +12,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -20,7 +20,16 @@ from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Counts, Store
 from services.aggregator.domain import facts as f
-from services.aggregator.domain.kpis import Cell, MemberCell, contributions, delta, members, rectification
+from services.aggregator.domain.kpis import (
+    Cell,
+    MemberCell,
+    contributions,
+    delta,
+    members,
+    memberships,
+    metrics,
+    rectification,
+)
 from services.eventlog.envelope import Event, parse_json
 from services.eventlog.source import Delivery
 
@@ -76,20 +85,44 @@ def _effects(fact: f.Fact) -> _Effects:
     return _Effects(contributions(fact), members(fact), rectification(fact))
 
 
+@dataclass(frozen=True)
+class _NewEffects:
+    """What a brand-new fact adds (it replaces nothing): ``kpis.metrics`` of its own (district, day, industry),
+    its memberships, its rectification; derived once, before anything is written."""
+
+    metrics: dict[str, int]
+    members: list[MemberCell]
+    rectification: tuple[str, date, bool] | None
+
+
 class _Changes:
     """Cell and member deltas of a whole batch, written at the end in one sorted pass."""
 
     def __init__(self) -> None:
         self.cells: Counter[Cell] = Counter()
         self.members: Counter[MemberCell] = Counter()
+        # the new facts' metrics summed per (district, day, industry): cell keys are built once per batch
+        self._groups: dict[tuple[str, date, str], dict[str, int]] = {}
 
-    def add(self, new: _Effects) -> None:
+    def add(self, fact: f.Fact, new: _NewEffects) -> None:
         """A fact that replaces nothing: its contributions are the delta."""
-        cells, members_ = self.cells, self.members
-        for k, v in new.cells.items():
-            cells[k] += v
-        for k2, v2 in new.members.items():
-            members_[k2] += v2
+        group = (fact.district, fact.day, fact.industry)
+        sums = self._groups.get(group)
+        if sums is None:
+            self._groups[group] = dict(new.metrics)
+        else:
+            for metric, value in new.metrics.items():
+                sums[metric] = sums.get(metric, 0) + value
+        for member in new.members:
+            self.members[member] += 1
+
+    def cell_deltas(self) -> dict[Cell, int]:
+        """Every cell the batch changes, with its summed delta (none that sums to zero)."""
+        out = Counter(self.cells)
+        for (district, day, industry), sums in self._groups.items():
+            for metric, value in sums.items():
+                out[(district, day, industry, metric)] += value
+        return {k: v for k, v in out.items() if v}
 
     def change(self, old: _Effects | None, new: _Effects | None) -> None:
         for k, v in delta(old.cells if old else Counter(), new.cells if new else Counter()).items():
@@ -140,50 +173,78 @@ def apply_batch(
         return result
     with engine.begin() as conn:
         store = Store(conn)
-        stored = store.lock_positions(source, {d.partition for d in deliveries})
-        fresh = follow(deliveries, stored)
-        result.redelivered = len(deliveries) - len(fresh)
-        changes = _Changes()
-        # One round trip each for the whole batch: which events are new, which new submissions' lineages
-        # are already stored (those take the careful path).
-        claimed = store.claim_many(
-            [(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None]
-        )
-        lineages_stored = store.existing_lineages(
-            [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
-        )
-        for d in fresh:
-            result.positions[d.partition] = d.offset
-            counts = result.count(d.partition)
-            if d.event is None:
-                store.dead_letter(source, d.partition, d.offset, None, d.error or "malformed", _raw(d))
-                counts.dead_letters += 1
-                result.rejected.append((d, d.error or "malformed"))
-                continue
-            if d.event.id not in claimed:
-                counts.duplicates += 1
-                continue
-            claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
-            try:
-                _apply(store, changes, d.event, _payload(d), lineages_stored)
-                counts.applied += 1
-            except f.UnusableEvent as exc:
-                log.warning("dead-lettering event %s: %s", d.event.id, exc)
-                store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
-                counts.dead_letters += 1
-                result.rejected.append((d, str(exc)))
-        store.flush()  # the buffered new facts
-        store.refresh_hazards()  # the rectification state of the hazards the batch touched
-        store.add_cells({k: v for k, v in changes.cells.items() if v})
-        store.add_members({k: v for k, v in changes.members.items() if v})
-        if track_rollups:
-            store.mark_rollups_changed({(d, day) for (d, day, _i, _m), v in changes.cells.items() if v})
-        for partition, offset in sorted(result.positions.items()):
-            store.advance_position(source, partition, stored[partition], offset, result.counts[partition])
+        try:
+            _apply_in(store, source, deliveries, track_rollups, result)
+        except BaseException as exc:
+            store.abort(exc)  # a COPY in progress ends as failed: nothing of the batch is written
+            raise
     result.applied = sum(c.applied for c in result.counts.values())
     result.duplicates = sum(c.duplicates for c in result.counts.values())
     result.dead_letters = sum(c.dead_letters for c in result.counts.values())
     return result
+
+
+def _apply_in(
+    store: Store, source: str, deliveries: Sequence[Delivery], track_rollups: bool, result: BatchResult
+) -> None:
+    """The body of ``apply_batch``'s transaction."""
+    stored = store.lock_positions(source, {d.partition for d in deliveries})
+    fresh = follow(deliveries, stored)
+    result.redelivered = len(deliveries) - len(fresh)
+    changes = _Changes()
+    # One round trip each for the whole batch: which events are new, which new submissions' lineages
+    # are already stored (those take the careful path).
+    claimed = store.claim_many([(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None])
+    lineages_stored = store.existing_lineages(
+        [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
+    )
+    # ids claimed above for a record whose payload then turned out not to be JSON (a broken envelope: no
+    # event, so no claim): the claim goes to the next record of the batch with that id, else is dropped
+    unowned: set[str] = set()
+    for d in fresh:
+        result.positions[d.partition] = d.offset
+        counts = result.count(d.partition)
+        data: dict[str, Any] | None = None
+        if d.event is not None and not d.json_checked:
+            # the source left the payload's JSON to this, its one parse (Delivery.json_checked)
+            try:
+                data = _payload(d)
+            except _NotJson as exc:
+                if d.event.id in claimed:
+                    unowned.add(d.event.id)
+                d = replace(d, event=None, error=str(exc))
+            except f.UnusableEvent:
+                pass  # JSON but not an object: dead-lettered with its event below, as from any source
+        if d.event is None:
+            store.dead_letter(source, d.partition, d.offset, None, d.error or "malformed", _raw(d))
+            counts.dead_letters += 1
+            result.rejected.append((d, d.error or "malformed"))
+            continue
+        if d.event.id not in claimed:
+            counts.duplicates += 1
+            continue
+        claimed.discard(d.event.id)  # the same id twice in one batch: the second is a duplicate
+        if d.event.id in unowned:
+            unowned.discard(d.event.id)
+            store.move_claim(d.event.id, d.partition, d.offset)
+        try:
+            _apply(store, changes, d.event, data if data is not None else _payload(d), lineages_stored)
+            counts.applied += 1
+        except f.UnusableEvent as exc:
+            log.warning("dead-lettering event %s: %s", d.event.id, exc)
+            store.dead_letter(source, d.partition, d.offset, d.event.id, str(exc), d.event.data_json)
+            counts.dead_letters += 1
+            result.rejected.append((d, str(exc)))
+    store.release_claims(unowned)
+    store.flush()  # the buffered new facts
+    store.refresh_hazards()  # the rectification state of the hazards the batch touched
+    cells = changes.cell_deltas()
+    store.add_cells(cells)
+    store.add_members({k: v for k, v in changes.members.items() if v})
+    if track_rollups:
+        store.mark_rollups_changed({(d, day) for (d, day, _i, _m) in cells})
+    for partition, offset in sorted(result.positions.items()):
+        store.advance_position(source, partition, stored[partition], offset, result.counts[partition])
 
 
 def _raw(d: Delivery) -> str | None:
@@ -213,11 +274,11 @@ def _apply(
     """One event's effects; ``data`` is its payload (``_payload``); ``lineages_stored`` holds the batch's
     new-submission lineages already stored."""
     if _is_brand_new(store, event, data, lineages_stored):
-        new = f.fact_from_submission(event.subject, data)
-        effects = _checked(new)
+        fresh = f.fact_from_submission(event.subject, data)
+        adds = _checked_new(fresh)
         # the fact's payload is the event's payload: stored as the text received, not encoded again
-        store.add_new_fact(new, effects.rectification, event.data_json)
-        changes.add(effects)
+        store.add_new_fact(fresh, adds.rectification, event.data_json)
+        changes.add(fresh, adds)
         return
     if event.type in (f.ACCEPTED, f.CORRECTED):
         sid = _str(data, "submission_id")
@@ -258,6 +319,16 @@ def _checked(fact: f.Fact) -> _Effects:
     return effects
 
 
+def _checked_new(fact: f.Fact) -> _NewEffects:
+    """``_checked`` for a fact that replaces nothing (the bulk path)."""
+    try:
+        effects = _NewEffects(metrics(fact), memberships(fact), rectification(fact))
+        _ = fact.hazards
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise f.UnusableEvent(f"payload lacks what the rollups need: {exc!r}") from exc
+    return effects
+
+
 def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fact, effects: _Effects) -> None:
     store.put_fact(new)
     changes.change(_effects(old) if old else None, effects)
@@ -278,10 +349,15 @@ def _payload(d: Delivery) -> dict[str, Any]:
         else:
             data = parse_json(d.raw_value if d.raw_value is not None else d.event.data_json)
     except json.JSONDecodeError as exc:
-        raise f.UnusableEvent(f"payload is not JSON: {exc}") from exc
+        raise _NotJson(f"payload is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise f.UnusableEvent("payload is not a JSON object")
     return data
+
+
+class _NotJson(f.UnusableEvent):
+    """A payload that is not JSON: from a source that checked it (``Delivery.json_checked``) an unusable
+    event; from one that did not, a record that breaks the envelope (``envelope.check_kafka``)."""
 
 
 def _str(data: dict[str, Any], key: str) -> str:
