@@ -109,56 +109,18 @@ class MalformedEvent(ValueError):
     """A record that does not follow the envelope contract (goes to the dead-letter path)."""
 
 
-def from_kafka(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Event:
-    return parse_kafka(key, value, headers)[0]
-
-
-def parse_kafka(
-    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]], keep_data: bool = True
-) -> tuple[Event, Any]:
-    """The event of a Kafka record and its payload, parsed: checking that the payload is JSON parses it, so a
-    consumer that needs the value takes it from here instead of parsing the same bytes again.
-
-    ``keep_data=False`` checks the payload and returns None in its place.  A consumer that holds a whole batch
-    of events before using their payloads one at a time (the aggregator) parses each again where it uses it:
-    a parsed ~1.3 KB payload is ~60 Python containers, and keeping 10,000 of them alive for a batch cost ~35 us
-    an event in allocation and garbage-collector passes over them, against ~5 us for a second parse whose
-    result is freed at once (measured on the same 15,000 records in one process)."""
-    attrs = {name: raw.decode("utf-8", "replace") for name, raw in headers or []}
-    missing = [h for h in _REQUIRED_HEADERS if h not in attrs]
-    if missing:
-        raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
-    if attrs["ce_specversion"] != SPECVERSION:
-        raise MalformedEvent(f"unsupported ce_specversion {attrs['ce_specversion']}")
-    try:
-        raw = value or b""
-        data = parse_json(raw)  # from the bytes: orjson reads UTF-8 itself, no second pass over a str
-        if not keep_data:
-            data = None
-        text = raw.decode("utf-8")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedEvent(f"payload is not JSON: {exc}") from exc
-    event = Event(
-        id=attrs["ce_id"],
-        type=attrs["ce_type"],
-        source=attrs["ce_source"],
-        subject=attrs.get("ce_subject", ""),
-        time=attrs.get("ce_time", ""),
-        key=(key or b"").decode("utf-8", "replace"),
-        data_json=text,
-    )
-    return event, data
-
-
 def check_kafka(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Event:
-    """The event of a Kafka record, its envelope checked as ``parse_kafka`` checks it except for the payload's
-    JSON, which is left to whoever parses the payload (the aggregator, once, where it applies the event: see
-    ``apply._payload``; a payload that is not JSON is then dead-lettered as a broken envelope, as here).
+    """The event of a Kafka record, its envelope checked: the CloudEvents headers it needs, the spec version,
+    a payload of UTF-8 text.  The payload's JSON is left to whoever parses it (the aggregator, once, where it
+    applies the event: see ``apply._payload``; a payload that is not JSON is then dead-lettered as a broken
+    envelope, as here).
 
-    Why a second function: the aggregator's poll thread spent ~10 us a record in ``parse_kafka`` (a str decoded
-    for every header, a dict of them, and a parse of the payload only to check it, done again when applied),
-    competing for the interpreter lock with the thread that applies the previous batch.  Here: the six headers
-    an event needs are decoded, nothing else, and the payload only has to be UTF-8 text (~2 us)."""
+    Why no parse here: the aggregator's poll thread spent ~10 us a record on the earlier full parse (a str
+    decoded for every header, a dict of them, and a parse of the payload only to check it, done again when
+    applied), competing for the interpreter lock with the thread that applies the previous batch.  Here: the
+    six headers an event needs are decoded, nothing else (~2 us); and a parsed ~1.3 KB payload is ~60 Python
+    containers, which kept alive for a batch of 10,000 cost ~35 us an event in allocation and collector
+    passes, against ~5 us for the one parse at apply time whose result is freed at once."""
     attrs: dict[str, str] = {}
     for name, raw in headers or ():
         if name in _EVENT_HEADERS and raw is not None:  # a null header value names nothing

@@ -267,12 +267,16 @@ def test_every_figure_of_the_batched_dashboard_is_the_one_by_one_reports(
         assert got[part] == want[part], part
 
 
-@settings(
+#: the hypothesis tests' settings: a fixed sequence of examples (the seeded database is shared by them)
+_examples = settings(
     max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     derandomize=True,
 )
+
+
+@_examples
 @given(
     code=st.sampled_from(CODES),
     kind=st.sampled_from(PERIODS),
@@ -290,12 +294,7 @@ def test_any_dashboard_view_equals_its_reports_read_one_by_one(
     )
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-    derandomize=True,
-)
+@_examples
 @given(
     requests=st.lists(
         st.tuples(

@@ -72,7 +72,7 @@ EDGES: list[Any] = [
     "\ud800",
     {"\ud800": 1},
     {"\uffff": 1, "\U0001f600": 2, "é": 3, "Z": 4},
-    "\x00\x1f\x7f\u2028\"\\",
+    '\x00\x1f\x7f\u2028"\\',
     Level.HIGH,
     Colour.RED,
     uuid.UUID(int=1),
@@ -103,9 +103,11 @@ json_leaves = (
 )
 json_values = st.recursive(
     json_leaves,
-    lambda inner: st.lists(inner, max_size=5)
-    | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=30,
 )
 

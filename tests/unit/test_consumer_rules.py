@@ -11,7 +11,7 @@ import pytest
 from services.aggregator.service_layer.apply import BatchResult, PositionGap, _payload, batch_start, follow
 from services.aggregator.service_layer.runner import Consumer
 from services.common.db import make_engine
-from services.eventlog.envelope import Event, MalformedEvent, check_kafka, parse_kafka
+from services.eventlog.envelope import Event, MalformedEvent, check_kafka
 from services.eventlog.source import NOTHING, Delivery, PositionOf
 
 
@@ -134,16 +134,10 @@ def test_an_idle_member_publishes_only_once_every_members_position_reaches_the_e
     assert published == [1]
 
 
-def test_the_kafka_check_of_a_payload_keeps_no_parse_and_still_refuses_what_is_not_json() -> None:
+def test_the_kafka_check_keeps_no_parse_and_the_apply_step_parses_the_payload_where_it_uses_it() -> None:
     event = _event(3)
-    checked, data = parse_kafka(
-        event.kafka_key(), event.kafka_value(), event.kafka_headers(), keep_data=False
-    )
-    assert data is None and checked == event
-    assert parse_kafka(event.kafka_key(), event.kafka_value(), event.kafka_headers())[1] == {"i": 3}
-    with pytest.raises(MalformedEvent):
-        parse_kafka(event.kafka_key(), b'{"i": ', event.kafka_headers(), keep_data=False)
-    # the apply step parses the record's bytes where it uses them
+    checked = check_kafka(event.kafka_key(), event.kafka_value(), event.kafka_headers())
+    assert checked == event
     assert _payload(Delivery(0, 3, checked, raw_value=event.kafka_value())) == {"i": 3}
 
 
@@ -153,22 +147,30 @@ def _malformed(check: Callable[..., object], *args: object) -> str:
     return str(refused.value)
 
 
-def test_the_lean_kafka_check_judges_the_envelope_as_the_full_parse_does() -> None:
-    """``check_kafka`` (the aggregator's poll thread) gives the same event and refuses the same broken
-    envelopes with the same reasons as ``parse_kafka``; only the payload's JSON is left to the apply step."""
+def test_the_kafka_check_refuses_a_broken_envelope_and_says_why() -> None:
+    """``check_kafka`` (the aggregator's poll thread) gives the event of an intact record, skips headers it
+    does not need, and refuses a broken envelope with its reason; only the payload's JSON is left to the apply
+    step."""
     event = _event(5)
     key, value, headers = event.kafka_key(), event.kafka_value(), event.kafka_headers()
-    assert check_kafka(key, value, headers) == parse_kafka(key, value, headers)[0] == event
+    assert check_kafka(key, value, headers) == event
     assert check_kafka(key, value, [*headers, ("traceparent", b"00-1-2-01")]) == event  # others skipped
-    broken: list[tuple[bytes | None, list[tuple[str, bytes]]]] = [
-        (value, []),
-        (value, [h for h in headers if h[0] not in ("ce_id", "ce_source")]),
-        (value, [(k, b"0.3" if k == "ce_specversion" else v) for k, v in headers]),
-        (b"\xff not utf-8", headers),
+    broken: list[tuple[bytes | None, list[tuple[str, bytes]], str]] = [
+        (value, [], "missing CloudEvents headers: ce_id, ce_type, ce_source, ce_specversion"),
+        (
+            value,
+            [h for h in headers if h[0] not in ("ce_id", "ce_source")],
+            "missing CloudEvents headers: ce_id, ce_source",
+        ),
+        (
+            value,
+            [(k, b"0.3" if k == "ce_specversion" else v) for k, v in headers],
+            "unsupported ce_specversion 0.3",
+        ),
+        (b"\xff not utf-8", headers, "payload is not JSON"),
     ]
-    for raw, hs in broken:
-        reason = _malformed(check_kafka, key, raw, hs)
-        assert reason and reason == _malformed(parse_kafka, key, raw, hs)
+    for raw, hs, reason in broken:
+        assert _malformed(check_kafka, key, raw, hs).startswith(reason)
     # not JSON but UTF-8: the envelope passes here; the apply step's parse refuses it (tests/integration/
     # test_apply_edges.py: dead-lettered as a broken envelope, without a claim)
     assert check_kafka(key, b'{"i": ', headers).data_json == '{"i": '
