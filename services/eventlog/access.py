@@ -35,7 +35,7 @@ from kafka.admin import (
 )
 
 from services.common.config import Settings, from_env
-from services.eventlog.kafka import client_security
+from services.eventlog.kafka import client_security, closed_if_refused
 
 ROLES = ("relay", "aggregator", "integrator")
 
@@ -78,7 +78,8 @@ def role_acls(role: str, user: str, settings: Settings, group_prefix: str | None
 
 def admin_client(settings: Settings, request_timeout_ms: int = 30000) -> KafkaAdminClient:
     """An admin client logged in as the user in ``settings`` (a super user for the functions below)."""
-    return KafkaAdminClient(
+    return closed_if_refused(
+        KafkaAdminClient,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id="score-access",
         request_timeout_ms=request_timeout_ms,

@@ -20,6 +20,7 @@ from kafka.errors import (
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
 )
+from kafka.net.compat import KafkaNetClient
 from kafka.structs import OffsetAndMetadata
 
 from services.common.config import ConfigError, Settings
@@ -87,13 +88,39 @@ class KafkaConnection:
         a client without one; any other failure is raised as it is.
         """
         try:
-            return make(**self.client_kwargs(), **kwargs)
+            return closed_if_refused(make, **self.client_kwargs(), **kwargs)
         except KafkaTimeoutError as exc:
             error = _login_error(self.bootstrap_servers, self.security)
             if error is None:
                 raise
             log.error("%s", error)
             raise error from exc
+
+
+def closed_if_refused(make: Callable[..., _Client], **kwargs: Any) -> _Client:
+    """``make(**kwargs)`` (a kafka-python client class), its network client closed if the constructor fails.
+
+    kafka-python starts a client's IO thread before its first bootstrap, and a constructor that then raises
+    (no broker within ``bootstrap_timeout_ms``, a refused login) left that thread running for the life of the
+    process, reconnecting with jittered backoff: one more after every failed start of a relay or consumer that
+    retries while the broker is down.  The documented ``kafka_client`` option lets us keep hold of the network
+    client it builds and close it."""
+    made: list[KafkaNetClient] = []
+
+    def tracked(*args: Any, **config: Any) -> KafkaNetClient:
+        client = KafkaNetClient(*args, **config)
+        made.append(client)
+        return client
+
+    try:
+        return make(**kwargs, kafka_client=tracked)
+    except BaseException:
+        for client in made:
+            try:
+                client.close()
+            except Exception:  # closing what never worked must not hide why it did not
+                log.debug("closing a half-built Kafka client failed", exc_info=True)
+        raise
 
 
 def _login_error(bootstrap_servers: str, security: Mapping[str, Any]) -> KafkaLoginError | None:

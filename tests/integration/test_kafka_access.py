@@ -12,6 +12,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +33,13 @@ from kafka.errors import (
 from services.aggregator.bootstrap import bootstrap as agg_bootstrap
 from services.common.config import Settings
 from services.eventlog import access
-from services.eventlog.kafka import KafkaConnection, KafkaLoginError, KafkaLogReader, client_security
+from services.eventlog.kafka import (
+    KafkaConnection,
+    KafkaLoginError,
+    KafkaLogReader,
+    client_security,
+    closed_if_refused,
+)
 from tests.builders import inspection, survey
 from tests.conftest import build_system, migrated, process_env, real_settings
 from tests.servers import KafkaBroker, KafkaLogin, ServerControlUnsupported, unsupported
@@ -160,26 +167,37 @@ def _env(settings: Settings, login: KafkaLogin, password_file: Path) -> dict[str
 # -- logins ------------------------------------------------------------------------------------------------
 
 
+def _io_threads() -> set[int | None]:
+    """kafka-python's network threads alive now (one per client, named ``kafka-io-<client id>``)."""
+    return {t.ident for t in threading.enumerate() if t.name.startswith("kafka-io-") and t.is_alive()}
+
+
 def test_a_client_without_a_login_is_refused(locked: Locked) -> None:
     bootstrap = locked.settings.kafka_bootstrap_servers
+    before = _io_threads()
     # what any Kafka client gets: no answer at all
     with pytest.raises(KafkaTimeoutError):
-        KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=3000)
+        closed_if_refused(KafkaAdminClient, bootstrap_servers=bootstrap, bootstrap_timeout_ms=3000)
     # what our services say instead
     with pytest.raises(KafkaLoginError, match="requires authentication.*SCORE_KAFKA_USERNAME"):
         KafkaConnection(bootstrap, {"security_protocol": "PLAINTEXT"}).client(
             KafkaAdminClient, bootstrap_timeout_ms=3000
         )
+    # and a refused client leaves no network thread behind (kafka-python starts it before the bootstrap that
+    # failed; a consumer retrying while the broker refuses had gathered one more per attempt)
+    assert _io_threads() <= before
 
 
 def test_a_wrong_password_is_refused_with_a_clear_error(locked: Locked, tmp_path: Path) -> None:
     wrong = KafkaLogin(locked.integrator.username, locked.integrator.password + "x")
+    before = _io_threads()
     with pytest.raises(KafkaLoginError) as refused:
         KafkaLogReader(
             KafkaConnection(locked.settings.kafka_bootstrap_servers, wrong.client_kwargs()),
             locked.settings.topic,
         )
     message = str(refused.value)
+    assert _io_threads() <= before
     assert f"refused the login of user {wrong.username!r} (SCRAM-SHA-512)" in message
     assert "invalid credentials" in message or "wrong user name or password" in message
     assert "SCORE_KAFKA_PASSWORD_FILE" in message
