@@ -52,6 +52,37 @@ def test_verify_fails_on_a_tampered_rollup_and_rebuild_mends_it(env: Path) -> No
     assert runner.invoke(main, ["aggregator", "verify"]).exit_code == 0
 
 
+def test_a_log_reader_that_failed_is_closed_and_the_next_scrape_opens_another(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/metrics.json`` reports an unreachable log as an error and opens a fresh reader at the next scrape; the
+    failed one is closed (a Kafka reader left open keeps a network thread: one per scrape of an outage)."""
+    system = migrated_with(CliRunner(), inspection(enterprise=1))
+    agg = system.reports.application.extensions["score.aggregator"]
+    made: list[Any] = []
+    closed: list[Any] = []
+
+    class Unreachable:
+        def records_through(self, positions: dict[int, int]) -> dict[int, int]:
+            raise ConnectionError("broker down")
+
+        def end_positions(self) -> dict[int, int]:
+            raise ConnectionError("broker down")
+
+        def close(self) -> None:
+            closed.append(self)
+
+    def reader() -> Unreachable:
+        made.append(Unreachable())
+        return made[-1]
+
+    monkeypatch.setattr(agg, "log_reader", reader)
+    for _ in range(3):
+        body = system.reports.get("/metrics.json").get_json()
+        assert "broker down" in body["log"]["error"]
+    assert len(made) == 3 and closed == made
+
+
 def test_verify_finds_an_event_of_the_log_that_was_never_applied(env: Path) -> None:
     """The rollups can agree with the facts and still be short: verify holds the facts against the log."""
     runner = CliRunner()

@@ -7,6 +7,7 @@ partition, and per partition whether what it handled up to there adds up to what
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -22,6 +23,8 @@ from services.aggregator.views import position_accounts
 
 # one log reader per app, used by one request at a time (a Kafka client is not thread-safe)
 _log_reader_lock = threading.Lock()
+
+log = logging.getLogger(__name__)
 
 
 def figures(app: Flask) -> dict[str, Any]:
@@ -48,7 +51,14 @@ def figures(app: Flask) -> dict[str, Any]:
             accounts = position_accounts(agg.engine, agg.source_name, app.extensions["score.log_reader"])
         body["log"] = {"partitions": accounts, "consistent": all(a["consistent"] for a in accounts)}
     except Exception as exc:  # noqa: BLE001 - the log being unreachable is itself worth reporting
-        app.extensions.pop("score.log_reader", None)
+        # a fresh reader at the next scrape; this one closed, else each scrape during a broker outage left
+        # one more Kafka client (and its network thread) behind
+        failed = app.extensions.pop("score.log_reader", None)
+        if failed is not None:
+            try:
+                failed.close()
+            except Exception:  # noqa: BLE001 - already reporting why the log is unreachable
+                log.debug("closing the failed log reader failed", exc_info=True)
         body["log"] = {"error": f"{type(exc).__name__}: {exc}"}
     return body
 
