@@ -362,7 +362,18 @@ class KafkaPublisher:
         return [send(name, key=key, value=value, headers=headers) for key, value, headers in records]
 
     def close(self) -> None:
-        self._producer.close(timeout=5)
+        try:
+            self._producer.close(timeout=5)
+        except KafkaTimeoutError:
+            # kafka-python's close() flushes first and, when that times out (the broker away), raises before it
+            # stops its network thread, which then retried the broker for the life of the process: one more
+            # for every publisher the relay dropped during an outage.  What was not sent is still unmarked in
+            # the outbox; stop the thread without sending it.
+            sender = self._producer._sender
+            if sender is not None:
+                sender.force_close()
+                sender.join(5)
+            raise
 
 
 @dataclass

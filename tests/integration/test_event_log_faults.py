@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
 from sqlalchemy import Engine, func, select
 
 from services.aggregator.adapters.tables import processed_events
@@ -142,8 +143,19 @@ def test_broker_down_intake_keeps_accepting_and_nothing_is_lost_or_doubled(
         try:
             _post_all(system, _bodies(6))
             assert relay.drain(30) == 6
+            stranded = _publisher(
+                settings, 20000
+            )  # the relay's default delivery timeout, longer than close's
+            stranded.ready()
 
             broker.stop()
+            # A producer closed while the broker is away, holding a record it could not deliver: kafka-python's
+            # close() flushes first, and the flush times out.  It raises, and the network thread is stopped
+            # anyway (it used to stay, retrying the broker for the life of the process), the record not sent.
+            stranded.send_records([(b"stranded", b"{}", [])])
+            with pytest.raises(KafkaTimeoutError):
+                stranded.close()
+            assert not stranded._producer._sender.is_alive()
             _post_all(system, _bodies(6, start=6))  # the intake does not need the broker
             assert relay.backlog() == 6
             with pytest.raises(Exception):  # noqa: B017 - whatever kafka-python raises: nothing is marked
