@@ -271,6 +271,10 @@ def system(backend: Settings) -> Iterator[System]:
     s.consumer.close()
     if s.relay is not None:
         s.relay._reset_publisher()
+    # the reports app's log reader (opened by a /metrics scrape) lives as long as its app; this one ends here
+    reader = s.reports.application.extensions.pop("score.log_reader", None)
+    if reader is not None:
+        reader.close()
     report = verify(s.aggregator.engine)
     assert report.ok, f"rollups differ from a recomputation: {report.differences[:5]}"
 
