@@ -222,14 +222,14 @@ class Store:
         ``mark`` is ``rectification(fact)``, which the caller derived already; ``payload_json``, when given, is
         the JSON text ``fact.payload`` was parsed from, stored as it is instead of being encoded again."""
         self._pending.add(fact.lineage_id)
-        row = (fact.lineage_id, *_fact_values(fact, payload_json).values())
+        values = {"lineage_id": fact.lineage_id, **_fact_values(fact, payload_json)}
         if self._stream:
             # Sent while the batch is still being read: psycopg passes the rows on every 32 KiB, and the server
             # inserts them (~20 us an event of its CPU, the largest part of a batch's) while this thread
             # derives the next events, instead of all at once at the end with this thread waiting.
-            (self._facts_out or self._open_facts_copy()).write_row(row)
+            (self._facts_out or self._open_facts_copy()).write_row(tuple(values[c] for c in _FACT_COLUMNS))
         else:
-            self._new_facts.append(dict(zip(_FACT_COLUMNS, row, strict=True)))
+            self._new_facts.append(values)
         self._new_hazards.extend(_hazard_rows(fact))
         if mark is not None:
             hazard, on, on_time = mark
@@ -522,18 +522,8 @@ def _ancestors(district: str) -> tuple[str, ...]:
     return tuple(ancestors(district))
 
 
-#: the columns of ``facts`` in the order ``add_new_fact`` writes them
-_FACT_COLUMNS = (
-    "lineage_id",
-    "submission_id",
-    "form",
-    "district",
-    "enterprise",
-    "industry",
-    "day",
-    "review_status",
-    "payload",
-)
+#: the columns of ``facts``, in the order ``add_new_fact`` writes them (its COPY names them)
+_FACT_COLUMNS = tuple(facts.c.keys())
 
 
 def _fact_values(fact: Fact, payload_json: str | None = None) -> dict[str, Any]:
