@@ -17,6 +17,15 @@ on their command line (``-w``, ``-b``, ``--threads``) overrides the value here. 
   sending its next queued submission and then frees the socket.
 - ``timeout = 30``: under gthread this watches the worker's event loop, not a request, so a hung worker is
   replaced in 30 s while slow clients are not what trips it.
+- ``reuse_port``: each worker listens on a socket of its own (``SO_REUSEPORT``; gunicorn 27 then opens one in each
+  worker) and the kernel spreads new connections over them by their addresses.  On the one socket all workers
+  shared, the worker awake first accepted them: under wrk's burst of 16 keep-alive connections one of two
+  workers got every one in some runs (0.0 and 0.9 cores per worker), and the batch's connections sat on one
+  worker in half the runs, so one process, one interpreter lock, served what two cores could (the bare
+  endpoint 595/s against ~850/s balanced, in the same run of the bench).  A keep-alive connection stays with
+  its worker; the spread is now of chance by address, not of who woke first.  What it costs: connections
+  queued on a worker that dies are reset rather than taken by another (the client retries; submissions are
+  idempotent), and the port is shared only with processes of the same user.
 - No control socket (gunicorn >= 25.1 opens one at ``~/.gunicorn/gunicorn.ctl`` by default, one path for every
   gunicorn of the user, so the intake's and the reports' would contend for it); nothing here uses it.
 - Prometheus: every worker is a process with its own request counters, so ``prometheus-client`` runs in its
@@ -50,6 +59,7 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 20
 control_socket_disable = True
+reuse_port = True
 
 logconfig_dict = logging_config(from_env().log_format)
 

@@ -255,3 +255,21 @@ def test_requests_are_logged_one_json_line_each_with_their_request_id(served: Se
     assert any(
         r["logger"] == "gunicorn.error" and "Booting worker" in r["message"] for r in served.log_records()
     )
+
+
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on ``127.0.0.1:port`` (Linux's /proc/net/tcp: local address, state 0A)."""
+    local = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
+
+
+def test_every_worker_listens_on_a_socket_of_its_own(served: Served) -> None:
+    """``reuse_port`` (services/common/gunicorn_conf.py): the kernel spreads new connections over one socket per
+    worker.  On one shared socket the worker awake first took them all (a burst of keep-alive connections
+    could land on one worker of two, which then served alone behind its interpreter lock)."""
+    _wait(lambda: _listening_sockets(served.port) >= served.workers, 30, "every worker's socket")
+    assert _listening_sockets(served.port) == served.workers
+    # and connections are answered whichever socket the kernel gives them to
+    for _ in range(2 * served.workers):
+        assert served.request("GET", "/healthz")[0] == 200
