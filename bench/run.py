@@ -274,11 +274,19 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
         measured: dict[str, dict[str, Any]] = {}
         for name, path in (("bare", "/bare"), ("single", "/api/v1/submissions")):
             app0, db0 = procs.cpu_seconds(app_pids()), procs.cpu_seconds(db_pids())
+            workers = procs.children(srv.pid)
+            per_worker0 = [procs.cpu_seconds([w]) for w in workers]
             res = wrk.run(
                 f"{base}{path}", body, connections=sizes.connections, seconds=sizes.seconds, token=token
             )
             res["app_cpu_ms"] = (procs.cpu_seconds(app_pids()) - app0) * 1000 / max(1, res["requests"])
             res["db_cpu_ms"] = (procs.cpu_seconds(db_pids()) - db0) * 1000 / max(1, res["requests"])
+            # each worker's share of the app's CPU: a keep-alive connection stays with its worker, and a run
+            # whose connections landed mostly on one worker measured that worker's interpreter lock (read the
+            # figure and its ceiling with their splits)
+            res["worker_cpu_split"] = _shares(
+                [procs.cpu_seconds([w]) - c for w, c in zip(workers, per_worker0, strict=True)]
+            )
             measured[name] = res
         single, bare = measured["single"], measured["bare"]
         # The latency target is at half load: wrk offers half of the rate just measured, at a fixed pace, to
@@ -298,7 +306,10 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
         run.details["intake_bare"] = bare
         run.details["intake_single_half"] = half["single"]
         run.details["intake_bare_half"] = half["bare"]
-        conc = f"{sizes.connections} connections, gunicorn -w {sizes.workers} (gthread x16)"
+        conc = (
+            f"{sizes.connections} connections, gunicorn -w {sizes.workers} (gthread x16); worker CPU split "
+            f"{single['worker_cpu_split']} (bare {bare['worker_cpu_split']})"
+        )
         run.rows += [
             Row(
                 "intake single: submissions/s",
@@ -406,6 +417,12 @@ def intake_phase(run: Run, pg: PostgresServer, pg_pid: int | None, work: Path, e
             "intake_batch_rate",
         )
     )
+
+
+def _shares(cpu: list[float]) -> str:
+    """Each worker's share of ``cpu`` (seconds per worker) as ``a/b`` in percent, largest first."""
+    total = sum(cpu) or 1.0
+    return "/".join(f"{100 * c / total:.0f}" for c in sorted(cpu, reverse=True))
 
 
 def set_based_insert(pg: PostgresServer, source_url: str, ids: list[str]) -> float:
