@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 
@@ -85,10 +85,10 @@ def _effects(fact: f.Fact) -> _Effects:
     return _Effects(contributions(fact), members(fact), rectification(fact))
 
 
-@dataclass(frozen=True)
-class _NewEffects:
+class _NewEffects(NamedTuple):
     """What a brand-new fact adds (it replaces nothing): ``kpis.metrics`` of its own (district, day, industry),
-    its memberships, its rectification; derived once, before anything is written."""
+    its memberships, its rectification; derived once, before anything is written.  A named tuple: built per
+    event, ~4x cheaper than a frozen dataclass."""
 
     metrics: dict[str, int]
     members: list[MemberCell]
@@ -201,9 +201,11 @@ def _apply_in(
     # ids claimed above for a record whose payload then turned out not to be JSON (a broken envelope: no
     # event, so no claim): the claim goes to the next record of the batch with that id, else is dropped
     unowned: set[str] = set()
+    positions = result.positions
+    counts_of: dict[int, Counts] = {}  # result.count(p) per partition, without a Counts() built per event
     for d in fresh:
-        result.positions[d.partition] = d.offset
-        counts = result.count(d.partition)
+        positions[d.partition] = d.offset
+        counts = counts_of.get(d.partition) or counts_of.setdefault(d.partition, result.count(d.partition))
         data: dict[str, Any] | None = None
         if d.event is not None and not d.json_checked:
             # the source left the payload's JSON to this, its one parse (Delivery.json_checked)
