@@ -37,14 +37,22 @@ TESTED_VERSIONS = frozenset({"3.0.12"})
 
 _LOG_APPEND_TIME = DefaultRecordBatch.LOG_APPEND_TIME
 
+#: header names as read (UTF-8) -> as returned: a record of ours repeats the same 7, so each is decoded once;
+#: bounded, so a producer that makes up names cannot grow it
+_HEADER_NAMES: dict[bytes, str] = {}
+_MAX_HEADER_NAMES = 256
+
 
 def decode_records(batch: DefaultRecordBatch, topic: str, partition: int) -> tuple[list[Any], list[int]]:
     """The records of an uncompressed (or already decompressed) v2 batch as kafka-python's fetcher yields
     them, and each one's size in bytes (the fetcher's ``bytes_read``).  Raises ``ValueError`` or ``IndexError``
     on bytes that are not a well-formed batch; the batch itself is not changed (its own iterator still works).
     """
-    buf = batch._buffer
+    # bytes, not the batch's bytearray: a slice of bytes is the value itself, where a bytearray's slice must
+    # be copied again into bytes (2 of the ~30 objects a record costs, for each of its 16 fields)
+    buf = bytes(batch._buffer)
     pos = batch._pos
+    names = _HEADER_NAMES
     base_offset = batch.base_offset
     ts_type = batch.timestamp_type
     fixed_ts = batch.max_timestamp if ts_type == _LOG_APPEND_TIME else None
@@ -86,7 +94,7 @@ def decode_records(batch: DefaultRecordBatch, topic: str, partition: int) -> tup
         else:
             n, pos = decode_varint(buf, pos)
         if n >= 0:
-            key: bytes | None = bytes(buf[pos : pos + n])
+            key: bytes | None = buf[pos : pos + n]
             pos += n
         else:
             key = None
@@ -97,7 +105,7 @@ def decode_records(batch: DefaultRecordBatch, topic: str, partition: int) -> tup
         else:
             n, pos = decode_varint(buf, pos)
         if n >= 0:
-            value: bytes | None = bytes(buf[pos : pos + n])
+            value: bytes | None = buf[pos : pos + n]
             pos += n
         else:
             value = None
@@ -120,7 +128,12 @@ def decode_records(batch: DefaultRecordBatch, topic: str, partition: int) -> tup
                 n, pos = decode_varint(buf, pos)
             if n < 0:
                 raise ValueError(f"invalid negative header key size {n}")
-            h_key = buf[pos : pos + n].decode("utf-8")
+            raw_key = buf[pos : pos + n]
+            h_key = names.get(raw_key)
+            if h_key is None:  # (the same few names in every record: decoded once)
+                h_key = raw_key.decode("utf-8")
+                if len(names) < _MAX_HEADER_NAMES:
+                    names[raw_key] = h_key
             pos += n
             header_size += n  # the fetcher counts the key's UTF-8 bytes: these
             b = buf[pos]
@@ -130,7 +143,7 @@ def decode_records(batch: DefaultRecordBatch, topic: str, partition: int) -> tup
             else:
                 n, pos = decode_varint(buf, pos)
             if n >= 0:
-                h_value: bytes | None = bytes(buf[pos : pos + n])
+                h_value: bytes | None = buf[pos : pos + n]
                 pos += n
                 header_size += n
             else:
