@@ -113,8 +113,9 @@ class _Changes:
         else:
             for metric, value in new.metrics.items():
                 sums[metric] = sums.get(metric, 0) + value
+        members = self.members
         for member in new.members:
-            self.members[member] += 1
+            members[member] = members.get(member, 0) + 1  # (Counter's += calls __missing__ in Python)
 
     def cell_deltas(self) -> dict[Cell, int]:
         """Every cell the batch changes, with its summed delta (none that sums to zero)."""
