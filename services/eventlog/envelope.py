@@ -17,12 +17,14 @@ from typing import Any
 import orjson
 
 from services.common.canonical import canonical_json
+from services.common.frozen import quick_init
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 TYPE_PREFIX = "org.ilo.score."
 
 
+@quick_init
 @dataclass(frozen=True)
 class Event:
     id: str
@@ -121,27 +123,29 @@ def check_kafka(key: bytes | None, value: bytes | None, headers: list[tuple[str,
     six headers an event needs are decoded, nothing else (~2 us); and a parsed ~1.3 KB payload is ~60 Python
     containers, which kept alive for a batch of 10,000 cost ~35 us an event in allocation and collector
     passes, against ~5 us for the one parse at apply time whose result is freed at once."""
-    attrs: dict[str, str] = {}
-    for name, raw in headers or ():
-        if name in _EVENT_HEADERS and raw is not None:  # a null header value names nothing
-            attrs[name] = raw.decode("utf-8", "replace")
-    missing = [h for h in _REQUIRED_HEADERS if h not in attrs]
-    if missing:
-        raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
-    if attrs["ce_specversion"] != SPECVERSION:
-        raise MalformedEvent(f"unsupported ce_specversion {attrs['ce_specversion']}")
+    # one comprehension, then a decode of only the values used: ~1 us less than a loop filling a dict of
+    # decoded values (this runs for every record the aggregator reads)
+    raw = {name: v for name, v in headers or () if name in _EVENT_HEADERS and v is not None}  # null: no value
+    try:
+        ident, type_, source, spec = raw["ce_id"], raw["ce_type"], raw["ce_source"], raw["ce_specversion"]
+    except KeyError:
+        missing = [h for h in _REQUIRED_HEADERS if h not in raw]
+        raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}") from None
+    if spec != _SPECVERSION:  # only these bytes decode to "1.0"
+        raise MalformedEvent(f"unsupported ce_specversion {spec.decode('utf-8', 'replace')}")
     try:
         text = (value or b"").decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedEvent(f"payload is not JSON: {exc}") from exc
+    subject, time = raw.get("ce_subject"), raw.get("ce_time")
     return Event(
-        id=attrs["ce_id"],
-        type=attrs["ce_type"],
-        source=attrs["ce_source"],
-        subject=attrs.get("ce_subject", ""),
-        time=attrs.get("ce_time", ""),
-        key=(key or b"").decode("utf-8", "replace"),
-        data_json=text,
+        ident.decode("utf-8", "replace"),
+        type_.decode("utf-8", "replace"),
+        source.decode("utf-8", "replace"),
+        "" if subject is None else subject.decode("utf-8", "replace"),
+        "" if time is None else time.decode("utf-8", "replace"),
+        (key or b"").decode("utf-8", "replace"),
+        text,
     )
 
 

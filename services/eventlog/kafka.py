@@ -24,6 +24,7 @@ from kafka.net.compat import KafkaNetClient
 from kafka.structs import OffsetAndMetadata
 
 from services.common.config import ConfigError, Settings
+from services.eventlog import kafka_records
 from services.eventlog.envelope import Event, KafkaRecord, MalformedEvent, check_kafka
 from services.eventlog.source import NOTHING, Delivery, LogRecord, PositionOf
 
@@ -455,6 +456,9 @@ class KafkaEventSource:
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,
         )
+        # the records of each fetch decoded by our loop, not kafka-python's (~23 -> ~12 us a record, the same
+        # ConsumerRecords: see kafka_records)
+        kafka_records.install(self._consumer)
         # Join the group only once this client knows the topic's partitions.  A group leader that assigns
         # without them (kafka-python's assignors log "No partition metadata for topic") hands out nothing and
         # only notices at the next metadata refresh, minutes later: members that sit idle meanwhile.

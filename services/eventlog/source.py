@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, select
 
+from services.common.frozen import quick_init
 from services.eventlog import outbox
 from services.eventlog.envelope import Event, MalformedEvent
 
@@ -26,6 +27,7 @@ PositionOf = Callable[[int], int | None]
 NOTHING = -1
 
 
+@quick_init
 @dataclass(frozen=True)
 class Delivery:
     partition: int

@@ -33,6 +33,9 @@ SURVEY_FLAGS = (
     "near_miss_12m",
 )
 
+#: (payload flag, its metric): the metric names built once, not per survey
+_SURVEY_FLAG_METRICS = tuple((flag, f"survey_{flag}") for flag in SURVEY_FLAGS)
+
 
 def contributions(fact: Fact) -> Counter[Cell]:
     """What ``fact`` adds to the base cells; empty when it does not count (rejected)."""
@@ -73,13 +76,13 @@ def metrics(fact: Fact) -> dict[str, int]:
         d = p["data"]
         climate, cooperation = d["safety_climate"], d["workplace_cooperation"]
         m["survey_responses"] = 1
-        m["safety_climate_sum"] = sum(int(v) for v in climate.values())
+        m["safety_climate_sum"] = sum(map(int, climate.values()))
         m["safety_climate_items"] = len(climate)
-        m["cooperation_sum"] = sum(int(v) for v in cooperation.values())
+        m["cooperation_sum"] = sum(map(int, cooperation.values()))
         m["cooperation_items"] = len(cooperation)
-        for flag in SURVEY_FLAGS:
+        for flag, metric in _SURVEY_FLAG_METRICS:
             if d.get(flag) is True:
-                m[f"survey_{flag}"] = 1
+                m[metric] = 1
     if 0 in m.values():
         m = {metric: value for metric, value in m.items() if value}
     return m

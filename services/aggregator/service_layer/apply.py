@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 
@@ -85,10 +85,10 @@ def _effects(fact: f.Fact) -> _Effects:
     return _Effects(contributions(fact), members(fact), rectification(fact))
 
 
-@dataclass(frozen=True)
-class _NewEffects:
+class _NewEffects(NamedTuple):
     """What a brand-new fact adds (it replaces nothing): ``kpis.metrics`` of its own (district, day, industry),
-    its memberships, its rectification; derived once, before anything is written."""
+    its memberships, its rectification; derived once, before anything is written.  A named tuple: built per
+    event, ~4x cheaper than a frozen dataclass."""
 
     metrics: dict[str, int]
     members: list[MemberCell]
@@ -113,8 +113,9 @@ class _Changes:
         else:
             for metric, value in new.metrics.items():
                 sums[metric] = sums.get(metric, 0) + value
+        members = self.members
         for member in new.members:
-            self.members[member] += 1
+            members[member] = members.get(member, 0) + 1  # (Counter's += calls __missing__ in Python)
 
     def cell_deltas(self) -> dict[Cell, int]:
         """Every cell the batch changes, with its summed delta (none that sums to zero)."""
@@ -201,9 +202,11 @@ def _apply_in(
     # ids claimed above for a record whose payload then turned out not to be JSON (a broken envelope: no
     # event, so no claim): the claim goes to the next record of the batch with that id, else is dropped
     unowned: set[str] = set()
+    positions = result.positions
+    counts_of: dict[int, Counts] = {}  # result.count(p) per partition, without a Counts() built per event
     for d in fresh:
-        result.positions[d.partition] = d.offset
-        counts = result.count(d.partition)
+        positions[d.partition] = d.offset
+        counts = counts_of.get(d.partition) or counts_of.setdefault(d.partition, result.count(d.partition))
         data: dict[str, Any] | None = None
         if d.event is not None and not d.json_checked:
             # the source left the payload's JSON to this, its one parse (Delivery.json_checked)
