@@ -3,7 +3,10 @@ topic; the events around them are applied as usual and the consumer does not sta
 
 from __future__ import annotations
 
+import copy
+import json
 import uuid
+from typing import Any
 
 import pytest
 from kafka import KafkaProducer
@@ -84,3 +87,58 @@ def test_dead_letters_are_copied_to_the_dead_letter_topic_with_the_reason(
     headers = dict(records[0].headers)
     assert b"missing CloudEvents headers" in headers["score_dlq_reason"]
     assert records[0].value == b"{}"
+
+
+# A well-formed envelope whose payload has a field of the wrong JSON type.  The intake never publishes one,
+# but the topic is a contract other producers can write to.  Before, a number where the district or the
+# enterprise belongs got past the fact's checks and failed the whole batch when the cell keys were sorted
+# (TypeError: str against int): the consumer retried that batch for ever and nothing after it was applied.
+WRONG_TYPES: list[tuple[str, Any]] = [
+    ("district", 330784),
+    ("enterprise", 91330784),
+    ("submission_id", 7),
+    ("form", ["factory_inspection"]),
+    ("industry", 33),
+]
+
+
+def _retyped(payload: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(payload)
+    data["submission_id"] = str(uuid.uuid4())
+    if field == "industry":
+        data["data"]["enterprise"]["industry"] = value
+    else:
+        data[field] = value
+    return data
+
+
+def test_a_payload_field_of_the_wrong_type_is_dead_lettered_and_the_batch_applied(system: System) -> None:
+    assert system.post(inspection(district="330784", enterprise=1)).status_code == 201
+    with system.intake.engine.connect() as conn:
+        (_pos, first), *_ = outbox.read_after(conn, 0, 1)
+    payload = json.loads(first.data_json)
+    bad = []
+    for field, value in WRONG_TYPES:
+        data = _retyped(payload, field, value)
+        sid = data["submission_id"] if isinstance(data["submission_id"], str) else str(uuid.uuid4())
+        bad.append(Event.new(type=first.type, source=first.source, subject=sid, key="330784", data=data))
+    if system.relay is None:  # embedded: the outbox is the log
+        with system.intake.engine.begin() as conn:
+            outbox.append(conn, bad)
+    else:
+        system.relay.drain()
+        producer = KafkaProducer(
+            bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
+        )
+        for e in bad:
+            producer.send(
+                system.settings.topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers()
+            )
+        producer.flush()
+        producer.close()
+    assert system.post(inspection(district="330784", enterprise=2)).status_code == 201
+    system.sync()
+
+    assert system.report("330784")["figures"]["inspections"] == 2
+    assert _dead_letter_count(system) == len(WRONG_TYPES)
+    assert system.consumer.stats.dead_letters == len(WRONG_TYPES)

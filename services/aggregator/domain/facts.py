@@ -95,6 +95,16 @@ def _canonical_district(code: str) -> str:
     return canonical_district(code)
 
 
+def _text(value: Any, field: str) -> str:
+    """``value`` if it is a string.  The fact's keys must be: a number where a district, an enterprise or an
+    industry belongs made the cell keys of its batch unsortable (str against int), failing the whole batch
+    for ever instead of dead-lettering the one event (another producer than the intake can write to the
+    topic)."""
+    if not isinstance(value, str):
+        raise UnusableEvent(f"{field} must be a string, not {type(value).__name__}")
+    return value
+
+
 def fact_from_submission(lineage_id: str, data: dict[str, Any]) -> Fact:
     """Build the fact of a submission event's payload (accepted or corrected)."""
     try:
@@ -115,15 +125,19 @@ def fact_from_submission(lineage_id: str, data: dict[str, Any]) -> Fact:
         else:
             raise UnusableEvent(f"unknown form {form!r}")
         district = _canonical_district(
-            computed["hazard"]["district"] if form == "hazard_rectification" else data["district"]
+            _text(
+                computed["hazard"]["district"] if form == "hazard_rectification" else data["district"],
+                "district",
+            )
         )
+        enterprise = data.get("enterprise")
         return Fact(
             lineage_id=lineage_id,
-            submission_id=data["submission_id"],
+            submission_id=_text(data["submission_id"], "submission_id"),
             form=form,
             district=district,
-            enterprise=data.get("enterprise"),
-            industry=industry or "",
+            enterprise=None if enterprise is None else _text(enterprise, "enterprise"),
+            industry=_text(industry, "industry") if industry else "",
             day=day,
             review_status="pending",
             payload=data,
