@@ -204,25 +204,33 @@ class Store:
         if ids:
             self.conn.execute(delete(processed_events).where(processed_events.c.event_id.in_(ids)))
 
-    def existing_lineages(self, lineage_ids: list[str]) -> set[str]:
+    def stored_submissions(self, submission_ids: list[str]) -> set[str]:
+        """Which of ``submission_ids`` are stored already: as a lineage (its first version) or as a later
+        version of one.  An accepted event for either must take the careful path: a first version whose id
+        is stored as another lineage's version would otherwise go into the bulk insert and fail its whole
+        batch on ``facts.submission_id``'s uniqueness (the event fuzz test found it)."""
         self.flush()
-        if not lineage_ids:
+        if not submission_ids:
             return set()
+        ids = list(set(submission_ids))
         if _set_based(self.conn):
             # one JSON text parameter: an IN list of a batch's thousands of ids is compiled value by value, and
             # psycopg builds an array parameter element by element in Python (orjson: one C call)
             rows = self.conn.execute(
                 text(
-                    "SELECT lineage_id FROM facts WHERE lineage_id IN "
-                    "(SELECT json_array_elements_text(CAST(:ids AS json)))"
+                    "WITH ids AS (SELECT json_array_elements_text(CAST(:ids AS json)) AS id) "
+                    "SELECT lineage_id AS id FROM facts WHERE lineage_id IN (SELECT id FROM ids) "
+                    "UNION SELECT submission_id FROM versions WHERE submission_id IN (SELECT id FROM ids)"
                 ),
-                {"ids": orjson.dumps(list(set(lineage_ids))).decode()},
+                {"ids": orjson.dumps(ids).decode()},
             )
         else:
             rows = self.conn.execute(
-                select(facts.c.lineage_id).where(facts.c.lineage_id.in_(set(lineage_ids)))
+                select(facts.c.lineage_id.label("id"))
+                .where(facts.c.lineage_id.in_(ids))
+                .union(select(versions.c.submission_id).where(versions.c.submission_id.in_(ids)))
             )
-        return {r.lineage_id for r in rows}
+        return {r.id for r in rows}
 
     # -- bulk path for new facts ----------------------------------------------------------------------
     def pending(self, lineage_id: str) -> bool:
@@ -559,12 +567,19 @@ def _fact_values(fact: Fact, payload_json: str | None = None) -> dict[str, Any]:
         "industry": fact.industry,
         "day": fact.day,
         "review_status": fact.review_status,
-        "payload": (
-            payload_json
-            if payload_json is not None
-            else json.dumps(fact.payload, ensure_ascii=False, sort_keys=True)
-        ),
+        "payload": payload_json if payload_json is not None else _payload_text(fact.payload),
     }
+
+
+def _payload_text(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # a lone surrogate (a "\\ud800" escape in the event's JSON): only its escape is UTF-8 text, and the
+        # driver's encoding failed the whole batch, for ever (the event fuzz test found it)
+        text = json.dumps(payload, sort_keys=True)
+    return text
 
 
 #: the columns of ``facts`` in the order of ``_fact_row``'s values (``add_new_fact``'s COPY names them)

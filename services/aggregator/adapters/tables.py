@@ -231,3 +231,15 @@ report_deliveries = Table(
         "district", "period_kind", "period_key", "destination", "version", name="uq_report_deliveries_version"
     ),
 )
+
+
+def _widths(table: Table) -> dict[str, int]:
+    return {c.name: c.type.length for c in table.columns if isinstance(c.type, String) and c.type.length}
+
+
+#: The widest text each bounded column of an applied event's rows holds.  PostgreSQL refuses a longer value
+#: (SQLite stores it): checked before anything is written, so such an event is dead-lettered on its own instead
+#: of failing its batch for ever (``apply._fits``; the event fuzz test found it).
+FACT_WIDTHS = _widths(facts)
+METRIC_WIDTH = _widths(daily)["metric"]
+HAZARD_WIDTHS = _widths(hazards)

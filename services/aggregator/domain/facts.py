@@ -142,7 +142,7 @@ def fact_from_submission(lineage_id: str, data: dict[str, Any]) -> Fact:
             review_status="pending",
             payload=data,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a null timestamp
         if isinstance(exc, UnusableEvent):
             raise
         raise UnusableEvent(f"submission payload lacks what the rollups need: {exc!r}") from exc

@@ -63,6 +63,8 @@ def metrics(fact: Fact) -> dict[str, int]:
             m["scored_inspections"] = 1
             m["score_tenths"] = round(float(score) * 10)  # scores carry one decimal: tenths are exact
         for module in p["data"].get("score_modules", []):
+            if type(module) is not str:  # a metric's name: str() of a list or a dict is no name (event fuzz)
+                raise TypeError("score_modules must be strings")
             key = f"module_{module}"
             m[key] = m.get(key, 0) + 1
         for hazard in fact.hazards:
@@ -120,6 +122,9 @@ def rectification(fact: Fact) -> tuple[str, date, bool] | None:
     if not fact.counts or fact.form != "hazard_rectification":
         return None
     hazard = fact.payload["computed"]["hazard"]
+    if type(hazard["inspection_root"]) is not str or type(hazard["item_code"]) is not str:
+        # the parts of a hazard's id: str() of a list or a dict is no id (the event fuzz test found one)
+        raise TypeError("a rectified hazard's inspection_root and item_code must be strings")
     on = date.fromisoformat(fact.payload["data"]["rectified_on"])
     return (
         hazard_id(hazard["inspection_root"], hazard["item_code"]),

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 
 from services.aggregator.adapters.store import Counts, Store
+from services.aggregator.adapters.tables import FACT_WIDTHS, HAZARD_WIDTHS, METRIC_WIDTH
 from services.aggregator.domain import facts as f
 from services.aggregator.domain.kpis import (
     Cell,
@@ -193,10 +194,10 @@ def _apply_in(
     fresh = follow(deliveries, stored)
     result.redelivered = len(deliveries) - len(fresh)
     changes = _Changes()
-    # One round trip each for the whole batch: which events are new, which new submissions' lineages
-    # are already stored (those take the careful path).
+    # One round trip each for the whole batch: which events are new, which new submissions are already
+    # stored, as a lineage or as a version of one (those take the careful path).
     claimed = store.claim_many([(d.event.id, d.partition, d.offset) for d in fresh if d.event is not None])
-    lineages_stored = store.existing_lineages(
+    lineages_stored = store.stored_submissions(
         [d.event.subject for d in fresh if d.event is not None and d.event.type == f.ACCEPTED]
     )
     # ids claimed above for a record whose payload then turned out not to be JSON (a broken envelope: no
@@ -292,8 +293,17 @@ def _apply(
                 raise f.UnusableEvent(f"correction of unknown submission {replaces}")
         else:
             lineage = sid
+        known = store.lineage_of(sid)
+        if known is not None and known != lineage:
+            # the intake never reuses a submission id; another producer might, and storing it would either
+            # break facts.submission_id's uniqueness (failing the batch for ever) or graft it onto a lineage
+            raise f.UnusableEvent(f"submission {sid} is stored already, as a version of {known}")
         old = store.fact(lineage)
         new = f.fact_from_submission(lineage, data)
+        if old is not None and old.form != new.form:
+            # the intake refuses such a correction; stored, the old form's ledger rows (a rectification's
+            # mark, an inspection's hazards) would outlive it and differ from a recomputation
+            raise f.UnusableEvent(f"a version of a {old.form} cannot be a {new.form}")
         effects = _checked(new)
         store.add_version(sid, lineage)
         _commit_fact(store, changes, old, new, effects)
@@ -317,8 +327,13 @@ def _checked(fact: f.Fact) -> _Effects:
     try:
         effects = _effects(fact)
         _ = fact.hazards
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # inf: round(1e308 * 10)
         raise f.UnusableEvent(f"payload lacks what the rollups need: {exc!r}") from exc
+    _fits(
+        fact,
+        {metric: value for (_d, _day, _i, metric), value in effects.cells.items()},
+        effects.rectification,
+    )
     return effects
 
 
@@ -327,9 +342,59 @@ def _checked_new(fact: f.Fact) -> _NewEffects:
     try:
         effects = _NewEffects(metrics(fact), memberships(fact), rectification(fact))
         _ = fact.hazards
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # inf: round(1e308 * 10)
         raise f.UnusableEvent(f"payload lacks what the rollups need: {exc!r}") from exc
+    _fits(fact, effects.metrics, effects.rectification)
     return effects
+
+
+#: The most one event may add to a cell: far above any real count (an inspection's items, a survey's score
+#: sums), and far enough below the 64-bit columns that sums of billions of events cannot overflow them.
+MAX_CONTRIBUTION = 2**31 - 1
+
+
+def _fits(fact: f.Fact, metrics: dict[str, int], mark: tuple[str, date, bool] | None) -> None:
+    """Refuse a fact whose rows the database would refuse: a text wider than its column, a NUL character
+    (PostgreSQL's text cannot hold one) or a lone surrogate, a number too large for a cell.  Each failed the
+    whole batch, retried for ever; the intake never sends one, another producer on the topic might (the event
+    fuzz test found each)."""
+    if any(not -MAX_CONTRIBUTION <= value <= MAX_CONTRIBUTION for value in metrics.values()):
+        raise f.UnusableEvent(f"a figure of the payload is beyond ±{MAX_CONTRIBUTION}")
+    texts = [
+        ("lineage_id", fact.lineage_id),
+        ("submission_id", fact.submission_id),
+        ("form", fact.form),
+        ("district", fact.district),
+        ("enterprise", fact.enterprise or ""),
+        ("industry", fact.industry),
+        ("review_status", fact.review_status),
+    ]
+    bad = [(name, FACT_WIDTHS[name]) for name, value in texts if not _storable(value, FACT_WIDTHS[name])]
+    bad += [("metric", METRIC_WIDTH) for name in metrics if not _storable(name, METRIC_WIDTH)]
+    for h in fact.hazards:
+        for name, value in (("severity", h.severity), ("category", h.category), ("hazard_id", h.item_code)):
+            width = HAZARD_WIDTHS[name] - (len(fact.lineage_id) + 1 if name == "hazard_id" else 0)
+            if not _storable(value, width):
+                bad.append((name, HAZARD_WIDTHS[name]))
+    if mark is not None and not _storable(mark[0], HAZARD_WIDTHS["hazard_id"]):
+        bad.append(("hazard_id", HAZARD_WIDTHS["hazard_id"]))
+    if bad:
+        name, width = bad[0]
+        raise f.UnusableEvent(f"{name} is longer than {width} characters or is no storable text")
+
+
+def _storable(value: str, width: int) -> bool:
+    """Whether ``value`` fits a column ``width`` characters wide as UTF-8 text without NUL (PostgreSQL's
+    text holds no NUL; a lone surrogate, from a "\\ud800" escape, has no UTF-8 form at all)."""
+    if len(value) > width or "\0" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fact, effects: _Effects) -> None:
