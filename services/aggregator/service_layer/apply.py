@@ -353,45 +353,70 @@ def _checked_new(fact: f.Fact) -> _NewEffects:
 MAX_CONTRIBUTION = 2**31 - 1
 
 
+_W_ID, _W_FORM, _W_DISTRICT = FACT_WIDTHS["lineage_id"], FACT_WIDTHS["form"], FACT_WIDTHS["district"]
+_W_ENTERPRISE, _W_INDUSTRY, _W_STATUS = (
+    FACT_WIDTHS["enterprise"],
+    FACT_WIDTHS["industry"],
+    FACT_WIDTHS["review_status"],
+)
+_W_SEVERITY, _W_CATEGORY, _W_HAZARD = (
+    HAZARD_WIDTHS["severity"],
+    HAZARD_WIDTHS["category"],
+    HAZARD_WIDTHS["hazard_id"],
+)
+
+
 def _fits(fact: f.Fact, metrics: dict[str, int], mark: tuple[str, date, bool] | None) -> None:
     """Refuse a fact whose rows the database would refuse: a text wider than its column, a NUL character
     (PostgreSQL's text cannot hold one) or a lone surrogate, a number too large for a cell.  Each failed the
     whole batch, retried for ever; the intake never sends one, another producer on the topic might (the event
-    fuzz test found each)."""
-    if any(not -MAX_CONTRIBUTION <= value <= MAX_CONTRIBUTION for value in metrics.values()):
+    fuzz test found each).  Runs for every event: the checks are few C-level calls over all the texts at once
+    (~2 us; one call per text and metric was ~9 us, a seventh of the consumer's Python per event)."""
+    if metrics and (max(metrics.values()) > MAX_CONTRIBUTION or min(metrics.values()) < -MAX_CONTRIBUTION):
         raise f.UnusableEvent(f"a figure of the payload is beyond ±{MAX_CONTRIBUTION}")
+    hazards = fact.hazards
+    enterprise = fact.enterprise or ""
     texts = [
-        ("lineage_id", fact.lineage_id),
-        ("submission_id", fact.submission_id),
-        ("form", fact.form),
-        ("district", fact.district),
-        ("enterprise", fact.enterprise or ""),
-        ("industry", fact.industry),
-        ("review_status", fact.review_status),
+        fact.lineage_id,
+        fact.submission_id,
+        fact.form,
+        fact.district,
+        enterprise,
+        fact.industry,
+        fact.review_status,
+        *metrics,
     ]
-    bad = [(name, FACT_WIDTHS[name]) for name, value in texts if not _storable(value, FACT_WIDTHS[name])]
-    bad += [("metric", METRIC_WIDTH) for name in metrics if not _storable(name, METRIC_WIDTH)]
-    for h in fact.hazards:
-        for name, value in (("severity", h.severity), ("category", h.category), ("hazard_id", h.item_code)):
-            width = HAZARD_WIDTHS[name] - (len(fact.lineage_id) + 1 if name == "hazard_id" else 0)
-            if not _storable(value, width):
-                bad.append((name, HAZARD_WIDTHS[name]))
-    if mark is not None and not _storable(mark[0], HAZARD_WIDTHS["hazard_id"]):
-        bad.append(("hazard_id", HAZARD_WIDTHS["hazard_id"]))
-    if bad:
-        name, width = bad[0]
-        raise f.UnusableEvent(f"{name} is longer than {width} characters or is no storable text")
+    for h in hazards:
+        texts += (h.severity, h.category, h.item_code)
+    if mark is not None:
+        texts.append(mark[0])
+    joined = "".join(texts)
+    if "\0" in joined or not (joined.isascii() or _utf8(joined)):
+        raise f.UnusableEvent("a text of the payload holds a NUL character or a lone surrogate")
+    if (
+        len(fact.lineage_id) > _W_ID
+        or len(fact.submission_id) > _W_ID
+        or len(fact.form) > _W_FORM
+        or len(fact.district) > _W_DISTRICT
+        or len(enterprise) > _W_ENTERPRISE
+        or len(fact.industry) > _W_INDUSTRY
+        or len(fact.review_status) > _W_STATUS
+        or (metrics and max(map(len, metrics)) > METRIC_WIDTH)
+        or (mark is not None and len(mark[0]) > _W_HAZARD)
+        or any(
+            len(h.severity) > _W_SEVERITY
+            or len(h.category) > _W_CATEGORY
+            or len(fact.lineage_id) + 1 + len(h.item_code) > _W_HAZARD
+            for h in hazards
+        )
+    ):
+        raise f.UnusableEvent("a text of the payload is wider than its column")
 
 
-def _storable(value: str, width: int) -> bool:
-    """Whether ``value`` fits a column ``width`` characters wide as UTF-8 text without NUL (PostgreSQL's
-    text holds no NUL; a lone surrogate, from a "\\ud800" escape, has no UTF-8 form at all)."""
-    if len(value) > width or "\0" in value:
-        return False
-    if value.isascii():
-        return True
+def _utf8(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 form (a lone surrogate, from a "\\ud800" escape, has none)."""
     try:
-        value.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
