@@ -142,3 +142,51 @@ def test_a_payload_field_of_the_wrong_type_is_dead_lettered_and_the_batch_applie
     assert system.report("330784")["figures"]["inspections"] == 2
     assert _dead_letter_count(system) == len(WRONG_TYPES)
     assert system.consumer.stats.dead_letters == len(WRONG_TYPES)
+
+
+def test_a_submission_id_reused_for_another_lineage_is_dead_lettered_in_the_same_batch_and_after(
+    system: System,
+) -> None:
+    """A correction stores version S of lineage A; an accepted event then names S as a first version of its
+    own, in the same batch and in a later one.  Stored, it would break facts.submission_id's uniqueness (its
+    batch failing for ever) or graft S onto a second lineage: each is dead-lettered, the events around apply."""
+    first = inspection(district="330784", enterprise=1)
+    assert system.post(first).status_code == 201
+    correction = inspection(district="330784", enterprise=1, passed=5, replaces=first["submission_id"])
+    assert system.post(correction).status_code == 201
+    with system.intake.engine.connect() as conn:
+        published = [e for _pos, e in outbox.read_after(conn, 0, 10)]
+    accepted = published[0]
+    reuse = json.loads(accepted.data_json) | {"submission_id": correction["submission_id"]}
+
+    def reused() -> Event:
+        return Event.new(
+            type=accepted.type,
+            source=accepted.source,
+            subject=correction["submission_id"],
+            key=accepted.key,  # the enterprise's partition: after the correction
+            data=reuse,
+        )
+
+    if system.relay is None:  # embedded: the correction and the reuse land in one batch
+        with system.intake.engine.begin() as conn:
+            outbox.append(conn, [reused()])
+    else:
+        system.relay.drain()
+        producer = KafkaProducer(
+            bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
+        )
+        e = reused()
+        producer.send(
+            system.settings.topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers()
+        )
+        producer.flush()
+        producer.close()
+    system.sync()
+    with system.intake.engine.begin() as conn:  # a later batch
+        outbox.append(conn, [reused()])
+    assert system.post(inspection(district="330784", enterprise=2)).status_code == 201
+    system.sync()
+
+    assert system.report("330784")["figures"]["inspections"] == 2
+    assert _dead_letter_count(system) == 2
