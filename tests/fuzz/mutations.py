@@ -15,7 +15,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+
+def fuzz_settings(examples: int) -> settings:
+    """The settings of every fuzz test: the same cases on every run, none kept between runs, and no deadline
+    (a busy CI machine must not turn slowness into a failure)."""
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
 

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.builders import inspection
 from tests.conftest import System, build_system, migrated, sqlite_settings
 from tests.documented import breaches
-from tests.fuzz.mutations import raw_bodies, valid_corpus
+from tests.fuzz.mutations import fuzz_settings, raw_bodies, valid_corpus
 
 EXAMPLES = 150
 REVIEWS = (
@@ -57,13 +57,7 @@ def intake(tmp_path_factory: pytest.TempPathFactory, fuzz_summary: Callable[[str
     fuzz_summary(tally.line())
 
 
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = fuzz_settings(EXAMPLES)
 
 
 @SETTINGS

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.aggregator.domain.facts import ACCEPTED, CORRECTED, REVIEWED
@@ -27,17 +27,11 @@ from services.eventlog import outbox
 from services.eventlog.envelope import Event
 from tests.builders import inspection, rectification, survey
 from tests.conftest import System, build_system, migrated, real_settings, sqlite_settings
-from tests.fuzz.mutations import mutated
+from tests.fuzz.mutations import fuzz_settings, mutated
 
 EXAMPLES = 300
 
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,  # the same payloads on every run
-    database=None,
-    deadline=None,  # a busy CI machine must not turn slowness into a failure
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = fuzz_settings(EXAMPLES)
 
 
 @dataclass

@@ -8,24 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.intake.domain.model import content_hash
 from services.intake.forms import Invalid, validate
 from services.intake.forms.errors import MESSAGES
 from tests.builders import NOW
-from tests.fuzz.mutations import json_values, mutated
+from tests.fuzz.mutations import fuzz_settings, json_values, mutated
 
 EXAMPLES = 600
 
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,  # the same bodies on every run
-    database=None,
-    deadline=None,  # a busy CI machine must not turn slowness into a failure
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = fuzz_settings(EXAMPLES)
 
 
 @dataclass

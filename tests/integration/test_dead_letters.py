@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -36,24 +37,32 @@ def _unknown_type_event() -> Event:
     )
 
 
-def test_an_unusable_event_is_dead_lettered_and_the_rest_applied(system: System) -> None:
-    assert system.post(inspection(district="330784", enterprise=1)).status_code == 201
-    if system.relay is None:  # embedded: the outbox is the log
+def _publish(system: System, events: list[Event], raw: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Put ``events`` on the log as another producer would: into the outbox when it is the log, else straight
+    onto the topic (after the relay has published what the intake stored), with ``raw`` (key, value) records
+    that carry no envelope at all."""
+    if system.relay is None:
         with system.intake.engine.begin() as conn:
-            outbox.append(conn, [_unknown_type_event()])
-    else:
-        system.relay.drain()
-        producer = KafkaProducer(
-            bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
-        )
-        e = _unknown_type_event()
+            outbox.append(conn, events)
+        return
+    system.relay.drain()
+    producer = KafkaProducer(
+        bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
+    )
+    for e in events:
         producer.send(
             system.settings.topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers()
         )
-        # a record that breaks the envelope contract altogether: no CloudEvents headers, not JSON
-        producer.send(system.settings.topic, key=b"330784", value=b"\xff not json")
-        producer.flush()
-        producer.close()
+    for key, value in raw:
+        producer.send(system.settings.topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def test_an_unusable_event_is_dead_lettered_and_the_rest_applied(system: System) -> None:
+    assert system.post(inspection(district="330784", enterprise=1)).status_code == 201
+    # with Kafka also a record that breaks the envelope contract altogether: no CloudEvents headers, not JSON
+    _publish(system, [_unknown_type_event()], raw=[(b"330784", b"\xff not json")])
     assert system.post(inspection(district="330784", enterprise=2)).status_code == 201
     system.sync()
 
@@ -122,20 +131,7 @@ def test_a_payload_field_of_the_wrong_type_is_dead_lettered_and_the_batch_applie
         data = _retyped(payload, field, value)
         sid = data["submission_id"] if isinstance(data["submission_id"], str) else str(uuid.uuid4())
         bad.append(Event.new(type=first.type, source=first.source, subject=sid, key="330784", data=data))
-    if system.relay is None:  # embedded: the outbox is the log
-        with system.intake.engine.begin() as conn:
-            outbox.append(conn, bad)
-    else:
-        system.relay.drain()
-        producer = KafkaProducer(
-            bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
-        )
-        for e in bad:
-            producer.send(
-                system.settings.topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers()
-            )
-        producer.flush()
-        producer.close()
+    _publish(system, bad)
     assert system.post(inspection(district="330784", enterprise=2)).status_code == 201
     system.sync()
 
@@ -168,20 +164,7 @@ def test_a_submission_id_reused_for_another_lineage_is_dead_lettered_in_the_same
             data=reuse,
         )
 
-    if system.relay is None:  # embedded: the correction and the reuse land in one batch
-        with system.intake.engine.begin() as conn:
-            outbox.append(conn, [reused()])
-    else:
-        system.relay.drain()
-        producer = KafkaProducer(
-            bootstrap_servers=system.settings.kafka_bootstrap_servers, **client_security(system.settings)
-        )
-        e = reused()
-        producer.send(
-            system.settings.topic, key=e.kafka_key(), value=e.kafka_value(), headers=e.kafka_headers()
-        )
-        producer.flush()
-        producer.close()
+    _publish(system, [reused()])  # embedded: in the correction's batch
     system.sync()
     with system.intake.engine.begin() as conn:  # a later batch
         outbox.append(conn, [reused()])
