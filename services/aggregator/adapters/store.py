@@ -243,19 +243,13 @@ class Store:
         ``mark`` is ``rectification(fact)``, which the caller derived already; ``payload_json``, when given, is
         the JSON text ``fact.payload`` was parsed from, stored as it is instead of being encoded again."""
         self._pending.add(fact.lineage_id)
-        if (
-            self._stream
-            and type(fact.district) is str
-            and type(fact.industry) is str
-            and (fact.enterprise is None or type(fact.enterprise) is str)
-        ):
+        if self._stream:
             # Sent while the batch is still being read: psycopg passes the rows on every 32 KiB, and the server
             # inserts them (~20 us an event of its CPU, the largest part of a batch's) while this thread
             # derives the next events, instead of all at once at the end with this thread waiting.  The row is
             # built as the tuple the COPY takes (a dict of the values, then a tuple of it by name, was ~2 us).
-            # The COPY is binary (``_open_facts_copy``), whose columns take str only: a payload whose district,
-            # industry or enterprise is another JSON value (the other columns are str by then) is buffered for
-            # the text COPY of flush(), which writes such values as their text, as it always did.
+            # The COPY is binary (``_open_facts_copy``), whose columns take str only: every text of a fact is
+            # one (``facts.fact_from_submission`` dead-letters a payload with another JSON value there).
             (self._facts_out or self._open_facts_copy()).write_row(_fact_row(fact, payload_json))
         else:
             self._new_facts.append({"lineage_id": fact.lineage_id, **_fact_values(fact, payload_json)})
@@ -616,11 +610,7 @@ def _fact_row(fact: Fact, payload_json: str | None = None) -> tuple[Any, ...]:
         fact.industry,
         fact.day,
         fact.review_status,
-        (
-            payload_json
-            if payload_json is not None
-            else json.dumps(fact.payload, ensure_ascii=False, sort_keys=True)
-        ),
+        payload_json if payload_json is not None else _payload_text(fact.payload),
     )
 
 
