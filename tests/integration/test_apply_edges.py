@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from services.aggregator.adapters.store import Store
 from services.aggregator.adapters.tables import daily, dead_letters, facts, processed_events
 from services.aggregator.service_layer.apply import PositionGap, apply_batch
 from services.aggregator.service_layer.verify import reconcile, verify
@@ -172,28 +173,27 @@ def test_a_batch_that_fails_midway_writes_nothing_and_the_next_try_applies_it(
     """On PostgreSQL new facts stream to the server through a COPY while the batch is still being read: an
     error after hundreds of them were sent (and a dead letter that ended one COPY and a later one that
     started another) must still leave nothing of the batch, and the connection fit for the retry."""
-    from services.aggregator.service_layer import apply as apply_module
-
     events = [_accepted(inspection(enterprise=i), f"e{i}") for i in range(400)]
     batch = [Delivery(0, i, e) for i, e in enumerate(events)]
     batch[150] = _from_kafka(150, events[150], b"not json")  # a dead letter between two runs of new facts
-    real = apply_module._checked_new
+    real = Store.add_new_fact
     calls = {"n": 0}
 
-    def failing(fact: Any) -> Any:
+    def failing(self: Store, *args: Any) -> None:
+        # in the transaction, after 349 new facts went to the server (the rows were derived before it began)
         calls["n"] += 1
         if calls["n"] == 350:
             raise RuntimeError("the apply step fails midway")
-        return real(fact)
+        real(self, *args)
 
-    monkeypatch.setattr(apply_module, "_checked_new", failing)
+    monkeypatch.setattr(Store, "add_new_fact", failing)
     with pytest.raises(RuntimeError, match="midway"):
         apply_batch(agg_engine, "t", batch)
     with agg_engine.connect() as conn:
         for table in (facts, processed_events, dead_letters, daily):
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0, table.name
         assert stored_positions(conn, "t") == {}
-    monkeypatch.setattr(apply_module, "_checked_new", real)
+    monkeypatch.setattr(Store, "add_new_fact", real)
     done = apply_batch(agg_engine, "t", batch)
     assert (done.applied, done.dead_letters) == (399, 1)
     assert _inspections(agg_engine) == 399

@@ -105,7 +105,7 @@ def _publishing_consumer(source: BehindSource, log_caught_up: list[bool]) -> tup
         return 1
 
     consumer = Consumer(make_engine("sqlite://"), "t", lambda _position_of: source, rollup_publisher=publish)
-    consumer._apply = lambda deliveries: BatchResult(applied=len(deliveries))  # type: ignore[method-assign]
+    consumer._apply = lambda deliveries, _prepared: BatchResult(applied=len(deliveries))  # type: ignore[method-assign,assignment]
     consumer.caught_up = lambda: log_caught_up[0]  # type: ignore[method-assign]
     return consumer, published
 
@@ -192,11 +192,82 @@ def test_a_batchs_sums_per_cell_group_equal_the_sum_of_each_facts_contributions(
     mems: Counter[Any] = Counter()
     for event in make_events(600):
         fact = f.fact_from_submission(event.subject, event.data)
-        changes.add(fact, _checked_new(fact))
+        changes.add((fact.district, fact.day, fact.industry), _checked_new(fact))
         cells.update(contributions(fact))
         mems.update(members(fact))
     rejected = f.Fact("L", "S", "factory_inspection", "330784", "E1", "C33", fact.day, "rejected", {})
-    changes.add(rejected, _checked_new(rejected))  # counts nothing
+    changes.add(
+        (rejected.district, rejected.day, rejected.industry), _checked_new(rejected)
+    )  # counts nothing
     assert len(cells) > 100 and max(cells.values()) > 1  # cells shared by several facts: sums, not copies
     assert changes.cell_deltas() == {k: v for k, v in cells.items() if v}
     assert changes.members == mems
+
+
+def test_snapshots_due_while_catching_up_are_computed_while_the_next_batch_is_written() -> None:
+    """A snapshot due after a batch (``rollup_max_delay`` passed) is published once the next batch is on the
+    apply thread, not before it is handed over: the seconds its reports take overlap that batch's writes."""
+    source = BehindSource([[d(0, 0), d(0, 1)], [d(0, 2), d(0, 3)], [d(0, 4), d(0, 5)]], behind=True)
+    in_flight_when_published: list[bool] = []
+    consumer, _ = _publishing_consumer(source, [False])
+
+    def publish() -> int:
+        in_flight_when_published.append(consumer._inflight is not None)
+        return 1
+
+    consumer.rollup_publisher = publish
+    consumer.batch_size = 2
+    consumer.rollup_max_delay = 0.0  # due after every batch while catching up
+    try:
+        assert consumer.step(pipelined=True) == 2  # the first batch goes to the apply thread; nothing due yet
+        assert in_flight_when_published == []
+        assert consumer.step(pipelined=True) == 2  # settles the first (now due), hands over the second
+        assert in_flight_when_published == [True]
+        assert consumer.step(pipelined=True) == 2
+        assert in_flight_when_published == [True, True]
+    finally:
+        consumer.close()
+    assert in_flight_when_published == [
+        True,
+        True,
+        False,
+    ]  # the last one, on the way out, with none in flight
+
+
+def test_prepare_derives_first_versions_only_and_leaves_the_rest_to_the_transaction() -> None:
+    """``prepare`` (the polling thread) derives what the bulk path writes for a first version, from its
+    payload alone, and the same rows and effects as deriving it in the transaction; a correction, a review
+    or an event whose id differs from its submission's gets its parsed payload only; a payload the rollups
+    cannot use is the reason it will be dead-lettered; a payload that is not JSON is left to the apply step."""
+    from bench.aggregator_bench import make_events
+    from services.aggregator.adapters.store import fact_row, hazard_rows
+    from services.aggregator.domain import facts as f
+    from services.aggregator.service_layer.apply import _checked_new, _Derived, prepare
+
+    events = make_events(30)
+    first = events[0]
+    correction = Event.new(
+        f.CORRECTED, "/t", "s-2", "k", {**first.data, "submission_id": "s-2", "replaces": first.subject}
+    )
+    review = Event.new(
+        f.REVIEWED, "/t", first.subject, "k", {"submission_id": first.subject, "status": "approved"}
+    )
+    other_id = Event.new(f.ACCEPTED, "/t", "s-3", "k", {**first.data, "submission_id": "s-4"})
+    no_form = Event.new(f.ACCEPTED, "/t", "s-5", "k", {**first.data, "submission_id": "s-5", "form": "x"})
+    batch = [Delivery(0, i, e) for i, e in enumerate([*events, correction, review, other_id, no_form])]
+    broken = Delivery(1, 0, first, raw_value=b"not json", json_checked=False, data=None)
+    prepared = prepare([*batch, broken])
+    for d_, event in zip(batch, events, strict=False):
+        derived = prepared[id(d_)]
+        assert isinstance(derived, _Derived)
+        fact = f.fact_from_submission(event.subject, event.data)
+        assert derived.row == fact_row(fact, event.data_json)
+        assert derived.hazards == hazard_rows(fact)
+        assert derived.group == (fact.district, fact.day, fact.industry)
+        assert derived.new == _checked_new(fact)
+    assert any(isinstance(prepared[id(x)], _Derived) and prepared[id(x)].hazards for x in batch)  # type: ignore[union-attr]
+    for d_ in batch[len(events) : len(events) + 3]:
+        assert prepared[id(d_)] == d_.event.data  # type: ignore[union-attr]
+    refused = prepared[id(batch[-1])]
+    assert isinstance(refused, f.UnusableEvent) and "unknown form" in str(refused)
+    assert id(broken) not in prepared

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.aggregator.adapters.store import _FACT_ROW, _fact_row, _fact_values
+from services.aggregator.adapters.store import _FACT_ROW, _fact_values, fact_row
 from services.aggregator.adapters.tables import facts
 from services.aggregator.domain.facts import Fact
 
@@ -23,5 +23,5 @@ def test_fact_row_is_fact_values_in_the_order_the_copy_names() -> None:
     )
     assert set(_FACT_ROW) == set(facts.c.keys())
     for payload_json in (None, '{"a": "永康", "b": 1}'):
-        row = dict(zip(_FACT_ROW, _fact_row(fact, payload_json), strict=True))
+        row = dict(zip(_FACT_ROW, fact_row(fact, payload_json), strict=True))
         assert row == {"lineage_id": "l-1", **_fact_values(fact, payload_json)}

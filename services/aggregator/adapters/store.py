@@ -237,28 +237,31 @@ class Store:
         return lineage_id in self._pending
 
     def add_new_fact(
-        self, fact: Fact, mark: tuple[str, date, bool] | None, payload_json: str | None = None
+        self,
+        lineage_id: str,
+        row: tuple[Any, ...],
+        hazards: list[dict[str, Any]],
+        mark: tuple[str, date, bool] | None,
     ) -> None:
-        """Buffer a fact whose lineage is new (nothing stored to read or replace), with its ledger rows.
-        ``mark`` is ``rectification(fact)``, which the caller derived already; ``payload_json``, when given, is
-        the JSON text ``fact.payload`` was parsed from, stored as it is instead of being encoded again."""
-        self._pending.add(fact.lineage_id)
+        """Buffer a fact whose lineage is new (nothing stored to read or replace), with its ledger rows:
+        ``row`` is its ``fact_row``, ``hazards`` its ``hazard_rows`` and ``mark`` its ``rectification``, all
+        derived by the caller before the transaction began (``apply.prepare``)."""
+        self._pending.add(lineage_id)
         if self._stream:
             # Sent while the batch is still being read: psycopg passes the rows on every 32 KiB, and the server
             # inserts them (~20 us an event of its CPU, the largest part of a batch's) while this thread
-            # derives the next events, instead of all at once at the end with this thread waiting.  The row is
-            # built as the tuple the COPY takes (a dict of the values, then a tuple of it by name, was ~2 us).
+            # derives the next events, instead of all at once at the end with this thread waiting.
             # The COPY is binary (``_open_facts_copy``), whose columns take str only: every text of a fact is
             # one (``facts.fact_from_submission`` dead-letters a payload with another JSON value there).
-            (self._facts_out or self._open_facts_copy()).write_row(_fact_row(fact, payload_json))
+            (self._facts_out or self._open_facts_copy()).write_row(row)
         else:
-            self._new_facts.append({"lineage_id": fact.lineage_id, **_fact_values(fact, payload_json)})
-        self._new_hazards.extend(_hazard_rows(fact))
+            self._new_facts.append(dict(zip(_FACT_ROW, row, strict=True)))
+        self._new_hazards.extend(hazards)
         if mark is not None:
             hazard, on, on_time = mark
             self._new_rectifications.append(
                 {
-                    "rectification_lineage": fact.lineage_id,
+                    "rectification_lineage": lineage_id,
                     "hazard_id": hazard,
                     "rectified_on": on,
                     "on_time": on_time,
@@ -516,7 +519,7 @@ class Store:
         table by hazard id, so a correction that keeps a hazard keeps its rectifications)."""
         self.flush()
         self.conn.execute(delete(hazards).where(hazards.c.inspection_lineage == fact.lineage_id))
-        rows = _hazard_rows(fact)
+        rows = hazard_rows(fact)
         if rows:
             self.conn.execute(insert(hazards), rows)
             self._hazards_touched.update(h["hazard_id"] for h in rows)
@@ -576,7 +579,7 @@ def _payload_text(payload: dict[str, Any]) -> str:
     return text
 
 
-#: the columns of ``facts`` in the order of ``_fact_row``'s values (``add_new_fact``'s COPY names them)
+#: the columns of ``facts`` in the order of ``fact_row``'s values (``add_new_fact``'s COPY names them)
 _FACT_ROW = (
     "lineage_id",
     "submission_id",
@@ -592,13 +595,13 @@ if set(_FACT_ROW) != set(facts.c.keys()):  # a column added to facts must be wri
     raise RuntimeError(f"_FACT_ROW {_FACT_ROW} does not name the columns of facts {tuple(facts.c.keys())}")
 
 
-#: how ``_fact_row``'s values are sent in the binary COPY: ``day`` as a date, the rest as text
+#: how ``fact_row``'s values are sent in the binary COPY: ``day`` as a date, the rest as text
 _FACT_TYPES = tuple("date" if isinstance(facts.c[c].type, Date) else "text" for c in _FACT_ROW)
 if any(not isinstance(facts.c[c].type, (Date, String)) for c in _FACT_ROW):
     raise RuntimeError("a facts column is neither text nor a date: say how add_new_fact's COPY sends it")
 
 
-def _fact_row(fact: Fact, payload_json: str | None = None) -> tuple[Any, ...]:
+def fact_row(fact: Fact, payload_json: str | None = None) -> tuple[Any, ...]:
     """``lineage_id`` and ``_fact_values`` as one tuple in the order of ``_FACT_ROW`` (a unit test holds the
     two to the same values)."""
     return (
@@ -614,7 +617,7 @@ def _fact_row(fact: Fact, payload_json: str | None = None) -> tuple[Any, ...]:
     )
 
 
-def _hazard_rows(fact: Fact) -> list[dict[str, Any]]:
+def hazard_rows(fact: Fact) -> list[dict[str, Any]]:
     """The ledger rows of an inspection fact, one per hazard found."""
     return [
         {

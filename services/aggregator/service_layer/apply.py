@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 
-from services.aggregator.adapters.store import Counts, Store
+from services.aggregator.adapters.store import Counts, Store, fact_row, hazard_rows
 from services.aggregator.adapters.tables import FACT_WIDTHS, HAZARD_WIDTHS, METRIC_WIDTH
 from services.aggregator.domain import facts as f
 from services.aggregator.domain.kpis import (
@@ -105,9 +105,8 @@ class _Changes:
         # the new facts' metrics summed per (district, day, industry): cell keys are built once per batch
         self._groups: dict[tuple[str, date, str], dict[str, int]] = {}
 
-    def add(self, fact: f.Fact, new: _NewEffects) -> None:
-        """A fact that replaces nothing: its contributions are the delta."""
-        group = (fact.district, fact.day, fact.industry)
+    def add(self, group: tuple[str, date, str], new: _NewEffects) -> None:
+        """A fact that replaces nothing, of this (district, day, industry): its contributions are the delta."""
         sums = self._groups.get(group)
         if sums is None:
             self._groups[group] = dict(new.metrics)
@@ -141,6 +140,64 @@ def batch_start(deliveries: Sequence[Delivery]) -> dict[int, int]:
     return start
 
 
+class _Derived(NamedTuple):
+    """A first version of a submission, derived from its payload alone (``prepare``): its ``facts`` row, its
+    hazard ledger rows, its (district, day, industry) and what it adds there.  Everything the bulk path writes
+    for it, built before its batch's transaction; the payload's parsed JSON is not kept (a batch of them held
+    in memory cost more than it saved)."""
+
+    row: tuple[Any, ...]
+    hazards: list[dict[str, Any]]
+    group: tuple[str, date, str]
+    new: _NewEffects
+
+
+#: per delivery (by ``id``): a first version derived (or the reason it cannot be applied), another event's
+#: parsed payload, or nothing (no event, or a payload that is not a JSON object: the apply step meets it again)
+Prepared = dict[int, "_Derived | f.UnusableEvent | dict[str, Any]"]
+
+
+def prepare(deliveries: Sequence[Delivery]) -> Prepared:
+    """What applying ``deliveries`` needs that reads nothing stored: each payload parsed once, and a first
+    version's rows and effects derived (most of the apply step's Python).  The consumer runs this on its
+    polling thread while the previous batch's transaction runs on the apply thread, where the process would
+    otherwise wait for PostgreSQL: the transaction then mostly writes what is ready.  Whether a first version
+    is still new (stored before, or earlier in the batch) is the transaction's to decide; when it is not, the
+    careful path parses the payload again."""
+    out: Prepared = {}
+    for d in deliveries:
+        event = d.event
+        if event is None:
+            continue
+        try:
+            data = _payload(d)
+        except f.UnusableEvent:
+            continue
+        if (
+            event.type == f.ACCEPTED
+            and not data.get("replaces")
+            and data.get("submission_id") == event.subject
+        ):
+            try:
+                out[id(d)] = _derive(event, data)
+            except f.UnusableEvent as exc:
+                out[id(d)] = exc  # dead-lettered in its place, if it is still new there
+            except Exception:  # noqa: BLE001 - derived again in the transaction, which fails as it did before
+                log.debug("deriving event %s ahead of its batch failed", event.id, exc_info=True)
+        else:
+            out[id(d)] = data
+    return out
+
+
+def _derive(event: Event, data: dict[str, Any]) -> _Derived:
+    fact = f.fact_from_submission(event.subject, data)
+    new = _checked_new(fact)
+    # the fact's payload is the event's payload: stored as the text received, not encoded again
+    return _Derived(
+        fact_row(fact, event.data_json), hazard_rows(fact), (fact.district, fact.day, fact.industry), new
+    )
+
+
 def follow(deliveries: Sequence[Delivery], stored: dict[int, int]) -> list[Delivery]:
     """The deliveries that come after the stored positions, checked to follow them without a hole.
 
@@ -166,17 +223,24 @@ def follow(deliveries: Sequence[Delivery], stored: dict[int, int]) -> list[Deliv
 
 
 def apply_batch(
-    engine: Engine, source: str, deliveries: Sequence[Delivery], track_rollups: bool = False
+    engine: Engine,
+    source: str,
+    deliveries: Sequence[Delivery],
+    track_rollups: bool = False,
+    prepared: Prepared | None = None,
 ) -> BatchResult:
     """Apply ``deliveries`` in one transaction. ``track_rollups`` also records which district x period
-    rollups changed, for the rollup topic (``rollup_topic.publish_pending``)."""
+    rollups changed, for the rollup topic (``rollup_topic.publish_pending``); ``prepared`` is
+    ``prepare(deliveries)`` if the caller ran it already (the consumer, on its polling thread)."""
     result = BatchResult()
     if not deliveries:
         return result
+    if prepared is None:
+        prepared = prepare(deliveries)
     with engine.begin() as conn:
         store = Store(conn)
         try:
-            _apply_in(store, source, deliveries, track_rollups, result)
+            _apply_in(store, source, deliveries, prepared, track_rollups, result)
         except BaseException as exc:
             store.abort(exc)  # a COPY in progress ends as failed: nothing of the batch is written
             raise
@@ -187,7 +251,12 @@ def apply_batch(
 
 
 def _apply_in(
-    store: Store, source: str, deliveries: Sequence[Delivery], track_rollups: bool, result: BatchResult
+    store: Store,
+    source: str,
+    deliveries: Sequence[Delivery],
+    prepared: Prepared,
+    track_rollups: bool,
+    result: BatchResult,
 ) -> None:
     """The body of ``apply_batch``'s transaction."""
     stored = store.lock_positions(source, {d.partition for d in deliveries})
@@ -208,11 +277,11 @@ def _apply_in(
     for d in fresh:
         positions[d.partition] = d.offset
         counts = counts_of.get(d.partition) or counts_of.setdefault(d.partition, result.count(d.partition))
-        data: dict[str, Any] | None = None
-        if d.event is not None and not d.json_checked:
-            # the source left the payload's JSON to this, its one parse (Delivery.json_checked)
+        pre = prepared.get(id(d))
+        if pre is None and d.event is not None and not d.json_checked:
+            # prepare() found no JSON object here; the source left that check to this step (json_checked)
             try:
-                data = _payload(d)
+                _payload(d)
             except _NotJson as exc:
                 if d.event.id in claimed:
                     unowned.add(d.event.id)
@@ -232,7 +301,13 @@ def _apply_in(
             unowned.discard(d.event.id)
             store.move_claim(d.event.id, d.partition, d.offset)
         try:
-            _apply(store, changes, d.event, data if data is not None else _payload(d), lineages_stored)
+            if isinstance(pre, (_Derived, f.UnusableEvent)) and _still_new(
+                store, d.event.subject, lineages_stored
+            ):
+                _add_new(store, changes, d.event.subject, pre, lineages_stored)
+            else:
+                data = pre if isinstance(pre, dict) else _payload(d)
+                _apply(store, changes, d.event, data, lineages_stored)
             counts.applied += 1
         except f.UnusableEvent as exc:
             log.warning("dead-lettering event %s: %s", d.event.id, exc)
@@ -257,19 +332,38 @@ def _raw(d: Delivery) -> str | None:
     return d.raw_value.decode("utf-8", "replace")
 
 
+def _still_new(store: Store, subject: str, lineages_stored: set[str]) -> bool:
+    """Whether nothing in the database or earlier in the batch has touched the lineage ``subject`` names."""
+    return subject not in lineages_stored and not store.pending(subject)
+
+
 def _is_brand_new(store: Store, event: Event, data: dict[str, Any], lineages_stored: set[str]) -> bool:
     """The common case: a first version of an inspection, survey or rectification, whose lineage nothing in
     the database or earlier in the batch has touched.  Nothing stored can change (a rectification only adds
     its own ledger row; whether a hazard counts as rectified is read from those rows), so its rows can be
     buffered and written in bulk.  Corrections (``replaces``), reviews and anything already seen take the
-    careful path."""
+    careful path.  (``prepare`` picks the same events by the payload's part of this test.)"""
     return (
         event.type == f.ACCEPTED
         and not data.get("replaces")
         and data.get("submission_id") == event.subject
-        and event.subject not in lineages_stored
-        and not store.pending(event.subject)
+        and _still_new(store, event.subject, lineages_stored)
     )
+
+
+def _add_new(
+    store: Store,
+    changes: _Changes,
+    subject: str,
+    derived: _Derived | f.UnusableEvent,
+    lineages_stored: set[str],
+) -> None:
+    """The bulk path: a brand-new fact's rows buffered, its effects summed into the batch's."""
+    if isinstance(derived, f.UnusableEvent):
+        raise derived
+    store.add_new_fact(subject, derived.row, derived.hazards, derived.new.rectification)
+    changes.add(derived.group, derived.new)
+    lineages_stored.add(subject)  # store.pending forgets it at the next flush
 
 
 def _apply(
@@ -279,12 +373,7 @@ def _apply(
     ids of the batch's events that were stored before it began (as lineages or versions), and every id the
     careful path stores as it goes (the bulk path's are ``store.pending``)."""
     if _is_brand_new(store, event, data, lineages_stored):
-        fresh = f.fact_from_submission(event.subject, data)
-        adds = _checked_new(fresh)
-        # the fact's payload is the event's payload: stored as the text received, not encoded again
-        store.add_new_fact(fresh, adds.rectification, event.data_json)
-        changes.add(fresh, adds)
-        lineages_stored.add(event.subject)  # store.pending forgets it at the next flush
+        _add_new(store, changes, event.subject, _derive(event, data), lineages_stored)
         return
     if event.type in (f.ACCEPTED, f.CORRECTED):
         sid = _str(data, "submission_id")

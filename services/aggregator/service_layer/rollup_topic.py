@@ -63,7 +63,9 @@ def publish_pending(
         )
     sender.publish(events, topic)
     with engine.begin() as conn:
-        for r in rows:
+        # in the order the apply step marks them (``Store.mark_rollups_changed``: district, kind, key): a batch
+        # marking some of these rows while they are cleared then waits for this transaction, never deadlocks
+        for r in sorted(rows, key=lambda r: (r.district, r.period_kind, r.period_key)):
             conn.execute(
                 delete(rollup_changes).where(
                     and_(
