@@ -30,23 +30,30 @@ metadata = MetaData()
 # a table is a new migration, and the old one must then spell out the columns it made, or the snapshots fail.
 
 
-def fact_columns() -> list[Column[object]]:
-    """The columns of ``facts``; migration 0001 creates the table with them."""
-    return [
-        columns.uuid_text("lineage_id", primary_key=True),
-        columns.uuid_text("submission_id", nullable=False, unique=True),
-        columns.form_name(nullable=False),
-        columns.district(nullable=False),
-        columns.credit_code(nullable=True),
-        columns.industry(nullable=False),
-        columns.day(nullable=False),
-        Column("review_status", String(20), nullable=False),
-        Column("payload", Text, nullable=False),
-    ]
-
-
-# The version of each submission lineage that counts now.
-facts = Table("facts", metadata, *fact_columns())
+# The version of each submission lineage that counts now.  Its submission id is unique among the versions
+# that replaced a lineage's first (a first version's is its lineage id, the primary key): one index entry
+# fewer per new fact (migration 0010).  That a version is stored under one lineage only is ``versions``'
+# primary key and the apply step's check (``apply._apply``: a reused id is dead-lettered).
+facts = Table(
+    "facts",
+    metadata,
+    columns.uuid_text("lineage_id", primary_key=True),
+    columns.uuid_text("submission_id", nullable=False),
+    columns.form_name(nullable=False),
+    columns.district(nullable=False),
+    columns.credit_code(nullable=True),
+    columns.industry(nullable=False),
+    columns.day(nullable=False),
+    Column("review_status", String(20), nullable=False),
+    Column("payload", Text, nullable=False),
+    Index(
+        "ux_facts_replacing_version",
+        "submission_id",
+        unique=True,
+        postgresql_where=text("submission_id <> lineage_id"),
+        sqlite_where=text("submission_id <> lineage_id"),
+    ),
+)
 
 # Every version that replaced another -> its lineage, so a correction or review finds the fact it changes.
 # A lineage's first version has no row: the lineage is named after it (``lineage_id`` = its submission id),

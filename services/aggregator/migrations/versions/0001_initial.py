@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from services.aggregator.adapters.tables import cell_key, fact_columns
+from services.aggregator.adapters.tables import cell_key
 from services.common import columns
 
 revision = "0001"
@@ -13,9 +13,20 @@ down_revision = None
 
 
 def upgrade() -> None:
-    # the model's own lists for facts and the cell key (services/aggregator/adapters/tables.py says why a
-    # released migration may use them)
-    op.create_table("facts", *fact_columns())
+    # the model's own list for the cell key (services/aggregator/adapters/tables.py says why a released
+    # migration may use it); facts as this revision made it (0010 changed its submission_id uniqueness)
+    op.create_table(
+        "facts",
+        columns.uuid_text("lineage_id", primary_key=True),
+        columns.uuid_text("submission_id", nullable=False, unique=True),
+        columns.form_name(nullable=False),
+        columns.district(nullable=False),
+        columns.credit_code(nullable=True),
+        columns.industry(nullable=False),
+        columns.day(nullable=False),
+        sa.Column("review_status", sa.String(20), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+    )
     op.create_index("ix_facts_district_day", "facts", ["district", "day"])
     op.create_table(
         "versions",
