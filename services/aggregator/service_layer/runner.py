@@ -76,7 +76,7 @@ class Consumer:
         dead_letter_sink: Callable[[list[tuple[Delivery, str]]], None] | None = None,
         rollup_publisher: Callable[[], int] | None = None,
         rollup_interval: float = 5.0,
-        max_batch_size: int = 10000,
+        max_batch_size: int = 20000,
         rollup_max_delay: float = 60.0,
     ) -> None:
         self.engine = engine
@@ -93,7 +93,9 @@ class Consumer:
         #: first batch (2 s of a 13 s, 50,000-event catch-up in a profile), only to publish them again at the end
         self._started_at = time.monotonic()
         #: while a poll keeps returning full batches the consumer is catching up: it asks for larger ones
-        #: (one transaction's fixed cost shared by more events), back to ``batch_size`` once caught up
+        #: (one transaction's fixed cost shared by more events), back to ``batch_size`` once caught up.  Up to
+        #: 20,000: a batch's events share cells, so fewer rows are upserted per event (200,000 bench events:
+        #: 51,000 cell rows instead of 80,000 at 10,000, PostgreSQL 54 against 59 us an event)
         self.max_batch_size = max(batch_size, max_batch_size)
         self._asking = batch_size
         self.stats = ConsumerStats()
