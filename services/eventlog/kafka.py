@@ -497,9 +497,9 @@ class KafkaEventSource:
             for r in records:
                 try:
                     event: Event | None
-                    # the envelope without the payload's JSON: the consumer parses each payload once, where it
-                    # applies it (a batch of parsed payloads held in memory cost more than parsing twice, and
-                    # parsing twice was ~5 us a record on this thread; see envelope.check_kafka)
+                    # the envelope without the payload's JSON: the consumer parses each payload once and keeps
+                    # only what it derives (a batch of parsed payloads held in memory cost more than parsing
+                    # twice, and parsing twice was ~5 us a record on this thread; see envelope.check_kafka)
                     event = check_kafka(r.key, r.value, r.headers)
                     error = None
                 except MalformedEvent as exc:

@@ -530,7 +530,7 @@ def _commit_fact(store: Store, changes: _Changes, old: f.Fact | None, new: f.Fac
 def _payload(d: Delivery) -> dict[str, Any]:
     """The payload of a delivery's event: the source's parse if it kept one, else parsed here, from the
     record's bytes when the source has them (orjson reads UTF-8 bytes directly; a str would be encoded again).
-    Parsed per event as it is applied and dropped with its fact: see ``envelope.check_kafka``."""
+    Parsed per event (``prepare``; again on the careful path) and not kept: see ``envelope.check_kafka``."""
     assert d.event is not None
     try:
         if d.data is not None:
