@@ -227,7 +227,7 @@ def test_a_batch_run_stores_canonical_json_read_back_as_posted(
     # the events' payloads too travel as JSON values: each stored as the canonical text of the version it
     # announces, as an Event (the careful path) would have written it
     with psycopg.connect(_conninfo(make_url(url))) as conn:
-        payloads = dict(
+        payloads: dict[str, str] = dict(
             conn.execute(
                 "SELECT subject, data FROM outbox WHERE subject = ANY(%s)",
                 ([b["submission_id"] for b in items],),
