@@ -51,13 +51,12 @@ class Event:
         id: str | None = None,
         time: datetime | None = None,
     ) -> Event:
-        when = (time or datetime.now(UTC)).astimezone(UTC)
         return cls(
             id=id or str(uuid.uuid4()),
             type=type,
             source=source,
             subject=subject,
-            time=when.isoformat().replace("+00:00", "Z"),
+            time=event_time(time),
             key=key,
             data_json=canonical_json(data),
         )
@@ -70,6 +69,11 @@ class Event:
 
     def kafka_value(self) -> bytes:
         return self.data_json.encode()
+
+
+def event_time(time: datetime | None = None) -> str:
+    """An event's ``time`` attribute: RFC 3339 in UTC with ``Z`` (now, when not given)."""
+    return (time or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 #: a Kafka record as the producer takes it: key, value, headers

@@ -11,6 +11,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -25,6 +26,8 @@ from services.common.config import Settings
 from services.common.db import make_engine
 from services.common.migrate import upgrade
 from services.eventlog import outbox
+from services.intake.adapters.events import envelope
+from services.intake.domain.events import SubmissionReceived
 from services.intake.entrypoints.app import create_app
 from services.intake.service_layer import access, handlers
 from tests.builders import inspection
@@ -221,6 +224,23 @@ def test_a_batch_run_stores_canonical_json_read_back_as_posted(
     for _, *texts in rows:
         for stored in texts:
             assert stored == canonical_json(json.loads(stored))
+    # the events' payloads too travel as JSON values: each stored as the canonical text of the version it
+    # announces, as an Event (the careful path) would have written it
+    with psycopg.connect(_conninfo(make_url(url))) as conn:
+        payloads: dict[str, str] = dict(
+            conn.execute(
+                "SELECT subject, data FROM outbox WHERE subject = ANY(%s)",
+                ([b["submission_id"] for b in items],),
+            ).fetchall()
+        )
+    assert len(payloads) == 2
+    uow = app.extensions["score.intake"].uow()
+    for sub_id, *_ in rows:
+        with uow:
+            sub = uow.submissions.get(sub_id)
+        assert sub is not None
+        announced = envelope(SubmissionReceived(sub.version(), sub.order_key, datetime.now(UTC)))
+        assert payloads[sub_id] == announced.data_json
     for body in items:
         got = handlers.get_submission(app.extensions["score.intake"].uow(), body["submission_id"])
         assert got["data"]["enterprise"]["name"] == body["data"]["enterprise"]["name"]

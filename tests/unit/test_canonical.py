@@ -133,3 +133,41 @@ def test_a_submission_is_written_by_orjson(monkeypatch: pytest.MonkeyPatch) -> N
     assert canonical_json(body) == texts[1]
     body["submission_id"] = json.loads(texts[0])["submission_id"]
     assert canonical_json(body) == texts[0]
+
+
+#: bytes of the texts below: digits, the point, exponent and sign, the punctuation before a token, a quote
+number_bytes = st.lists(st.sampled_from([*b"0123456789", *b'.e-:,[]{}"a ']), max_size=40).map(bytes)
+
+
+@settings(max_examples=3000, derandomize=True, database=None, deadline=None)
+@given(text=number_bytes | st.binary(max_size=30))
+def test_the_reversed_search_finds_a_small_number_exactly_where_the_pattern_does(text: bytes) -> None:
+    """``_has_small_number`` (two searches of the reversed text) says what a search with ``_SMALL`` says."""
+    assert canonical._has_small_number(text) == bool(canonical._SMALL.search(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"1e-5",
+        b"-1e-5",
+        b"0.00001",
+        b"-0.00001",
+        b":1.5e-7}",
+        b"[-2e-9]",
+        b",0.00009",
+        b'"a":3e-05',
+        b'"1e-5"',
+        b'"x0.0000"',
+        b"a1e-5",
+        b"1e5",
+        b"0.0001",
+        b"1.e-5",
+        b".5e-5",
+        b"--1e-5",
+        b"e-",
+        b"0.0000",
+    ],
+)
+def test_the_reversed_search_on_the_edges_of_a_token(text: bytes) -> None:
+    assert canonical._has_small_number(text) == bool(canonical._SMALL.search(text))

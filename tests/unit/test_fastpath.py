@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from marshmallow import pre_load
 
 from services.intake.forms import Invalid, ValidSubmission, validate, validation
-from services.intake.forms.fastpath import NotCompilable, compile_loader
+from services.intake.forms.fastpath import Fallback, NotCompilable, compile_loader
 from services.intake.forms.fields import Integer
-from services.intake.forms.objects import FormSchema
+from services.intake.forms.objects import FormSchema, Obj
 from tests.builders import NOW, inspection, rectification, survey
 from tests.fuzz.mutations import corpus, json_values, mutated, paths, valid_corpus
 
@@ -232,3 +232,37 @@ def test_the_compiled_loader_equals_schema_load_on_a_body_that_passes() -> None:
     load = compile_loader(schema)
     assert load({"a": 2}) == schema.load({"a": 2}) == {"a": 2, "b": None}
     assert load({"a": 2, "b": 3}) == schema.load({"a": 2, "b": 3})
+
+
+def test_the_written_out_loader_keeps_defaults_nones_and_nested_objects_as_schema_load() -> None:
+    """The compiled loader is code written per schema: a callable default is called per load (a fresh value
+    each time), an allowed None stays None, a nested object is loaded by its own schema's loader, and None
+    where it is not allowed, or a value of another type, is left to marshmallow."""
+
+    class Inner(FormSchema):
+        n = Integer(minimum=1, required=True)
+
+    class Outer(FormSchema):
+        tags = Integer(minimum=0, load_default=list)  # a callable default (never valid input: a default only)
+        inner = Obj(Inner, required=True)
+        maybe = Obj(Inner, allow_none=True)
+        count = Integer(minimum=0, allow_none=True)
+
+    schema = Outer()
+    load = compile_loader(schema)
+    for body in (
+        {"inner": {"n": 1}},
+        {"inner": {"n": 2}, "maybe": None, "count": None},
+        {"inner": {"n": 3}, "maybe": {"n": 4}, "count": 5},
+    ):
+        assert load(body) == schema.load(body)
+    first, second = load({"inner": {"n": 1}}), load({"inner": {"n": 1}})
+    assert first["tags"] == [] and first["tags"] is not second["tags"]
+    for refused in (
+        {"inner": None},
+        {"inner": {"n": 1}, "count": "5"},
+        {"inner": {"n": 1}, "count": True},
+        {"inner": {"n": 0}},
+    ):
+        with pytest.raises(Fallback):
+            load(refused)

@@ -29,7 +29,6 @@ from services.access.tables import audit_log
 from services.common.canonical import canonical_json
 from services.common.records import from_row, to_row
 from services.eventlog import outbox
-from services.eventlog.envelope import Event
 from services.intake.adapters.tables import attachments, reviews, submission_attachments, submissions
 from services.intake.domain.attachments import Attachment
 from services.intake.domain.model import INSPECTION, ReviewEntry, StoredReview, Submission
@@ -253,7 +252,11 @@ def _at_once_statement(names: tuple[str, ...], audited: bool) -> TextClause:
     sql_type.update({c: "json" for c in _JSON_COLUMNS})
     cols = ", ".join(f'"{n}"' for n in names)
     out_cols = ", ".join(f'"{c}"' for c in _OUTBOX_COLUMNS)
-    rows, events = _recordset("rows", names, sql_type), _recordset("events", _OUTBOX_COLUMNS, {})
+    # the payload likewise: stored as the text of its JSON value in the parameter
+    rows, events = (
+        _recordset("rows", names, sql_type),
+        _recordset("events", _OUTBOX_COLUMNS, {"data": "json"}),
+    )
     parts = [
         f"WITH new AS (INSERT INTO submissions ({cols}) SELECT {cols} FROM {rows} "
         "ORDER BY rows_r.n ON CONFLICT (id) DO NOTHING RETURNING id), "
@@ -319,24 +322,26 @@ def in_transaction(conn: Connection) -> bool:
 
 
 def store_new_at_once(
-    conn: Connection, subs: list[Submission], events: list[Event], audit: list[dict[str, Any]]
+    conn: Connection,
+    subs: list[Submission],
+    event_rows: list[dict[str, Any]],
+    audit: list[dict[str, Any]],
 ) -> set[str]:
-    """:func:`_at_once_statement` for ``subs`` (first versions without photos), their ``events`` and the
-    ``audit`` rows of those stored, in autocommit on ``conn``, whose transaction must not have begun
-    (:func:`in_transaction`): one round trip where BEGIN, two inserts, COMMIT and an audit insert were five.
-    The ids stored."""
+    """:func:`_at_once_statement` for ``subs`` (first versions without photos), the outbox rows of their
+    events (``adapters.events.outbox_row``: each payload a value, not its text) and the ``audit`` rows of those
+    stored, in autocommit on ``conn``, whose transaction must not have begun (:func:`in_transaction`): one
+    round trip where BEGIN, two inserts, COMMIT and an audit insert were five.  The ids stored."""
     if in_transaction(conn):
         raise RuntimeError("store_new_at_once needs a connection whose transaction has not begun")
-    # The JSON columns as values inside the parameter, its keys sorted: each column's text is then the
-    # canonical JSON of a form's values (orjson's text and the standard module's differ only in floats below
-    # 1e-4 and non-finite ones, which no validated submission holds), written once with the whole parameter
-    # instead of three canonical_json calls per row (a tenth of a batch item's CPU)
+    # The JSON columns and the events' payloads as values inside the parameters, their keys sorted: each
+    # column's text is then the canonical JSON of a form's values (orjson's text and the standard module's
+    # differ only in floats below 1e-4 and non-finite ones, which no validated submission holds), written once
+    # with the whole parameter instead of four canonical_json calls per row (a fifth of a batch item's CPU)
     rows = [_to_row(s, _as_is) for s in subs]
-    event_rows = outbox.event_rows(events)
     sql = _at_once_sql(tuple(rows[0]), bool(audit))
     params = {
         "rows": orjson.dumps(rows, option=orjson.OPT_SORT_KEYS).decode(),
-        "events": _param_json(event_rows),
+        "events": orjson.dumps(event_rows, option=orjson.OPT_SORT_KEYS).decode(),
     }
     if audit:
         params["audit"] = _param_json(audit)

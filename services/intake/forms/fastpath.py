@@ -18,7 +18,8 @@ bodies and mutations of both that :func:`services.intake.forms.validate` answers
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 from marshmallow import EXCLUDE, Schema, fields
 from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
@@ -73,6 +74,7 @@ def _field_loader(field: fields.Field[Any], name: str) -> Loader:
                 raise Fallback
             return own(value, None, None)
 
+        _INLINE[load_as_is] = _Inline(json_type, None, allow_none, own)
         return load_as_is
 
     def load_checked(value: Any) -> Any:
@@ -84,7 +86,21 @@ def _field_loader(field: fields.Field[Any], name: str) -> Loader:
             raise Fallback
         return own(value, None, None)
 
+    _INLINE[load_checked] = _Inline(json_type, check, allow_none, own)
     return load_checked
+
+
+class _Inline(NamedTuple):
+    """What a scalar field's loader does, for :func:`compile_loader` to write in place of calling it."""
+
+    json_type: type
+    check: Loader | None  #: None: a value of ``json_type`` is the answer as it is
+    allow_none: bool
+    own: Callable[[Any, None, None], Any]  #: the field's ``_deserialize``, for a value of another type
+
+
+#: the scalar loaders made by :func:`_field_loader`, with what they do (weak: a loader lives with its schema)
+_INLINE: WeakKeyDictionary[Loader, _Inline] = WeakKeyDictionary()
 
 
 def _none_as_allowed(load: Loader, allow_none: bool) -> Loader:
@@ -108,6 +124,9 @@ def _nested_loader(field: Obj, name: str) -> Loader:
     if field.unknown not in (None, EXCLUDE):
         raise NotCompilable(f"{name}: unknown={field.unknown}")
     schema = field.schema  # the instance marshmallow loads with (built once, kept by the field)
+    if not field.allow_none:
+        # the schema's loader gives up on None as on anything that is not an object: one call less
+        return compile_loader(schema)
     return _none_as_allowed(compile_loader(schema), field.allow_none)
 
 
@@ -179,38 +198,89 @@ def compile_loader(schema: Schema) -> Loader:
         for method, pass_original in schema_validators
         if getattr(method, "__func__", None) is not FormSchema._reject_unknown
     ]
-    dict_class = schema.dict_class
-    unknown, partial = schema.unknown, schema.partial
-
-    def load(raw: Any) -> Any:
-        if type(raw) is not dict and not isinstance(raw, Mapping):  # type() first: ABC checks are slow
-            raise Fallback
-        if not allowed.issuperset(raw):
-            raise Fallback  # an unknown key
-        out = dict_class()
-        try:
-            for attr, key, loader, required, default in entries:
-                value = raw.get(key, missing)
-                if value is missing:
-                    if required:
-                        raise Fallback
-                    if default is not missing:
-                        out[attr] = default() if callable(default) else default
-                    continue
-                out[attr] = loader(value)
-            for method, field_name, key in field_validators:
-                if field_name in out and method(out[field_name], data_key=key) is missing:
-                    del out[field_name]  # marshmallow drops a field whose validator returns `missing`
-            for method, pass_original in schema_validators:
-                if pass_original:
-                    method(out, raw, partial=partial, many=False, unknown=unknown)
-                else:
-                    method(out, partial=partial, many=False, unknown=unknown)
-        except Fallback:
-            raise
-        except Exception as exc:  # a rule objected (ValidationError) or choked: marshmallow judges
-            raise Fallback from exc
-        return out
-
+    load = _generate(type(schema).__name__, entries, field_validators, schema_validators, allowed, schema)
     schema.__dict__["_score_fast_loader"] = load
+    return load
+
+
+def _generate(
+    name: str,
+    entries: list[tuple[str, str, Loader, bool, Any]],
+    field_validators: list[tuple[Callable[..., Any], str, str]],
+    schema_validators: list[tuple[Callable[..., Any], bool]],
+    allowed: frozenset[str],
+    schema: Schema,
+) -> Loader:
+    """The schema's loader as one function written out for its fields (``exec``): what a loop over
+    ``entries`` calling each field's loader did, in straight-line code with each scalar field's loader
+    (:data:`_INLINE`) written in place.  The loop's unpacking and the call per field were a third of a
+    validation.  Every name the code uses is bound in its namespace; no text from a schema enters the code
+    (keys and attributes are bound as values too)."""
+    ns: dict[str, Any] = {
+        "Fallback": Fallback,
+        "Mapping": Mapping,
+        "missing": missing,
+        "allowed": allowed,
+        "dict_class": schema.dict_class,
+        "unknown": schema.unknown,
+        "partial": schema.partial,
+    }
+    code = [
+        "def load(raw):",
+        "    if type(raw) is not dict and not isinstance(raw, Mapping):  # type() first: ABC checks are slow",
+        "        raise Fallback",
+        "    if not allowed.issuperset(raw):",
+        "        raise Fallback  # an unknown key",
+        "    out = dict_class()",
+        "    try:",
+    ]
+    for i, (attr, key, loader, required, default) in enumerate(entries):
+        ns[f"a{i}"], ns[f"k{i}"] = attr, key
+        code += [f"        v = raw.get(k{i}, missing)", "        if v is missing:"]
+        if required:
+            code.append("            raise Fallback")
+        elif default is missing:
+            code.append("            pass")
+        else:
+            ns[f"d{i}"] = default
+            code.append(
+                f"            out[a{i}] = d{i}()" if callable(default) else f"            out[a{i}] = d{i}"
+            )
+        code.append("        else:")
+        inline = _INLINE.get(loader)
+        if inline is None:
+            ns[f"l{i}"] = loader
+            code.append(f"            out[a{i}] = l{i}(v)")
+            continue
+        ns[f"t{i}"], ns[f"o{i}"] = inline.json_type, inline.own
+        code.append(f"            if v.__class__ is t{i}:")
+        if inline.check is None:
+            code.append(f"                out[a{i}] = v")
+        else:
+            ns[f"c{i}"] = inline.check
+            code.append(f"                out[a{i}] = c{i}(v)")
+        code.append("            elif v is None:")
+        code.append(
+            f"                out[a{i}] = None" if inline.allow_none else "                raise Fallback"
+        )
+        code += ["            else:", f"                out[a{i}] = o{i}(v, None, None)"]
+    for j, (method, field_name, key) in enumerate(field_validators):
+        ns[f"fv{j}"], ns[f"fn{j}"], ns[f"fk{j}"] = method, field_name, key
+        code += [
+            f"        if fn{j} in out and fv{j}(out[fn{j}], data_key=fk{j}) is missing:",
+            f"            del out[fn{j}]  # marshmallow drops a field whose validator returns `missing`",
+        ]
+    for m, (method, pass_original) in enumerate(schema_validators):
+        ns[f"sv{m}"] = method
+        original = "raw, " if pass_original else ""
+        code.append(f"        sv{m}(out, {original}partial=partial, many=False, unknown=unknown)")
+    code += [
+        "    except Fallback:",
+        "        raise",
+        "    except Exception as exc:  # a rule objected (ValidationError) or choked: marshmallow judges",
+        "        raise Fallback from exc",
+        "    return out",
+    ]
+    exec(compile("\n".join(code), f"<fast loader of {name}>", "exec"), ns)  # noqa: S102 - our own code
+    load: Loader = ns["load"]
     return load

@@ -14,7 +14,7 @@ from typing import Any, Self
 from sqlalchemy import Connection, Engine
 
 from services.eventlog import outbox
-from services.intake.adapters.events import envelope
+from services.intake.adapters.events import envelope, outbox_row
 from services.intake.adapters.repository import (
     AttachmentRepository,
     RaceLost,
@@ -135,7 +135,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _store_at_once(self, subs: list[Submission]) -> set[str]:
         assert self._conn is not None
-        events = [envelope(e) for s in subs for e in s.events]
+        events = [outbox_row(e) for s in subs for e in s.events]
         stored = store_new_at_once(self._conn, subs, events, self._audit)
         self.submissions.adopt([s for s in subs if s.id in stored])
         for sub in subs:
