@@ -39,11 +39,13 @@ log = logging.getLogger(__name__)
 
 #: the interpreter's thread switch interval while the apply thread runs (CPython's default: 5 ms).  The apply
 #: thread mostly waits for PostgreSQL, but psycopg takes the interpreter lock back after every send and receive
-#: of a statement, and the polling thread decoding records held it for up to the whole interval each time:
-#: a batch's upserts took 2-3x the server's CPU time in wall time, ~35% less at 0.1 ms.  In one process
-#: (bench/aggregator_bench.py --processes 0, 100,000 events, load 3-6): 3,900-5,000 events/s at 5 ms, 5,450-5,850
-#: at 0.1 ms (5,400 at 0.5 ms), the same CPU per event; deployed runs back to back were within the noise.
-APPLY_SWITCH_INTERVAL = 0.0001
+#: of a statement, and the polling thread holds it for up to the whole interval each time: at 5 ms a batch's
+#: statements took 2-3x the server's CPU time in wall time.  Too short costs too: since the polling thread
+#: parses and derives the next batch (``apply.prepare``) both threads run Python, and each hand-over of the
+#: lock is work.  ``bench.run --only aggregator`` (100,000 events, one process as deployed), back to back on a
+#: quiet machine: 0.1 ms 10,323/s (consumer 91 us CPU an event), 1 ms 11,930 and 11,740/s (74 and 76 us),
+#: 2 ms 11,352/s (75 us), 5 ms 9,860/s (83 us).
+APPLY_SWITCH_INTERVAL = 0.001
 
 
 @dataclass
