@@ -10,7 +10,7 @@ SCORE_TEST_KAFKA_BOOTSTRAP with SCORE_TEST_KAFKA_USERNAME/PASSWORD), then measur
   next to ``POST /bare`` (parse JSON, answer 201) in the same server: submissions/s, p50/p95/p99, and CPU
   per submission of the app (gunicorn's processes) and of PostgreSQL (its processes);
 - batch intake: batches of 50 posted from this process, next to a set-based insert (COPY, one transaction)
-  of the very rows the intake stored - the database's ceiling;
+  of the very rows the intake stored (submissions, outbox, audit log) - the database's ceiling;
 - relay: outbox -> Kafka events/s next to a raw kafka-python producer sending the same records
   (``bench/relay_bench.py``, in its own process);
 - aggregator: events/s applied exactly into PostgreSQL next to a raw consumer reading the same topic, and the
@@ -60,6 +60,7 @@ from bench.intake_bench import drive  # noqa: E402
 from bench.seed_reports import seed  # noqa: E402
 from services.access import AccessStore  # noqa: E402
 from services.access import bootstrap as access_bootstrap  # noqa: E402
+from services.access.store import AUDIT_COLUMNS  # noqa: E402
 from services.aggregator import views  # noqa: E402
 from services.aggregator.bootstrap import bootstrap as aggregator_bootstrap  # noqa: E402
 from services.aggregator.entrypoints.app import create_app as reports_app  # noqa: E402
@@ -426,10 +427,12 @@ def _shares(cpu: list[float]) -> str:
 
 
 def set_based_insert(pg: PostgresServer, source_url: str, ids: list[str]) -> float:
-    """Seconds to COPY the submissions ``ids`` and their outbox rows, as the intake stored them, into a fresh
-    database in one transaction: what PostgreSQL itself needs for those rows."""
+    """Seconds to COPY the submissions ``ids``, their outbox rows and their audit-log entries, as the intake
+    stored them (all three in the statement that stores a run of a batch), into a fresh database in one
+    transaction: what PostgreSQL itself needs for those rows."""
     target_url = pg.fresh_database(f"bench_copy_{os.getpid()}")
     upgrade("intake", make_engine(target_url))
+    upgrade("access", make_engine(target_url))
     src = _conninfo(make_url(source_url))
     dst = _conninfo(make_url(target_url))
     with psycopg.connect(src) as s:
@@ -446,6 +449,9 @@ def set_based_insert(pg: PostgresServer, source_url: str, ids: list[str]) -> flo
             "ORDER BY position",
             (ids,),
         ).fetchall()
+        audit = s.execute(
+            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log WHERE target = ANY(%s) ORDER BY id", (ids,)
+        ).fetchall()
     with psycopg.connect(dst) as d:
         t0 = time.perf_counter()
         with d.cursor() as cur:
@@ -454,6 +460,9 @@ def set_based_insert(pg: PostgresServer, source_url: str, ids: list[str]) -> flo
                     cp.write_row(r)
             with cur.copy("COPY outbox (event_id, type, source, subject, key, time, data) FROM STDIN") as cp:
                 for r in outbox:
+                    cp.write_row(r)
+            with cur.copy(f"COPY audit_log ({', '.join(AUDIT_COLUMNS)}) FROM STDIN") as cp:
+                for r in audit:
                     cp.write_row(r)
         d.commit()
         return time.perf_counter() - t0
