@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-import psycopg
 from psycopg import pq
 from sqlalchemy import Connection, Integer, and_, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +26,7 @@ from sqlalchemy.sql.elements import TextClause
 from services.access.store import AUDIT_COLUMNS
 from services.access.tables import audit_log
 from services.common.canonical import canonical_json
+from services.common.db import execute_on_driver
 from services.common.records import from_row, to_row
 from services.eventlog import outbox
 from services.intake.adapters.tables import attachments, reviews, submission_attachments, submissions
@@ -283,35 +283,6 @@ def _at_once_sql(names: tuple[str, ...], audited: bool) -> str:
     return str(_at_once_statement(names, audited).compile(dialect=postgresql.psycopg.dialect()))
 
 
-def _execute_on_driver(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """The rows of ``sql`` run on ``conn``'s psycopg connection itself, not through SQLAlchemy's execution.
-
-    Why: a single submission is one statement, and SQLAlchemy's execution of it (cache key, compiled
-    parameters, execution context, result metadata) cost ~0.17 ms of the ~0.27 ms its execute took
-    (profile of a gunicorn worker under wrk, confirmed in process): a fifth of what a submission costs
-    beyond the bare endpoint.  What SQLAlchemy's execution does besides is kept: an error is handed to its
-    own handler, which wraps it as for any statement (an IntegrityError, so :func:`race_lost` still sees it;
-    an OperationalError, answered 503) and, when the connection is lost, invalidates it and the pool's older
-    connections, as a failed ``execute`` would; and so are its cursor events (``before_cursor_execute``,
-    ``after_cursor_execute``: what instrumentation and the tests watch), when something listens for them."""
-    driver: Any = conn.connection.driver_connection
-    watched = conn._has_events or conn.engine._has_events
-    try:
-        with driver.cursor() as cur:
-            if watched:
-                for before in conn.dispatch.before_cursor_execute:
-                    sql, params = before(conn, cur, sql, params, None, False)  # as SQLAlchemy's own loop
-            cur.execute(sql, params)
-            rows: list[tuple[Any, ...]] = cur.fetchall()
-            if watched:
-                conn.dispatch.after_cursor_execute(conn, cur, sql, params, None, False)
-            return rows
-    except psycopg.Error as exc:
-        # private, but what SQLAlchemy's own commit and rollback call with no cursor and no context; it raises
-        conn._handle_dbapi_exception(exc, sql, params, None, None)
-        raise  # not reached: the handler always raises
-
-
 def in_transaction(conn: Connection) -> bool:
     """Whether the connection's database transaction has begun (a statement was sent since BEGIN).  psycopg
     sends its BEGIN with the first statement, so a unit of work that has read nothing has none yet."""
@@ -345,21 +316,11 @@ def store_new_at_once(
     }
     if audit:
         params["audit"] = _param_json(audit)
-    driver: Any = conn.connection.driver_connection
-    # The statement is one transaction by itself: without autocommit psycopg would wrap it in BEGIN and
-    # COMMIT, two more round trips.  The unit of work's own transaction is then empty: its COMMIT or
-    # ROLLBACK sends nothing (psycopg skips both on an idle connection).
-    driver.autocommit = True
-    try:
-        with race_lost():
-            return {row[0] for row in _execute_on_driver(conn, sql, params)}
-    finally:
-        try:
-            driver.autocommit = False
-        except psycopg.Error:
-            # the connection broke during the statement: it must never go back to the pool in autocommit
-            # (SQLAlchemy has usually invalidated it already; then this does nothing)
-            conn.invalidate()
+    # The statement is one transaction by itself (autocommit: no BEGIN before it, no COMMIT after it).  The
+    # unit of work's own transaction is then empty: its COMMIT or ROLLBACK sends nothing (psycopg skips both
+    # on an idle connection).
+    with race_lost():
+        return {row[0] for row in execute_on_driver(conn, sql, params, autocommit=True)}
 
 
 def insert_audit_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
