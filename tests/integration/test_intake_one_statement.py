@@ -204,8 +204,9 @@ def test_a_batch_run_and_its_audit_entries_are_one_statement(
 def test_a_batch_run_stores_canonical_json_read_back_as_posted(
     deployed: tuple[Flask, dict[str, str], str],
 ) -> None:
-    """The run's statement takes the JSON columns as JSON values of its parameter: each is stored as the
-    canonical text of its value (as the careful path stores it), and reads back as it was posted."""
+    """The run's statement takes the JSON columns as texts in binary text arrays (written by the intake, not
+    psycopg): each is stored as the canonical text of its value (as the careful path stores it), non-ASCII,
+    quotes and backslashes byte for byte, and reads back as it was posted."""
     app, auth, url = deployed
     client = app.test_client()
     items = [
@@ -224,7 +225,7 @@ def test_a_batch_run_stores_canonical_json_read_back_as_posted(
     for _, *texts in rows:
         for stored in texts:
             assert stored == canonical_json(json.loads(stored))
-    # the events' payloads too travel as JSON values: each stored as the canonical text of the version it
+    # the events' payloads too travel in a text array: each stored as the canonical text of the version it
     # announces, as an Event (the careful path) would have written it
     with psycopg.connect(_conninfo(make_url(url))) as conn:
         payloads: dict[str, str] = dict(
