@@ -233,7 +233,7 @@ def _json(payload: dict[str, Any], status: int) -> Response:
     """``payload`` as jsonify would answer it (keys sorted, compact, one JSON value per line), written by orjson
     in a fifth of the time: a batch's answer cost ~6 us an item, a receipt ~45 us.  Receipts, batch answers
     and error bodies hold JSON values only (strings, numbers, lists, dicts), where the two write the same
-    value; orjson keeps non-ASCII characters as UTF-8 where jsonify escapes them (the same JSON text)."""
+    value (orjson keeps non-ASCII characters as UTF-8 where jsonify escapes them: other text, same value)."""
     return current_app.response_class(
         orjson.dumps(payload, option=orjson.OPT_SORT_KEYS) + b"\n", status=status, mimetype="application/json"
     )
