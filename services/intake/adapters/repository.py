@@ -347,8 +347,6 @@ def store_new_at_once(
     the ``audit`` rows of those stored, in autocommit on ``conn``, whose transaction must not have begun
     (:func:`in_transaction`): one round trip where BEGIN, two inserts, COMMIT and an audit insert were five.
     The ids stored."""
-    if in_transaction(conn):
-        raise RuntimeError("store_new_at_once needs a connection whose transaction has not begun")
     # The JSON columns and the events' payloads as orjson's text, keys sorted: the canonical JSON of a form's
     # values (orjson's text and the standard module's differ only in floats below 1e-4 and non-finite ones,
     # which no validated submission holds) without canonical_json's checks for what no row holds (its four
