@@ -43,8 +43,10 @@ HAZARD_STATUSES = ("open", "all")
 
 
 def content_hash(canonical: Mapping[str, Any]) -> str:
-    """What identifies a submission's (or a review's) content: a retry must hash the same."""
-    return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()
+    """What identifies a submission's (or a review's) content: a retry must hash the same.  ``canonical`` holds
+    what the body's JSON and the form loaders gave (strings, integers, booleans, nulls, lists and objects):
+    ``canonical_json``'s ``parsed`` case."""
+    return hashlib.sha256(canonical_json(canonical, parsed=True).encode()).hexdigest()
 
 
 def review_request_hash(submission_id: str, decision: str, comment: str | None, reviewer: str) -> str:
