@@ -37,6 +37,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from services.access.model import Denied, Principal
 from services.access.store import AccessStore, digest
 from services.common.config import Settings
+from services.common.webapp import lang
 
 EXTENSION = "score.access"
 
@@ -52,11 +53,6 @@ def principal() -> Principal:
     if who is None:
         raise RuntimeError("principal() on an endpoint that is not protected")
     return who
-
-
-def lang() -> str:
-    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh")
-    return "en" if best and best.startswith("en") else "zh"
 
 
 def error(

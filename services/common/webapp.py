@@ -11,14 +11,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 from sqlalchemy.exc import OperationalError
+from werkzeug.datastructures import LanguageAccept
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
 
 from services.common import prom, weblog
 from services.common.errorbody import error_response
+
+
+def lang() -> str:
+    """The language of this request's answer: English when ``Accept-Language`` prefers it, else Chinese."""
+    return _lang_of(request.headers.get("Accept-Language"))
+
+
+@lru_cache(maxsize=256)
+def _lang_of(header: str | None) -> str:
+    """``lang`` for one header value.  Every API answer names its language (``Content-Language``), and
+    parsing the header each time cost ~40 us of a phone's usual ``zh-CN,zh;q=0.9,en;q=0.8`` (~16 us without
+    one); a device sends the same value every time.  Bounded: made-up values only evict each other."""
+    best = parse_accept_header(header, LanguageAccept).best_match(["zh-CN", "zh", "en"], default="zh")
+    return "en" if best and best.startswith("en") else "zh"
 
 
 def _code(exc: HTTPException) -> str:

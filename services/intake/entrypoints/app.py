@@ -16,7 +16,7 @@ from services.access import web as access_web
 from services.common import prom
 from services.common.codes import covered
 from services.common.config import Settings, from_env
-from services.common.webapp import make_flask_app
+from services.common.webapp import lang, make_flask_app
 from services.eventlog.metrics import outbox_families, outbox_metrics
 from services.intake import forms
 from services.intake.bootstrap import Intake, bootstrap
@@ -33,7 +33,6 @@ from services.intake.entrypoints.responses import (
     error,
     field_error,
     invalid_body,
-    lang,
     text,
 )
 from services.intake.entrypoints.review_request import SUBMISSION_ID, review_errors

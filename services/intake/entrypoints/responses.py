@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response
 
 from services.common.errorbody import error_body, error_response
+from services.common.webapp import lang
 from services.intake.domain import errors as rules
 from services.intake.domain.errors import DomainError
 from services.intake.forms.errors import FieldError, render
@@ -46,11 +47,6 @@ STATUS: dict[str, int] = {
 
 INVALID_SUBMISSION = {"en": "the submission is not valid", "zh": "提交内容未通过校验"}
 INVALID_REVIEW = {"en": "the review is not valid", "zh": "审核内容未通过校验"}
-
-
-def lang() -> str:
-    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh")
-    return "en" if best and best.startswith("en") else "zh"
 
 
 def text(message: dict[str, str]) -> str:
