@@ -1,4 +1,5 @@
-"""Aggregator throughput into PostgreSQL, next to a raw Kafka consumer reading the same topic in the same run.
+"""Aggregator throughput into PostgreSQL, next to a raw Kafka consumer reading the same topic and a set-based
+write of the same rows, in the same run.
 
 Starts PostgreSQL and Kafka with the project's scripts (or reuses SCORE_TEST_DATABASE_URL /
 SCORE_TEST_KAFKA_BOOTSTRAP), creates a fresh topic (3 partitions) and a fresh aggregator database, and
@@ -14,9 +15,13 @@ Then it measures, in this one run:
   what was applied by then and the rest is extrapolated (said so in the output);
 - baseline: a bare kafka-python ``KafkaConsumer`` reading the whole topic end to end (no decoding, no
   database) - the ceiling of this broker, client and machine;
+- set-based write: the rows the aggregator left (every table its apply step filled), written again into a
+  fresh copy of the schema by one binary ``COPY`` per table in one transaction - the database's ceiling for
+  those rows (``set_based_write``);
 - the median latency of a district quarter report (Jinhua, covering Yongkang) over 20 queries after ingest.
 
-It prints both rates, their ratio and a 1,000,000-event figure (extrapolated unless measured).
+It prints the rates, the aggregator's ratio to each ceiling and a 1,000,000-event figure (extrapolated
+unless measured).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psycopg  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.errors import KafkaError  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -46,6 +52,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import procs  # noqa: E402
 from services.aggregator import views  # noqa: E402
+from services.aggregator.adapters.tables import metadata as aggregator_tables  # noqa: E402
 from services.aggregator.bootstrap import bootstrap  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.db import make_engine  # noqa: E402
@@ -57,7 +64,7 @@ from services.eventlog.kafka import KafkaConnection, KafkaLogReader, client_secu
 from services.intake.adapters.events import SOURCE  # noqa: E402
 from services.intake.forms import scoring  # noqa: E402
 from tests.builders import credit_code, inspection, survey  # noqa: E402
-from tests.servers import KafkaBroker, PostgresServer  # noqa: E402
+from tests.servers import KafkaBroker, PostgresServer, _conninfo  # noqa: E402
 
 DISTRICTS = [
     "330102",
@@ -404,6 +411,38 @@ def deployed(
     )
 
 
+def set_based_write(pg: PostgresServer, source_url: str, name: str) -> tuple[float, dict[str, int]]:
+    """Seconds to write the rows the aggregator left in ``source_url`` (every table its apply step filled:
+    facts, cells, hazards, claims, positions...) into a fresh copy of the schema in one transaction, with a
+    binary ``COPY`` per table read beforehand, so that only PostgreSQL's writing is timed: the database's
+    ceiling for what the aggregator wrote.  Also the rows per table.  The aggregator upserts cells many
+    times over where this writes each final row once: its rate next to this one is what the event-by-event
+    exactness costs on top of the writing itself."""
+    target_url = pg.fresh_database(f"{name}_copy")
+    upgrade("aggregator", make_engine(target_url))
+    tables = [t for t in aggregator_tables.sorted_tables if t.name != "alembic_version"]
+    chunks: list[tuple[str, list[bytes]]] = []
+    counts: dict[str, int] = {}
+    with psycopg.connect(_conninfo(make_url(source_url))) as src:
+        for table in tables:
+            cols = ", ".join(f'"{c.name}"' for c in table.columns)
+            copied = f'COPY "{table.name}" ({cols})'
+            row = src.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()
+            counts[table.name] = int(row[0]) if row else 0
+            if counts[table.name]:
+                with src.cursor().copy(f"{copied} TO STDOUT (FORMAT BINARY)") as out:
+                    chunks.append((f"{copied} FROM STDIN (FORMAT BINARY)", [bytes(c) for c in out]))
+    with psycopg.connect(_conninfo(make_url(target_url))) as dst:
+        t0 = time.perf_counter()
+        with dst.cursor() as cur:
+            for statement, data in chunks:
+                with cur.copy(statement) as into:
+                    for chunk in data:
+                        into.write(chunk)
+        dst.commit()
+        return time.perf_counter() - t0, {k: v for k, v in counts.items() if v}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -494,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                 broker.bootstrap, settings.topic, args.partitions, broker.admin.client_kwargs()
             )
             raw_rate = raw_n / raw_s
+            copy_s, copied = set_based_write(pg, settings.aggregator_database_url, name)
+            copy_rate = applied / copy_s if copy_s > 0 else 0.0
 
             period = views.period_of("quarter", date(2026, 11, 27))
             latencies = []
@@ -539,6 +580,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"ratio aggregator / raw     {agg_rate / raw_rate:>12.3f}  (raw is {raw_rate / agg_rate:.0f}x faster)"
             )
             print(
+                f"set-based write            {copy_rate:>12,.0f}  events/s  (the rows of the {applied:,} events "
+                f"applied, COPY into a fresh schema in one transaction: {copy_s:.2f} s; "
+                + ", ".join(f"{t} {c:,}" for t, c in copied.items())
+                + ")"
+            )
+            print(f"ratio aggregator / set-based {agg_rate / copy_rate if copy_rate else 0:>10.3f}")
+            print(
                 f"report latency             {median_ms:>12.1f}  ms median of {args.queries} "
                 f"(Jinhua 330700, 2026-Q4, over the {applied:,} events applied; "
                 f"{rep['figures']['inspections']:,} inspections in it)"
@@ -568,6 +616,9 @@ def main(argv: list[str] | None = None) -> int:
                             if pg_cpu_s is None
                             else pg_cpu_s * 1e6 / max(1, done.handled),
                             "raw_rate": raw_rate,
+                            "set_based_rate": copy_rate,
+                            "set_based_seconds": copy_s,
+                            "set_based_rows": copied,
                             "duplicates": done.duplicates,
                             "dead_letters": done.dead_letters,
                             "processes": args.processes,

@@ -544,6 +544,17 @@ def aggregator_phase(run: Run, env: dict[str, str], work: Path) -> None:
             "aggregator_rate",
         ),
         Row(
+            "aggregator: events/s next to a COPY of its rows",
+            res["aggregator_rate"],
+            "/s",
+            res["set_based_rate"],
+            "COPY of the rows it wrote",
+            "",
+            "every table the apply step filled, written again into a fresh schema in one transaction (binary "
+            "COPY, read beforehand): " + ", ".join(f"{t} {c:,}" for t, c in res["set_based_rows"].items()),
+            "aggregator_set_based",
+        ),
+        Row(
             "report latency p95",
             res["report_p95_ms"],
             "ms",

@@ -39,6 +39,7 @@ STAGES = {
     "intake_batch_rate",
     "relay_rate",
     "aggregator_rate",
+    "aggregator_set_based",
     "report_p95",
     "report_p95_seeded",
     "dashboard_view_p95_seeded",
@@ -105,7 +106,13 @@ def test_quick_bench_prints_one_table_and_writes_a_results_file(
     assert set(rows) == STAGES
     for key, row in rows.items():
         assert math.isfinite(row["figure"]) and row["figure"] > 0, (key, row)
-    for key in ("intake_single_rate", "intake_batch_rate", "relay_rate", "aggregator_rate"):
+    for key in (
+        "intake_single_rate",
+        "intake_batch_rate",
+        "relay_rate",
+        "aggregator_rate",
+        "aggregator_set_based",
+    ):
         assert rows[key]["ceiling"] > 0 and 0 < rows[key]["ratio"] < 100, (key, rows[key])
     assert rows["freshness_p50"]["figure"] <= rows["freshness_p95"]["figure"]
 
@@ -122,6 +129,9 @@ def test_quick_bench_prints_one_table_and_writes_a_results_file(
     agg = details["aggregator"]
     assert agg["caught_up"] and agg["applied"] == agg["events"] == result["sizes"]["aggregator_events"]
     assert agg["dead_letters"] == 0
+    # the set-based ceiling wrote the rows of every event applied (one claim each) and the facts they made
+    assert agg["set_based_rows"]["processed_events"] == agg["applied"]
+    assert 0 < agg["set_based_rows"]["facts"] <= agg["applied"]
     assert len(details["freshness_ms"]) == result["sizes"]["freshness_samples"]
     for label, mb in result["peak_rss_mb"].items():
         assert 1 < mb < 8192, (label, mb)
